@@ -1,0 +1,51 @@
+# Tandem build targets. Only Go (1.26) is needed; `make proto` also needs protoc
+# (Debian: protobuf-compiler), which `make proto-tools` installs.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 10s
+CMDS    := gns ismg gnsctl smscsim spsim billing
+
+.PHONY: all build test vet fuzz bench lint proto proto-tools demo clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+vet:
+	$(GO) vet $(PKGS)
+
+test: vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# One short run per fuzz target (go test allows one -fuzz target per run).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	./scripts/bench.sh
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+proto-tools:
+	command -v protoc >/dev/null || (apt-get update && apt-get install -y protobuf-compiler)
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+
+proto: proto-tools
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative gns/gnspb/gns.proto
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN) .demo
