@@ -1,0 +1,477 @@
+package ismg
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is one ISMG node's configuration, read from one YAML file
+// (LoadConfig). Zero values are filled from DefaultConfig. Durations are Go
+// duration strings ("30s", "5m").
+type Config struct {
+	Gateway  GatewayConfig    `yaml:"gateway"`
+	DataDir  string           `yaml:"data_dir"`
+	Listen   ListenConfig     `yaml:"listen"`
+	Routes   RoutesConfig     `yaml:"routes"`
+	Limits   LimitsConfig     `yaml:"limits"`
+	Delivery DeliveryConfig   `yaml:"delivery"`
+	Billing  BillingConfig    `yaml:"billing"`
+	SPs      []SPAccount      `yaml:"sps"`
+	SMSCs    []SMSCLinkConfig `yaml:"smsc"`
+
+	// path is where the file was read from; relative paths in it resolve
+	// against its folder.
+	path string
+	// lines maps a key path ("sps[0].secret") to its line in the file, so
+	// validation errors point at the line to fix.
+	lines map[string]int
+}
+
+// GatewayConfig names this gateway in the federation.
+type GatewayConfig struct {
+	Code   string `yaml:"code"`   // 6-digit ISMG code, e.g. "001001"
+	Region string `yaml:"region"` // region name used by SP partitions
+	Name   string `yaml:"name"`
+}
+
+// ListenConfig holds the node's listen addresses.
+type ListenConfig struct {
+	CMPP string `yaml:"cmpp"` // SP port (CMPP 2.0/3.0), conventionally :7890
+	HTTP string `yaml:"http"` // /metrics and /healthz; empty disables
+}
+
+// RoutesConfig says where routes come from: a static table file until the
+// node follows a GNS.
+type RoutesConfig struct {
+	File string `yaml:"file"`
+}
+
+// LimitsConfig holds node-wide protections.
+type LimitsConfig struct {
+	MaxPDU          int           `yaml:"max_pdu"`
+	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	AuthFailures    int           `yaml:"auth_failures"` // per source IP per AuthFailWindow, then refused
+	AuthFailWindow  time.Duration `yaml:"auth_fail_window"`
+	QueueDepth      int           `yaml:"queue_depth"` // messages waiting for the SMSC before SPs get flow control
+	ActiveTest      time.Duration `yaml:"active_test"`
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+}
+
+// DeliveryConfig governs retries, expiry and reports.
+type DeliveryConfig struct {
+	RetryMin        time.Duration `yaml:"retry_min"`
+	RetryMax        time.Duration `yaml:"retry_max"`
+	MaxAttempts     int           `yaml:"max_attempts"`
+	DefaultValidity time.Duration `yaml:"default_validity"` // when the SP gives no ValId_Time
+	ReportTimeout   time.Duration `yaml:"report_timeout"`   // no receipt by then: report MC:0001
+}
+
+// BillingConfig places the CDR files.
+type BillingConfig struct {
+	Dir    string        `yaml:"dir"` // default <data_dir>/cdr
+	Rotate time.Duration `yaml:"rotate"`
+}
+
+// SPAccount is one SP's login and limits. SIGHUP reloads these without
+// dropping connections.
+type SPAccount struct {
+	SPID           string   `yaml:"sp_id"` // CONNECT Source_Addr and SUBMIT Msg_src
+	Name           string   `yaml:"name"`
+	Secret         string   `yaml:"secret"`
+	AllowedIPs     []string `yaml:"allowed_ips"` // CIDRs or addresses; empty allows none
+	ServiceCodes   []string `yaml:"service_codes"`
+	MaxConnections int      `yaml:"max_connections"`
+	Window         int      `yaml:"window"`      // unanswered SUBMITs per connection
+	SubmitRate     float64  `yaml:"submit_rate"` // SUBMITs per second across connections
+	Burst          int      `yaml:"burst"`
+
+	allowed []netip.Prefix
+}
+
+// SMSCLinkConfig is one SMSC reached over SMPP 3.4.
+type SMSCLinkConfig struct {
+	Name        string        `yaml:"name"`
+	Address     string        `yaml:"address"`
+	SystemID    string        `yaml:"system_id"`
+	Password    string        `yaml:"password"`
+	SystemType  string        `yaml:"system_type"`
+	BindType    string        `yaml:"bind_type"` // transceiver, transmitter or receiver
+	Binds       int           `yaml:"binds"`
+	Window      int           `yaml:"window"`
+	Rate        float64       `yaml:"rate"` // segments per second across the link's binds
+	EnquireLink time.Duration `yaml:"enquire_link"`
+	DataCoding0 string        `yaml:"data_coding_0"` // how the SMSC reads data_coding 0: gsm7 or latin1
+	IDFormat    string        `yaml:"id_format"`     // message ids in receipts: asis, hex, decimal
+	Default     bool          `yaml:"default"`       // takes numbers whose segment names no link
+}
+
+// DefaultConfig returns the values LoadConfig starts from.
+func DefaultConfig() Config {
+	return Config{
+		Listen: ListenConfig{CMPP: "127.0.0.1:7890", HTTP: "127.0.0.1:9190"},
+		Limits: LimitsConfig{
+			MaxPDU:          4096,
+			ConnectTimeout:  10 * time.Second,
+			ReadTimeout:     10 * time.Minute,
+			AuthFailures:    5,
+			AuthFailWindow:  time.Minute,
+			QueueDepth:      1_000_000,
+			ActiveTest:      3 * time.Minute,
+			ResponseTimeout: 60 * time.Second,
+		},
+		Delivery: DeliveryConfig{
+			RetryMin:        time.Second,
+			RetryMax:        5 * time.Minute,
+			MaxAttempts:     10,
+			DefaultValidity: 48 * time.Hour,
+			ReportTimeout:   48 * time.Hour,
+		},
+		Billing: BillingConfig{Rotate: time.Hour},
+	}
+}
+
+func defaultSP(a *SPAccount) {
+	if a.MaxConnections == 0 {
+		a.MaxConnections = 4
+	}
+	if a.Window == 0 {
+		a.Window = 16
+	}
+	if a.SubmitRate == 0 {
+		a.SubmitRate = 1000
+	}
+	if a.Burst == 0 {
+		a.Burst = max(1, int(a.SubmitRate/10))
+	}
+}
+
+func defaultSMSC(l *SMSCLinkConfig) {
+	if l.BindType == "" {
+		l.BindType = "transceiver"
+	}
+	if l.Binds == 0 {
+		l.Binds = 1
+	}
+	if l.Window == 0 {
+		l.Window = 10
+	}
+	if l.EnquireLink == 0 {
+		l.EnquireLink = 30 * time.Second
+	}
+	if l.DataCoding0 == "" {
+		l.DataCoding0 = "gsm7"
+	}
+	if l.IDFormat == "" {
+		l.IDFormat = "asis"
+	}
+}
+
+// LoadConfig reads and validates a node's YAML file. Unknown keys are
+// errors (a misspelt limit must not silently fall back to its default).
+// Every problem is reported, each naming the file, line and key.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("ismg: config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig for bytes already read; path names them in
+// errors and anchors relative paths.
+func ParseConfig(path string, data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
+	}
+	cfg.path = path
+	cfg.lines = map[string]int{}
+	if len(root.Content) > 0 {
+		indexLines(root.Content[0], "", cfg.lines)
+	}
+	for i := range cfg.SPs {
+		defaultSP(&cfg.SPs[i])
+	}
+	for i := range cfg.SMSCs {
+		defaultSMSC(&cfg.SMSCs[i])
+	}
+	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
+	}
+	if cfg.Routes.File != "" && !filepath.IsAbs(cfg.Routes.File) {
+		cfg.Routes.File = filepath.Join(filepath.Dir(path), cfg.Routes.File)
+	}
+	if cfg.Billing.Dir == "" && cfg.DataDir != "" {
+		cfg.Billing.Dir = filepath.Join(cfg.DataDir, "cdr")
+	} else if cfg.Billing.Dir != "" && !filepath.IsAbs(cfg.Billing.Dir) {
+		cfg.Billing.Dir = filepath.Join(filepath.Dir(path), cfg.Billing.Dir)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// indexLines records the line of every mapping key and sequence item.
+func indexLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + k.Value
+			}
+			out[p] = k.Line
+			indexLines(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := prefix + "[" + strconv.Itoa(i) + "]"
+			out[p] = c.Line
+			indexLines(c, p, out)
+		}
+	}
+}
+
+// ConfigError lists every problem found in a configuration file.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "ismg: invalid config:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+var (
+	codeRE  = regexp.MustCompile(`^[0-9]{6}$`)
+	digitRE = regexp.MustCompile(`^[0-9]{1,21}$`)
+)
+
+// Validate checks every key and returns a *ConfigError naming each bad one.
+func (c *Config) Validate() error {
+	var probs []string
+	bad := func(key, format string, args ...any) {
+		loc := c.path
+		if line, ok := c.lineOf(key); ok {
+			loc = fmt.Sprintf("%s:%d", c.path, line)
+		}
+		if loc == "" {
+			loc = "config"
+		}
+		probs = append(probs, fmt.Sprintf("%s: %s: %s", loc, key, fmt.Sprintf(format, args...)))
+	}
+	if !codeRE.MatchString(c.Gateway.Code) {
+		bad("gateway.code", "want 6 digits, got %q", c.Gateway.Code)
+	}
+	if c.Gateway.Region == "" {
+		bad("gateway.region", "required")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.CMPP); err != nil {
+		bad("listen.cmpp", "want host:port: %v", err)
+	}
+	if c.Listen.HTTP != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
+			bad("listen.http", "want host:port: %v", err)
+		}
+	}
+	if c.Routes.File == "" {
+		bad("routes.file", "required (a route table file)")
+	}
+	if c.Limits.MaxPDU < 512 || c.Limits.MaxPDU > 1<<20 {
+		bad("limits.max_pdu", "want 512..1048576, got %d", c.Limits.MaxPDU)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"limits.connect_timeout", c.Limits.ConnectTimeout}, {"limits.read_timeout", c.Limits.ReadTimeout},
+		{"limits.auth_fail_window", c.Limits.AuthFailWindow}, {"limits.active_test", c.Limits.ActiveTest},
+		{"limits.response_timeout", c.Limits.ResponseTimeout}, {"delivery.retry_min", c.Delivery.RetryMin},
+		{"delivery.retry_max", c.Delivery.RetryMax}, {"delivery.default_validity", c.Delivery.DefaultValidity},
+		{"delivery.report_timeout", c.Delivery.ReportTimeout}, {"billing.rotate", c.Billing.Rotate},
+	} {
+		if d.v <= 0 {
+			bad(d.key, "must be > 0, got %v", d.v)
+		}
+	}
+	if c.Delivery.RetryMax < c.Delivery.RetryMin {
+		bad("delivery.retry_max", "must be >= delivery.retry_min (%v)", c.Delivery.RetryMin)
+	}
+	if c.Limits.QueueDepth <= 0 {
+		bad("limits.queue_depth", "must be > 0")
+	}
+	if c.Limits.AuthFailures <= 0 {
+		bad("limits.auth_failures", "must be > 0")
+	}
+	if c.Delivery.MaxAttempts <= 0 {
+		bad("delivery.max_attempts", "must be > 0")
+	}
+	seenSP := map[string]int{}
+	for i := range c.SPs {
+		sp := &c.SPs[i]
+		key := fmt.Sprintf("sps[%d]", i)
+		if !codeRE.MatchString(sp.SPID) {
+			bad(key+".sp_id", "want 6 digits, got %q", sp.SPID)
+		} else if j, dup := seenSP[sp.SPID]; dup {
+			bad(key+".sp_id", "%q already used by sps[%d]", sp.SPID, j)
+		}
+		seenSP[sp.SPID] = i
+		if sp.Secret == "" {
+			bad(key+".secret", "required")
+		}
+		sp.allowed = sp.allowed[:0]
+		for j, s := range sp.AllowedIPs {
+			p, err := parsePrefix(s)
+			if err != nil {
+				bad(fmt.Sprintf("%s.allowed_ips[%d]", key, j), "%v", err)
+				continue
+			}
+			sp.allowed = append(sp.allowed, p)
+		}
+		for j, code := range sp.ServiceCodes {
+			if !digitRE.MatchString(code) {
+				bad(fmt.Sprintf("%s.service_codes[%d]", key, j), "want 1-21 digits, got %q", code)
+			}
+		}
+		if sp.MaxConnections < 0 {
+			bad(key+".max_connections", "must be > 0")
+		}
+		if sp.Window <= 0 || sp.Window > 1024 {
+			bad(key+".window", "want 1..1024, got %d", sp.Window)
+		}
+		if sp.SubmitRate < 0 {
+			bad(key+".submit_rate", "must be > 0")
+		}
+		if sp.Burst < 0 {
+			bad(key+".burst", "must be > 0")
+		}
+	}
+	seenLink := map[string]int{}
+	for i := range c.SMSCs {
+		l := &c.SMSCs[i]
+		key := fmt.Sprintf("smsc[%d]", i)
+		if l.Name == "" {
+			bad(key+".name", "required")
+		} else if j, dup := seenLink[l.Name]; dup {
+			bad(key+".name", "%q already used by smsc[%d]", l.Name, j)
+		}
+		seenLink[l.Name] = i
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			bad(key+".address", "want host:port: %v", err)
+		}
+		if l.SystemID == "" || len(l.SystemID) > 15 {
+			bad(key+".system_id", "want 1..15 characters, got %q", l.SystemID)
+		}
+		if len(l.Password) > 8 {
+			bad(key+".password", "at most 8 characters (SMPP 3.4)")
+		}
+		switch l.BindType {
+		case "transceiver", "transmitter", "receiver":
+		default:
+			bad(key+".bind_type", "want transceiver, transmitter or receiver, got %q", l.BindType)
+		}
+		if l.Binds <= 0 || l.Binds > 64 {
+			bad(key+".binds", "want 1..64, got %d", l.Binds)
+		}
+		if l.Window <= 0 || l.Window > 1024 {
+			bad(key+".window", "want 1..1024, got %d", l.Window)
+		}
+		if l.Rate < 0 {
+			bad(key+".rate", "must be >= 0 (0 = unlimited)")
+		}
+		switch l.DataCoding0 {
+		case "gsm7", "latin1":
+		default:
+			bad(key+".data_coding_0", "want gsm7 or latin1, got %q", l.DataCoding0)
+		}
+		switch l.IDFormat {
+		case "asis", "hex", "decimal":
+		default:
+			bad(key+".id_format", "want asis, hex or decimal, got %q", l.IDFormat)
+		}
+	}
+	if len(probs) > 0 {
+		return &ConfigError{Problems: probs}
+	}
+	return nil
+}
+
+// lineOf finds the line of key or of its nearest parent present in the
+// file (a missing required key is reported at its parent).
+func (c *Config) lineOf(key string) (int, bool) {
+	for k := key; k != ""; {
+		if line, ok := c.lines[k]; ok {
+			return line, true
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0, false
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad IP address %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Allows reports whether addr may log in as this SP.
+func (a *SPAccount) Allows(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range a.allowed {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Path is the file the configuration was read from.
+func (c *Config) Path() string { return c.path }
+
+// ErrNoSuchSP is returned for an unknown SP_Id.
+var ErrNoSuchSP = errors.New("ismg: no such SP")
+
+// SP returns the account with the given SP_Id.
+func (c *Config) SP(id string) (*SPAccount, error) {
+	for i := range c.SPs {
+		if c.SPs[i].SPID == id {
+			return &c.SPs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrNoSuchSP, id)
+}

@@ -1,0 +1,94 @@
+package ismg
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodConfig = `
+gateway:
+  code: "001001"
+  region: beijing
+data_dir: data
+listen:
+  cmpp: 127.0.0.1:7890
+routes:
+  file: routes.yaml
+sps:
+  - sp_id: "901234"
+    name: Sina
+    secret: s3cret
+    allowed_ips: [127.0.0.1, 10.0.0.0/8]
+    service_codes: ["10657001"]
+    submit_rate: 500
+smsc:
+  - name: north
+    address: 127.0.0.1:2775
+    system_id: ismg
+    password: pw
+    binds: 2
+    enquire_link: 15s
+`
+
+func TestParseConfigDefaultsAndPaths(t *testing.T) {
+	cfg, err := ParseConfig("/etc/tandem/ismg.yaml", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/etc/tandem/data" || cfg.Routes.File != "/etc/tandem/routes.yaml" || cfg.Billing.Dir != "/etc/tandem/data/cdr" {
+		t.Errorf("relative paths not anchored: %q %q %q", cfg.DataDir, cfg.Routes.File, cfg.Billing.Dir)
+	}
+	sp, err := cfg.SP("901234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Window != 16 || sp.MaxConnections != 4 || sp.Burst != 50 {
+		t.Errorf("SP defaults: window %d conns %d burst %d", sp.Window, sp.MaxConnections, sp.Burst)
+	}
+	if !sp.Allows(netip.MustParseAddr("10.1.2.3")) || !sp.Allows(netip.MustParseAddr("::ffff:127.0.0.1")) || sp.Allows(netip.MustParseAddr("192.168.0.1")) {
+		t.Error("allow list")
+	}
+	l := cfg.SMSCs[0]
+	if l.BindType != "transceiver" || l.Window != 10 || l.EnquireLink != 15*time.Second || l.Binds != 2 {
+		t.Errorf("SMSC defaults: %+v", l)
+	}
+	if _, err := cfg.SP("900000"); !errors.Is(err, ErrNoSuchSP) {
+		t.Errorf("unknown SP: %v", err)
+	}
+}
+
+func TestParseConfigErrorsNameKeyAndLine(t *testing.T) {
+	bad := strings.NewReplacer(
+		`code: "001001"`, `code: "1001"`,
+		`secret: s3cret`, `secret: ""`,
+		`10.0.0.0/8`, `10.0.0.0/99`,
+		`binds: 2`, `binds: 100`,
+		`enquire_link: 15s`, "enquire_link: 15s\n    bind_type: sideways",
+	).Replace(goodConfig)
+	_, err := ParseConfig("ismg.yaml", []byte(bad))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	for _, want := range []string{
+		`ismg.yaml:3: gateway.code: want 6 digits, got "1001"`,
+		`ismg.yaml:13: sps[0].secret: required`,
+		`ismg.yaml:14: sps[0].allowed_ips[1]: bad CIDR "10.0.0.0/99"`,
+		`ismg.yaml:22: smsc[0].binds: want 1..64, got 100`,
+		`ismg.yaml:24: smsc[0].bind_type: want transceiver, transmitter or receiver, got "sideways"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestParseConfigUnknownKey(t *testing.T) {
+	_, err := ParseConfig("ismg.yaml", []byte(goodConfig+"\nlimts:\n  max_pdu: 1\n"))
+	if err == nil || !strings.Contains(err.Error(), "limts") {
+		t.Fatalf("unknown key not reported: %v", err)
+	}
+}
