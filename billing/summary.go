@@ -1,0 +1,299 @@
+package billing
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StatDelivered is the final state that makes a message billable.
+const StatDelivered = "DELIVRD"
+
+// Summary totals the records of one SP on one calendar day. Rollups (BySP,
+// Total) leave Day and/or SPID empty.
+//
+// Delivered, Failed and Pending count MT records: DELIVRD; any other final
+// state (UNDELIV, EXPIRED, REJECTD, MA:0001, ...); no final state yet (empty
+// or the intermediate ACCEPTD).
+//
+// The fee rule (all amounts in fen, 0.01 CNY): only a delivered MT billed at
+// this gateway (Direction LOCAL or FWD_OUT; a FWD_IN MT is billed by the
+// gateway the SP submitted to) is charged, per record, i.e. per segment:
+//   - FeeType "02" (per message): FeeCode fen. A FeeCode that is not decimal
+//     digits (spaces around are allowed) adds 0 and counts in FeeErrors.
+//   - FeeType "01" (free): 0.
+//   - FeeType "03" (monthly): 0 per message, counted in Monthly; the monthly
+//     fee is charged by subscription, not by these records.
+//   - any other FeeType (04 capped, 05 SP-billed, 06 ...): 0.
+type Summary struct {
+	Day        string `json:"day,omitempty"`   // YYYY-MM-DD in the report's location
+	SPID       string `json:"sp_id,omitempty"` // Record.SPID
+	MT         int64  `json:"mt"`              // MT records (one per segment)
+	MTMessages int64  `json:"mt_messages"`     // MT records with SegmentNo <= 1
+	MO         int64  `json:"mo"`
+	Reports    int64  `json:"reports"`
+	Delivered  int64  `json:"delivered"`
+	Failed     int64  `json:"failed"`
+	Pending    int64  `json:"pending"`
+	Charged    int64  `json:"charged"` // delivered per-message MTs billed here
+	Monthly    int64  `json:"monthly"` // delivered monthly MTs billed here
+	FeeFen     int64  `json:"fee_fen"`
+	FeeErrors  int64  `json:"fee_errors"`
+	// Gateways counts the traffic exchanged with each peer ISMG, for
+	// settlement; sorted by Gateway, then Direction.
+	Gateways []GatewayCount `json:"gateways,omitempty"`
+}
+
+// GatewayCount is the traffic exchanged with one peer in one direction:
+// records with Direction FWD_OUT are counted under NextGateway, FWD_IN under
+// PrevGateway.
+type GatewayCount struct {
+	Gateway   string    `json:"gateway"`
+	Direction Direction `json:"direction"`
+	MT        int64     `json:"mt"`
+	Delivered int64     `json:"delivered"` // MT records with DELIVRD
+	MO        int64     `json:"mo"`
+	Reports   int64     `json:"reports"`
+}
+
+func (g *GatewayCount) add(o *GatewayCount) {
+	g.MT += o.MT
+	g.Delivered += o.Delivered
+	g.MO += o.MO
+	g.Reports += o.Reports
+}
+
+// Add adds o's counts to s (Day and SPID are left alone).
+func (s *Summary) Add(o *Summary) {
+	s.MT += o.MT
+	s.MTMessages += o.MTMessages
+	s.MO += o.MO
+	s.Reports += o.Reports
+	s.Delivered += o.Delivered
+	s.Failed += o.Failed
+	s.Pending += o.Pending
+	s.Charged += o.Charged
+	s.Monthly += o.Monthly
+	s.FeeFen += o.FeeFen
+	s.FeeErrors += o.FeeErrors
+	for i := range o.Gateways {
+		s.Gateways = addGateway(s.Gateways, &o.Gateways[i])
+	}
+}
+
+func gwLess(a, b GatewayCount) int {
+	return cmp.Or(strings.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Direction, b.Direction))
+}
+
+// addGateway merges g into the sorted slice gs.
+func addGateway(gs []GatewayCount, g *GatewayCount) []GatewayCount {
+	i, found := slices.BinarySearchFunc(gs, *g, gwLess)
+	if found {
+		gs[i].add(g)
+		return gs
+	}
+	return slices.Insert(gs, i, *g)
+}
+
+// addRecord counts r into s.
+func (s *Summary) addRecord(r *Record) {
+	var g GatewayCount
+	switch r.Kind {
+	case KindMT:
+		s.MT++
+		g.MT = 1
+		if r.SegmentNo <= 1 {
+			s.MTMessages++
+		}
+		switch r.FinalStatus {
+		case StatDelivered:
+			s.Delivered++
+			g.Delivered = 1
+			if r.Direction != DirFwdIn {
+				s.charge(r)
+			}
+		case "", "ACCEPTD":
+			s.Pending++
+		default:
+			s.Failed++
+		}
+	case KindMO:
+		s.MO++
+		g.MO = 1
+	case KindReport:
+		s.Reports++
+		g.Reports = 1
+	}
+	switch r.Direction {
+	case DirFwdOut:
+		g.Gateway, g.Direction = r.NextGateway, DirFwdOut
+	case DirFwdIn:
+		g.Gateway, g.Direction = r.PrevGateway, DirFwdIn
+	default:
+		return
+	}
+	s.Gateways = addGateway(s.Gateways, &g)
+}
+
+func (s *Summary) charge(r *Record) {
+	switch r.FeeType {
+	case "02":
+		fen, err := strconv.ParseUint(strings.TrimSpace(r.FeeCode), 10, 32)
+		if err != nil {
+			s.FeeErrors++
+			return
+		}
+		s.Charged++
+		s.FeeFen += int64(fen)
+	case "03":
+		s.Monthly++
+	}
+}
+
+// summarizer accumulates Summaries keyed by day and SP.
+type summarizer struct {
+	loc *time.Location
+	m   map[[2]string]*Summary
+}
+
+func newSummarizer(loc *time.Location) *summarizer {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &summarizer{loc: loc, m: make(map[[2]string]*Summary)}
+}
+
+func (z *summarizer) add(r *Record) {
+	day := r.AccountingTime().In(z.loc).Format(time.DateOnly)
+	k := [2]string{day, r.SPID}
+	s := z.m[k]
+	if s == nil {
+		s = &Summary{Day: day, SPID: r.SPID}
+		z.m[k] = s
+	}
+	s.addRecord(r)
+}
+
+func (z *summarizer) result() []Summary {
+	out := make([]Summary, 0, len(z.m))
+	for _, s := range z.m {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		return cmp.Or(strings.Compare(a.Day, b.Day), strings.Compare(a.SPID, b.SPID))
+	})
+	return out
+}
+
+// Summarize totals records per SP per UTC day (of AccountingTime), sorted
+// by day, then SP.
+func Summarize(records []Record) []Summary { return SummarizeIn(records, time.UTC) }
+
+// SummarizeIn is Summarize with days taken in loc (nil means UTC).
+func SummarizeIn(records []Record, loc *time.Location) []Summary {
+	z := newSummarizer(loc)
+	for i := range records {
+		z.add(&records[i])
+	}
+	return z.result()
+}
+
+// BySP merges each SP's days into one Summary (Day empty), sorted by SP.
+func BySP(sums []Summary) []Summary {
+	m := make(map[string]*Summary)
+	for i := range sums {
+		s := m[sums[i].SPID]
+		if s == nil {
+			s = &Summary{SPID: sums[i].SPID}
+			m[s.SPID] = s
+		}
+		s.Add(&sums[i])
+	}
+	out := make([]Summary, 0, len(m))
+	for _, s := range m {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int { return strings.Compare(a.SPID, b.SPID) })
+	return out
+}
+
+// Total merges all summaries into one (Day and SPID empty).
+func Total(sums []Summary) Summary {
+	var t Summary
+	for i := range sums {
+		t.Add(&sums[i])
+	}
+	return t
+}
+
+// GatewayTotals merges the per-peer counts of all summaries, sorted by
+// gateway, then direction.
+func GatewayTotals(sums []Summary) []GatewayCount {
+	return Total(sums).Gateways
+}
+
+// DirMargin widens the file selection of SummarizeDir on both sides: a
+// record lands in the file of the hour it was written, which may be after
+// its AccountingTime (an SP waits up to 48 h for a status report).
+const DirMargin = 48 * time.Hour
+
+// SummarizeDir summarizes the finalized CDR files (*.csv; the .part files
+// being written are skipped) of every gateway in dir, counting the records
+// whose AccountingTime is in [from, to). A zero from or to leaves that side
+// open. Days are calendar days in from.Location() (UTC for a zero from).
+// Files are chosen by the period in their name, widened by DirMargin.
+// The first unreadable or malformed file stops it with an error naming the
+// file (and line and column).
+func SummarizeDir(dir string, from, to time.Time) ([]Summary, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("billing: summarize: %w", err)
+	}
+	z := newSummarizer(from.Location())
+	for _, e := range ents {
+		fn, ok := parseFileName(e.Name())
+		if !ok || fn.part || e.IsDir() {
+			continue
+		}
+		// A file's period start is at most 24 h before its last record.
+		if !from.IsZero() && fn.period.Before(from.Add(-DirMargin-24*time.Hour)) {
+			continue
+		}
+		if !to.IsZero() && !fn.period.Before(to.Add(DirMargin)) {
+			continue
+		}
+		if err := summarizeFile(z, filepath.Join(dir, e.Name()), from, to); err != nil {
+			return nil, err
+		}
+	}
+	return z.result(), nil
+}
+
+func summarizeFile(z *summarizer, path string, from, to time.Time) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("billing: summarize: %w", err)
+	}
+	defer f.Close()
+	rd := NewReader(f, path)
+	for {
+		rec, err := rd.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t := rec.AccountingTime()
+		if (!from.IsZero() && t.Before(from)) || (!to.IsZero() && !t.Before(to)) {
+			continue
+		}
+		z.add(&rec)
+	}
+}
