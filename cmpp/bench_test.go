@@ -1,0 +1,110 @@
+package cmpp
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchSubmit is a typical MT: one destination, 140 bytes of content.
+func benchSubmit() *Submit {
+	return &Submit{
+		PkTotal: 1, PkNumber: 1, RegisteredDelivery: 1, ServiceID: "MTEST", FeeUserType: 2,
+		MsgFmt: 8, MsgSrc: "901234", FeeType: "02", FeeCode: "000010", SrcID: "10661234",
+		DestTerminalIDs: []string{"13800138000"}, MsgContent: strings.Repeat("\x4f\x60", 70),
+	}
+}
+
+func benchMODeliver() *Deliver {
+	return &Deliver{
+		MsgID: 0xA7B9F28134FD004D, DestID: "10661234", ServiceID: "MTEST", MsgFmt: 8,
+		SrcTerminalID: "13800138000", MsgContent: strings.Repeat("\x4f\x60", 70),
+	}
+}
+
+func benchReportDeliver() *Deliver {
+	d := &Deliver{MsgID: 0xA7B9F28134FD004D, DestID: "10661234", ServiceID: "MTEST", SrcTerminalID: "13800138000"}
+	d.SetReport(&Report{MsgID: 0xA7B9E14134FD0001, Stat: StatDelivered, SubmitTime: "2410151430",
+		DoneTime: "2410151431", DestTerminalID: "13800138000", SMSCSequence: 12345}, V30)
+	return d
+}
+
+func benchFwd() *Fwd {
+	return &Fwd{
+		SourceID: "001001", DestinationID: "020001", MsgFwdType: FwdMT, MsgID: 0xA7B9E14134FD0001,
+		PkTotal: 1, PkNumber: 1, ServiceID: "MTEST", FeeUserType: 2, MsgFmt: 8, MsgSrc: "901234",
+		FeeType: "02", FeeCode: "000010", SrcID: "10661234", DestID: "13800138000",
+		MsgContent: strings.Repeat("\x4f\x60", 70),
+	}
+}
+
+func benchDecode[T any, P interface {
+	*T
+	PDU
+}](b *testing.B, src P, v Version) {
+	body := src.AppendBody(nil, v)
+	var p T
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := P(&p).DecodeBody(body, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchEncode(b *testing.B, p PDU, v Version) {
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendPDU(buf[:0], v, 1, p)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkDecodeSubmit30(b *testing.B) { benchDecode(b, benchSubmit(), V30) }
+func BenchmarkEncodeSubmit30(b *testing.B) { benchEncode(b, benchSubmit(), V30) }
+func BenchmarkDecodeSubmit20(b *testing.B) { benchDecode(b, benchSubmit(), V20) }
+func BenchmarkEncodeSubmit20(b *testing.B) { benchEncode(b, benchSubmit(), V20) }
+
+func BenchmarkDecodeDeliver30MO(b *testing.B)     { benchDecode(b, benchMODeliver(), V30) }
+func BenchmarkEncodeDeliver30MO(b *testing.B)     { benchEncode(b, benchMODeliver(), V30) }
+func BenchmarkDecodeDeliver30Report(b *testing.B) { benchDecode(b, benchReportDeliver(), V30) }
+func BenchmarkEncodeDeliver30Report(b *testing.B) { benchEncode(b, benchReportDeliver(), V30) }
+
+// BenchmarkDecodeDeliver30ReportParsed also parses the report body, which
+// is what a gateway does with every report it receives.
+func BenchmarkDecodeDeliver30ReportParsed(b *testing.B) {
+	body := benchReportDeliver().AppendBody(nil, V30)
+	var d Deliver
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.DecodeBody(body, V30); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Report(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeFwd30(b *testing.B) { benchDecode(b, benchFwd(), V30) }
+func BenchmarkEncodeFwd30(b *testing.B) { benchEncode(b, benchFwd(), V30) }
+
+func BenchmarkMsgIDGenerator(b *testing.B) {
+	g := NewMsgIDGenerator(79101, time.Now, time.Time{})
+	b.ReportAllocs()
+	for b.Loop() {
+		g.Next()
+	}
+}
+
+func BenchmarkMsgIDGeneratorParallel(b *testing.B) {
+	g := NewMsgIDGenerator(79101, time.Now, time.Time{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			g.Next()
+		}
+	})
+}
