@@ -1,0 +1,20 @@
+package smpp
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies keeps smpp a leaf: standard library only (DESIGN.md).
+func TestDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "tandem/smpp", "tandem/smpp/smpptest").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != "tandem/smpp" && p != "tandem/smpp/smpptest" {
+			t.Errorf("smpp depends on %s; it may use only the standard library", p)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrWindowFull: Send found the window of outstanding requests full. Back
+// off or use SendWait.
+var ErrWindowFull = errors.New("smpp: window full")
+
+// result is what a waiter receives: the response or why there is none.
+type result struct {
+	h   Header
+	p   PDU
+	err error
+}
+
+// waiter is one outstanding request.
+type waiter struct {
+	cmd CommandID
+	ch  chan result // buffered 1: the reader never blocks on it
+}
+
+// window is the bounded seq→waiter table of our outstanding requests, plus
+// the count of peer requests we still owe a response (for draining).
+// slots is a semaphore holding one token per pending request, so a caller
+// can either fail fast or block until a slot frees. mu is a leaf lock.
+type window struct {
+	slots chan struct{}
+
+	mu      sync.Mutex
+	pending map[uint32]*waiter
+	owed    int
+	idle    []chan struct{} // closed when pending and owed both reach zero
+	closed  error
+}
+
+func newWindow(size int) *window {
+	return &window{slots: make(chan struct{}, size), pending: make(map[uint32]*waiter, size)}
+}
+
+// acquire takes a slot: immediately or ErrWindowFull, or (wait) until ctx
+// or stop is done.
+func (w *window) acquire(ctx context.Context, wait bool, stop <-chan struct{}) error {
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if !wait {
+		return ErrWindowFull
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stop:
+		return ErrClosed
+	}
+}
+
+// add registers wt under a fresh sequence number from next, skipping any
+// still pending after a wrap. The caller holds a slot.
+func (w *window) add(next func() uint32, wt *waiter) (uint32, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed != nil {
+		<-w.slots
+		return 0, w.closed
+	}
+	seq := next()
+	for w.pending[seq] != nil {
+		seq = next()
+	}
+	w.pending[seq] = wt
+	return seq, nil
+}
+
+// take removes and returns the waiter for seq, or nil, and frees its slot.
+func (w *window) take(seq uint32) *waiter {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wt := w.pending[seq]
+	if wt == nil {
+		return nil
+	}
+	delete(w.pending, seq)
+	<-w.slots
+	w.notifyLocked()
+	return wt
+}
+
+// len is the number of outstanding requests.
+func (w *window) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
+func (w *window) owe(delta int) {
+	w.mu.Lock()
+	w.owed += delta
+	w.notifyLocked()
+	w.mu.Unlock()
+}
+
+func (w *window) notifyLocked() {
+	if len(w.pending) == 0 && w.owed <= 0 {
+		for _, c := range w.idle {
+			close(c)
+		}
+		w.idle = nil
+	}
+}
+
+// waitIdle blocks until no request is outstanding in either direction.
+func (w *window) waitIdle(ctx context.Context) error {
+	w.mu.Lock()
+	if len(w.pending) == 0 && w.owed <= 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	c := make(chan struct{})
+	w.idle = append(w.idle, c)
+	w.mu.Unlock()
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close fails every outstanding request with err and refuses new ones.
+func (w *window) close(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed == nil {
+		w.closed = err
+	}
+	for seq, wt := range w.pending {
+		wt.ch <- result{err: err}
+		delete(w.pending, seq)
+		<-w.slots
+	}
+	w.owed = 0
+	w.notifyLocked()
+}
