@@ -1,0 +1,34 @@
+// Package spsim is a CMPP SP load client: it plays an SP application (say
+// Sina) against an ISMG, for tests, `make demo` and `make bench` (through
+// cmd/spsim).
+//
+// A run opens Connections CMPP 2.0/2.1/3.0 connections, keeps up to Window
+// SUBMITs outstanding on each, optionally paced to Rate SUBMITs per second
+// over all of them, and sends Total messages or sends for Duration.
+// Destinations come from a list or from a prefix plus random digits. Text
+// is encoded in ASCII, UCS2 or GBK; a text longer than one message goes as
+// UDH segments (TP_udhi=1, Pk_total/Pk_number), one SUBMIT and one Msg_Id
+// each, as an SP does (protocols.md §1.6, §1.10).
+//
+// Every CMPP_DELIVER is answered with DELIVER_RESP Result 0. Status reports
+// are matched to SUBMITs by the report body's Msg_Id (§1.8), also when a
+// report overtakes its SUBMIT_RESP; reports for a Msg_Id already reported
+// count as duplicates, reports never matched as unknown. With WaitReports
+// Run waits after the last SUBMIT_RESP until every acked SUBMIT has its
+// report or ReportTimeout passes.
+//
+// Result counts submitted, acked and rejected SUBMITs (by Result code, 8
+// being flow control), reports by Stat, MO, duplicates and unknowns, and
+// latency percentiles of SUBMIT→SUBMIT_RESP and SUBMIT→report from a fixed
+// log-linear Histogram (about 3% precision, constant memory). Print writes
+// it for people, WriteJSON for scripts.
+//
+// # Goroutines and locks
+//
+// Run starts Window worker goroutines per connection and waits for them;
+// each sends one SUBMIT at a time with Session.SendWait, so a connection
+// never has more than Window outstanding. DELIVERs are handled in the cmpp
+// session's handler goroutines. Client.mu (report bookkeeping and the
+// maps) and the Histogram and pacer mutexes are leaves; counters are
+// atomics. Run terminates every connection before it returns.
+package spsim

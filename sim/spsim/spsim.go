@@ -1,0 +1,490 @@
+package spsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"golang.org/x/time/rate"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tandem/cmpp"
+	"tandem/smstext"
+)
+
+// Client is one load run. Run it once.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	payload []byte // the encoded text, split per message with its own reference
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	next      atomic.Uint64 // next message index to claim
+	ref       atomic.Uint32 // concatenation reference counter
+	messages  atomic.Uint64
+	submitted atomic.Uint64
+	acked     atomic.Uint64
+	errs      atomic.Uint64
+	lastResp  atomic.Int64 // unix nanos of the latest SUBMIT_RESP
+
+	submitLat Histogram
+	reportLat Histogram
+
+	// mu guards the report bookkeeping and the maps below; it is a leaf.
+	mu         sync.Mutex
+	rejected   map[uint32]uint64
+	lastErr    string
+	pending    map[uint64]time.Time // acked Msg_Id → SUBMIT time, report awaited
+	reported   map[uint64]struct{}
+	early      map[uint64]earlyReport // reports ahead of their SUBMIT_RESP
+	byStat     map[string]uint64
+	reports    uint64
+	dupReports uint64
+	badReports uint64
+	dupMsgIDs  uint64
+	mo         uint64
+	emptyCh    chan struct{} // closed when pending becomes empty
+
+	started   time.Time
+	sendStart time.Time
+	ran       atomic.Bool
+}
+
+type earlyReport struct {
+	stat  string
+	at    time.Time
+	extra int // further copies seen before the SUBMIT_RESP
+}
+
+// New validates cfg and prepares a run.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	text := cfg.Text
+	if text == "" {
+		text = sampleText(cfg.Coding, cfg.Long)
+	}
+	payload, err := smstext.Encode(cfg.Coding, text)
+	if err != nil {
+		return nil, fmt.Errorf("spsim: text: %w", err)
+	}
+	if _, err := smstext.Split(payload, cfg.Coding, smstext.SplitOptions{}); err != nil {
+		return nil, fmt.Errorf("spsim: text: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	return &Client{
+		cfg:      cfg,
+		log:      log,
+		payload:  payload,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
+		rejected: make(map[uint32]uint64),
+		pending:  make(map[uint64]time.Time),
+		reported: make(map[uint64]struct{}),
+		early:    make(map[uint64]earlyReport),
+		byStat:   make(map[string]uint64),
+	}, nil
+}
+
+// Run is New(cfg) followed by Client.Run.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	c, err := New(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.Run(ctx)
+}
+
+// sampleText is the default content: a short sentence, or with long one
+// about three segments long.
+func sampleText(c smstext.Coding, long bool) string {
+	base := "Tandem spsim test message. "
+	if c != smstext.ASCII {
+		base = "短信网关压力测试消息。"
+	}
+	if !long {
+		return strings.TrimSpace(base)
+	}
+	_, seg := smstext.Capacity(c, smstext.ConcatUDH8)
+	var b strings.Builder
+	for {
+		b.WriteString(base)
+		if enc, err := smstext.Encode(c, b.String()); err != nil || len(enc) > 2*seg {
+			return b.String()
+		}
+	}
+}
+
+// Run connects, sends, waits for reports if asked and terminates. The
+// Result is filled in even when an error is returned (ctx cancelled, a
+// connection refused after others were made...).
+func (c *Client) Run(ctx context.Context) (Result, error) {
+	if !c.ran.CompareAndSwap(false, true) {
+		return Result{}, errors.New("spsim: Run called twice")
+	}
+	c.started = time.Now()
+	sessions, err := c.dialAll(ctx)
+	if err != nil {
+		return c.result(), err
+	}
+	defer c.terminateAll(sessions)
+
+	// sendCtx ends the sending phase (Duration); requests already sent
+	// still get their response under ctx.
+	sendCtx, cancel := context.WithCancel(ctx)
+	if c.cfg.Duration > 0 {
+		sendCtx, cancel = context.WithTimeout(ctx, c.cfg.Duration)
+	}
+	defer cancel()
+	p := newPacer(c.cfg.Rate)
+	c.sendStart = time.Now()
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		for range c.cfg.Window {
+			wg.Go(func() { c.worker(ctx, sendCtx, s, p) })
+		}
+	}
+	wg.Wait()
+	cancel()
+	var lost error
+	dead := 0
+	for _, s := range sessions {
+		if err := s.Err(); err != nil {
+			dead++
+			lost = err
+		}
+	}
+	if dead == len(sessions) && ctx.Err() == nil {
+		return c.result(), fmt.Errorf("spsim: all %d connection(s) lost: %w", dead, lost)
+	}
+
+	if c.cfg.WaitReports && c.cfg.RegisteredDelivery == 1 && ctx.Err() == nil {
+		wctx, wcancel := context.WithTimeout(ctx, c.cfg.ReportTimeout)
+		c.waitReports(wctx)
+		wcancel()
+	}
+	return c.result(), ctx.Err()
+}
+
+func (c *Client) dialAll(ctx context.Context) ([]*cmpp.Session, error) {
+	scfg := c.cfg.Session
+	scfg.Window = c.cfg.Window
+	if scfg.Logger == nil {
+		scfg.Logger = c.log
+	}
+	var sessions []*cmpp.Session
+	for i := range c.cfg.Connections {
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		s, err := cmpp.Dial(dctx, c.cfg.Addr, cmpp.ClientConfig{
+			SourceAddr: c.cfg.SPID,
+			Secret:     c.cfg.Secret,
+			Version:    c.cfg.Version,
+			Session:    scfg,
+			Handler:    cmpp.HandlerFunc(c.serveCMPP),
+		})
+		cancel()
+		if err != nil {
+			c.terminateAll(sessions)
+			return nil, fmt.Errorf("spsim: connection %d of %d to %s: %w", i+1, c.cfg.Connections, c.cfg.Addr, err)
+		}
+		sessions = append(sessions, s)
+	}
+	c.log.Info("connected", "addr", c.cfg.Addr, "connections", len(sessions), "version", sessions[0].Version().String())
+	return sessions, nil
+}
+
+func (c *Client) terminateAll(sessions []*cmpp.Session) {
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.Terminate(ctx)
+			<-s.Done()
+		})
+	}
+	wg.Wait()
+}
+
+// worker sends whole messages on s, one SUBMIT at a time, until the total
+// is reached, sendCtx ends or s fails.
+func (c *Client) worker(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer) {
+	for sendCtx.Err() == nil && s.Err() == nil {
+		i := c.next.Add(1) - 1
+		if c.cfg.Total > 0 && i >= uint64(c.cfg.Total) {
+			return
+		}
+		segs, err := smstext.Split(c.payload, c.cfg.Coding, smstext.SplitOptions{Ref: uint16(c.ref.Add(1))})
+		if err != nil { // checked in New; cannot happen
+			c.fail(err)
+			return
+		}
+		dest := c.dest(i)
+		c.messages.Add(1)
+		for _, seg := range segs {
+			if p.wait(sendCtx) != nil {
+				return
+			}
+			if !c.submit(ctx, s, dest, seg) {
+				return
+			}
+		}
+	}
+}
+
+// submit sends one SUBMIT and accounts for its answer; false means the
+// session is gone.
+func (c *Client) submit(ctx context.Context, s *cmpp.Session, dest string, seg smstext.Segment) bool {
+	sub := &cmpp.Submit{
+		PkTotal:            seg.Total,
+		PkNumber:           seg.Seq,
+		RegisteredDelivery: c.cfg.RegisteredDelivery,
+		MsgLevel:           c.cfg.MsgLevel,
+		ServiceID:          c.cfg.ServiceID,
+		FeeUserType:        c.cfg.FeeUserType,
+		FeeTerminalID:      c.cfg.FeeTerminalID,
+		MsgFmt:             c.cfg.Coding.CMPPMsgFmt(),
+		MsgSrc:             c.cfg.SPID,
+		FeeType:            c.cfg.FeeType,
+		FeeCode:            c.cfg.FeeCode,
+		SrcID:              c.cfg.SrcID,
+		DestTerminalIDs:    []string{dest},
+		MsgContent:         string(seg.Bytes()),
+	}
+	if seg.UDH != nil {
+		sub.TPUDHI = 1
+	}
+	t0 := time.Now()
+	c.submitted.Add(1)
+	resp, err := s.SendWait(ctx, sub)
+	now := time.Now()
+	if err != nil {
+		c.fail(err)
+		return s.Err() == nil && ctx.Err() == nil
+	}
+	c.submitLat.Record(now.Sub(t0))
+	c.lastResp.Store(now.UnixNano())
+	r, ok := resp.(*cmpp.SubmitResp)
+	if !ok {
+		c.fail(fmt.Errorf("spsim: SUBMIT answered with %T", resp))
+		return true
+	}
+	if r.Result != cmpp.ResultOK {
+		c.mu.Lock()
+		c.rejected[r.Result]++
+		c.mu.Unlock()
+		return true
+	}
+	c.acked.Add(1)
+	if c.cfg.RegisteredDelivery == 1 {
+		c.track(r.MsgID, t0)
+	}
+	return true
+}
+
+func (c *Client) fail(err error) {
+	c.errs.Add(1)
+	c.mu.Lock()
+	c.lastErr = err.Error()
+	c.mu.Unlock()
+}
+
+// dest returns the destination of message i.
+func (c *Client) dest(i uint64) string {
+	if n := len(c.cfg.Dests); n > 0 {
+		return c.cfg.Dests[i%uint64(n)]
+	}
+	b := make([]byte, c.cfg.DestLen)
+	copy(b, c.cfg.DestPrefix)
+	c.rngMu.Lock()
+	for j := len(c.cfg.DestPrefix); j < len(b); j++ {
+		b[j] = byte('0' + c.rng.IntN(10))
+	}
+	c.rngMu.Unlock()
+	return string(b)
+}
+
+// track records an acked Msg_Id, settling a report that overtook it.
+func (c *Client) track(id uint64, sent time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.early[id]; ok {
+		delete(c.early, id)
+		c.reported[id] = struct{}{}
+		c.countReportLocked(e.stat, e.at.Sub(sent))
+		c.dupReports += uint64(e.extra)
+		return
+	}
+	if _, dup := c.pending[id]; dup {
+		c.dupMsgIDs++
+	} else if _, dup := c.reported[id]; dup {
+		c.dupMsgIDs++
+	}
+	c.pending[id] = sent
+}
+
+func (c *Client) report(id uint64, stat string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sent, ok := c.pending[id]; ok {
+		delete(c.pending, id)
+		c.reported[id] = struct{}{}
+		c.countReportLocked(stat, at.Sub(sent))
+		if len(c.pending) == 0 && c.emptyCh != nil {
+			close(c.emptyCh)
+			c.emptyCh = nil
+		}
+		return
+	}
+	if _, ok := c.reported[id]; ok {
+		c.dupReports++
+		return
+	}
+	e, ok := c.early[id]
+	if ok {
+		e.extra++
+	} else {
+		e = earlyReport{stat: stat, at: at}
+	}
+	c.early[id] = e
+}
+
+func (c *Client) countReportLocked(stat string, lat time.Duration) {
+	c.reports++
+	c.byStat[stat]++
+	c.reportLat.Record(lat)
+}
+
+// waitReports returns when no acked SUBMIT awaits its report or ctx ends.
+func (c *Client) waitReports(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		if len(c.pending) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		if c.emptyCh == nil {
+			c.emptyCh = make(chan struct{})
+		}
+		ch := c.emptyCh
+		n := len(c.pending)
+		c.mu.Unlock()
+		c.log.Info("waiting for status reports", "pending", n)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// serveCMPP answers the ISMG's DELIVERs: status reports are matched by the
+// report body's Msg_Id, the rest counted as MO. Every DELIVER gets Result 0.
+func (c *Client) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+	d, ok := req.(*cmpp.Deliver)
+	if !ok {
+		if er, ok := req.(cmpp.ErrorResponder); ok {
+			_ = s.Reply(h, er.ErrorResponse(cmpp.ResultBadCommand))
+		}
+		return
+	}
+	now := time.Now()
+	if d.IsReport() {
+		var rep cmpp.Report
+		if err := rep.DecodeString(d.MsgContent); err != nil {
+			c.mu.Lock()
+			c.badReports++
+			c.mu.Unlock()
+			c.log.Warn("unparsable status report", "msg_id", d.MsgID, "err", err)
+		} else {
+			c.report(rep.MsgID, strings.TrimRight(rep.Stat, "\x00 "), now)
+		}
+	} else {
+		c.mu.Lock()
+		c.mo++
+		c.mu.Unlock()
+	}
+	_ = s.Reply(h, &cmpp.DeliverResp{MsgID: d.MsgID, Result: cmpp.ResultOK})
+}
+
+// Snapshot returns the counters so far; safe to call while Run runs.
+func (c *Client) Snapshot() Result { return c.result() }
+
+func (c *Client) result() Result {
+	r := Result{
+		Connections:   c.cfg.Connections,
+		Version:       c.cfg.Version.String(),
+		Messages:      c.messages.Load(),
+		Submitted:     c.submitted.Load(),
+		Acked:         c.acked.Load(),
+		Errors:        c.errs.Load(),
+		SubmitLatency: c.submitLat.Summary(),
+		ReportLatency: c.reportLat.Summary(),
+	}
+	if !c.started.IsZero() {
+		r.Duration = time.Since(c.started)
+	}
+	if last := c.lastResp.Load(); last != 0 && !c.sendStart.IsZero() {
+		r.SendDuration = time.Unix(0, last).Sub(c.sendStart)
+		if r.SendDuration > 0 {
+			r.Throughput = float64(r.Acked) / r.SendDuration.Seconds()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.Rejected = make(map[uint32]uint64, len(c.rejected))
+	for k, v := range c.rejected {
+		r.Rejected[k] = v
+	}
+	r.ReportsByStat = make(map[string]uint64, len(c.byStat))
+	for k, v := range c.byStat {
+		r.ReportsByStat[k] = v
+	}
+	r.LastError = c.lastErr
+	r.Reports = c.reports
+	r.DuplicateReports = c.dupReports
+	r.UnknownReports = uint64(len(c.early))
+	for _, e := range c.early {
+		r.UnknownReports += uint64(e.extra)
+	}
+	r.BadReports = c.badReports
+	r.NoReport = uint64(len(c.pending))
+	r.DuplicateMsgIDs = c.dupMsgIDs
+	r.MO = c.mo
+	return r
+}
+
+// pacer spaces SUBMITs over all connections at a fixed rate (burst 1, so
+// slots missed while the senders were slow are not made up with a burst).
+// A nil pacer does not wait.
+type pacer struct {
+	lim *rate.Limiter
+}
+
+func newPacer(r float64) *pacer {
+	if r <= 0 {
+		return nil
+	}
+	return &pacer{lim: rate.NewLimiter(rate.Limit(r), 1)}
+}
+
+// wait blocks until the caller's slot.
+func (p *pacer) wait(ctx context.Context) error {
+	if p == nil {
+		return ctx.Err()
+	}
+	return p.lim.Wait(ctx)
+}
