@@ -141,9 +141,9 @@ func (r *reader) fail(field, format string, args ...any) {
 	r.err = fmt.Errorf("cmpp: decode %s: field %s: %w: %s", r.pdu, field, ErrBadField, fmt.Sprintf(format, args...))
 }
 
-// content reads Msg_Length and Msg_Content and checks that exactly the
-// trailer of trailer bytes follows, which is the only way to validate
-// Msg_Length in a layout that has no other length field.
+// content reads Msg_Length and Msg_Content, checking that exactly the
+// trailer bytes of Reserve/LinkID follow the content: the body length is
+// the only thing Msg_Length can be validated against.
 func (r *reader) content(trailer int) string {
 	l := int(r.u8("Msg_Length"))
 	if r.ok() && r.rem() != l+trailer {

@@ -173,12 +173,16 @@ func (g *MsgIDGenerator) NextN(n int) (uint64, error) {
 	}
 }
 
-// HighWater returns the second of the last id handed out. Persist it (at
-// shutdown, and periodically with a margin for a crash: pass
-// persisted.Add(interval) if it was saved every interval) and give it to
-// NewMsgIDGenerator on restart.
+// HighWater returns the second of the last id handed out, or the zero Time
+// if none was. Persist it (at shutdown, and periodically with a margin for
+// a crash: pass persisted.Add(interval) if it was saved every interval) and
+// give it to NewMsgIDGenerator on restart.
 func (g *MsgIDGenerator) HighWater() time.Time {
-	return time.Unix(int64(g.tick.Load()>>16), 0).In(g.loc)
+	t := g.tick.Load()
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(t>>16), 0).In(g.loc)
 }
 
 func (g *MsgIDGenerator) nowTick() uint64 {

@@ -219,6 +219,13 @@ func TestMsgIDGeneratorNextN(t *testing.T) {
 	}
 }
 
+func TestMsgIDGeneratorHighWaterZero(t *testing.T) {
+	g := NewMsgIDGenerator(1, time.Now, time.Time{})
+	if hw := g.HighWater(); !hw.IsZero() {
+		t.Errorf("HighWater before any id = %v, want zero", hw)
+	}
+}
+
 func TestMsgIDGeneratorLocation(t *testing.T) {
 	cst := time.FixedZone("CST", 8*3600)
 	at := time.Date(2024, 10, 15, 22, 0, 0, 0, cst) // 14:00 UTC
