@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench: the performance goals of the issues, measured. Each Go
+# benchmark runs COUNT times; scripts/benchmedian.go prints the median of
+# every metric. The end-to-end MT figure runs spsim -> ismg -> smscsim as
+# real processes with fsync on. Raw output lands in bench/out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-5}
+OUT=bench/out
+mkdir -p "$OUT"
+machine() { echo "$(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"; }
+echo "machine: $(machine)" | tee "$OUT/machine.txt"
+
+gobench() { # name pkg regex [extra flags]
+  local name=$1 pkg=$2 re=$3; shift 3
+  echo "== $name ($pkg -bench '$re' -count $COUNT $*)"
+  go test -run '^$' -bench "$re" -benchmem -count "$COUNT" "$@" "$pkg" | tee "$OUT/$name.txt" >/dev/null
+  go run ./scripts/benchmedian "$OUT/$name.txt"
+}
+
+gobench cmpp ./cmpp 'Submit|Deliver|Fwd|MsgID'
+gobench smpp ./smpp 'SubmitSM|DeliverSM'
+gobench routing ./routing 'ResolveMT_1M|ResolveMO_1M|Apply_OneChange_1M'
+gobench queue ./ismg/queue 'CommitParallel|Lifecycle' -benchtime 2s
+gobench raftstore ./raftstore 'Failover$' -benchtime 10x
+COUNT=${GNS_COUNT:-3} gobench gns ./gns 'Import1M|WatchLatency|Failover' -benchtime 1x -timeout 30m
+
+if [ -x scripts/bench-e2e.sh ]; then
+  echo "== end to end: spsim -> ismg -> smscsim"
+  scripts/bench-e2e.sh | tee "$OUT/e2e.txt"
+fi
+echo "raw results in $OUT/; update BENCHMARKS.md with the medians above"
