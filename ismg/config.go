@@ -76,6 +76,13 @@ type DeliveryConfig struct {
 	MaxAttempts     int           `yaml:"max_attempts"`
 	DefaultValidity time.Duration `yaml:"default_validity"` // when the SP gives no ValId_Time
 	ReportTimeout   time.Duration `yaml:"report_timeout"`   // no receipt by then: report MC:0001
+	// OrphanTTL is how long a receipt that arrived before its SMSC id
+	// mapping is held for the mapping to commit; then it is dropped with a
+	// log line.
+	OrphanTTL time.Duration `yaml:"orphan_ttl"`
+	// ShutdownTimeout bounds the graceful stop: SP sessions draining,
+	// in-flight submit_sm finishing, unbinds.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // BillingConfig places the CDR files.
@@ -113,8 +120,22 @@ type SMSCLinkConfig struct {
 	Rate        float64       `yaml:"rate"` // segments per second across the link's binds
 	EnquireLink time.Duration `yaml:"enquire_link"`
 	DataCoding0 string        `yaml:"data_coding_0"` // how the SMSC reads data_coding 0: gsm7 or latin1
-	IDFormat    string        `yaml:"id_format"`     // message ids in receipts: asis, hex, decimal
-	Default     bool          `yaml:"default"`       // takes numbers whose segment names no link
+	// IDFormat is how the receipt text spells message ids when it differs
+	// from submit_sm_resp (and the receipted_message_id TLV): asis (same
+	// spelling), hex (text in hex, responses in decimal) or decimal (text
+	// in decimal, responses in hex). Case and leading zeros never matter.
+	IDFormat string `yaml:"id_format"`
+	Default  bool   `yaml:"default"` // takes numbers whose segment names no link
+	// Optional links do not make /healthz fail while they have no bind.
+	Optional bool `yaml:"optional"`
+	// ResponseTimeout bounds each submit_sm_resp.
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// ReconnectMin/Max bound the reconnect backoff of a bind.
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// ThrottleBackoff is the first pause after ESME_RTHROTTLED; it
+	// doubles up to 15 times its value.
+	ThrottleBackoff time.Duration `yaml:"throttle_backoff"`
 }
 
 // DefaultConfig returns the values LoadConfig starts from.
@@ -137,6 +158,8 @@ func DefaultConfig() Config {
 			MaxAttempts:     10,
 			DefaultValidity: 48 * time.Hour,
 			ReportTimeout:   48 * time.Hour,
+			OrphanTTL:       10 * time.Minute,
+			ShutdownTimeout: 10 * time.Second,
 		},
 		Billing: BillingConfig{Rotate: time.Hour},
 	}
@@ -175,6 +198,18 @@ func defaultSMSC(l *SMSCLinkConfig) {
 	}
 	if l.IDFormat == "" {
 		l.IDFormat = "asis"
+	}
+	if l.ResponseTimeout == 0 {
+		l.ResponseTimeout = 10 * time.Second
+	}
+	if l.ReconnectMin == 0 {
+		l.ReconnectMin = time.Second
+	}
+	if l.ReconnectMax == 0 {
+		l.ReconnectMax = time.Minute
+	}
+	if l.ThrottleBackoff == 0 {
+		l.ThrottleBackoff = time.Second
 	}
 }
 
@@ -311,6 +346,7 @@ func (c *Config) Validate() error {
 		{"limits.response_timeout", c.Limits.ResponseTimeout}, {"delivery.retry_min", c.Delivery.RetryMin},
 		{"delivery.retry_max", c.Delivery.RetryMax}, {"delivery.default_validity", c.Delivery.DefaultValidity},
 		{"delivery.report_timeout", c.Delivery.ReportTimeout}, {"billing.rotate", c.Billing.Rotate},
+		{"delivery.orphan_ttl", c.Delivery.OrphanTTL}, {"delivery.shutdown_timeout", c.Delivery.ShutdownTimeout},
 	} {
 		if d.v <= 0 {
 			bad(d.key, "must be > 0, got %v", d.v)
@@ -410,6 +446,18 @@ func (c *Config) Validate() error {
 		case "asis", "hex", "decimal":
 		default:
 			bad(key+".id_format", "want asis, hex or decimal, got %q", l.IDFormat)
+		}
+		if l.ResponseTimeout <= 0 {
+			bad(key+".response_timeout", "must be > 0, got %v", l.ResponseTimeout)
+		}
+		if l.ReconnectMin <= 0 {
+			bad(key+".reconnect_min", "must be > 0, got %v", l.ReconnectMin)
+		}
+		if l.ReconnectMax < l.ReconnectMin {
+			bad(key+".reconnect_max", "must be >= reconnect_min (%v)", l.ReconnectMin)
+		}
+		if l.ThrottleBackoff <= 0 {
+			bad(key+".throttle_backoff", "must be > 0, got %v", l.ThrottleBackoff)
 		}
 	}
 	if len(probs) > 0 {

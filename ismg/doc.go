@@ -1,4 +1,93 @@
 // Package ismg is the gateway node: the CMPP server SPs log in to, the
 // durable message queue, the dispatcher, the SMSC links, status reports and
 // billing. cmd/ismg wires it from a YAML file (LoadConfig).
+//
+// # Message life cycle
+//
+// Everything a message goes through is a queue item or key in one bbolt
+// store (package queue), changed only by atomic, fsynced group commits.
+// Values are versioned binary records (message.go).
+//
+//	SUBMIT ──► mt:<link>   Enqueue, one item per destination (Msg_Id),
+//	                       due = At_Time or now; SUBMIT_RESP after the commit
+//	                       (and the CDR fsync, which runs alongside it)
+//	       └─► fwd:<gw>    number homed at another gateway: waits for
+//	                       CMPP_FWD (federation issue); until then it expires
+//	                       at Valid_Time with an EXPIRED report
+//	mt:<link> ─ dispatcher: Lease; Valid_Time past → EXPIRED report;
+//	                       Update InFlight=1, Attempts+1 (one commit per
+//	                       leased batch); submit_sm
+//	    ok   ──► await     Move, plus Put sid:<link> normalised SMSC id →
+//	                       Msg_Id, in one commit; due = report deadline
+//	    temp ──► mt:<link> Update due = now + backoff (jittered), until
+//	                       MaxAttempts → MA:0001 / MB:xxxx report
+//	    perm ──► report    MB:xxxx
+//	receipt ─► await       GetKV sid → Msg_Id; Remove await + Delete sid +
+//	                       Enqueue out:<spid> (if Registered_Delivery=1), one
+//	                       commit; REPORT CDR; only then deliver_sm_resp
+//	    no mapping yet ─► orphan  (durable, due = now + orphan_ttl); matched
+//	                       by the dispatcher once the mapping commits, or
+//	                       dropped with a log when it expires
+//	await past its deadline ─► MC:0001 report
+//	MO deliver_sm ─► out:<spid> (local SP) or fwd:<gw>; MO CDR
+//	out:<spid> ─ deliverer: Lease up to the SP window, Update InFlight=1,
+//	                       CMPP_DELIVER; Remove on DELIVER_RESP Result 0,
+//	                       else retry with backoff
+//	KV meta/msgid_hw       Msg_Id high-water second, saved every 500 ms, so
+//	                       a restart never reissues an id
+//
+// Long messages: each SUBMIT the SP sends (one per segment, with its UDH)
+// is its own Msg_Id and gets its own report. When transcoding (GBK → UCS2)
+// makes one Msg_Id overflow a message, it goes out as several submit_sm
+// and its report follows the last receipt (the first failure wins).
+//
+// # Crash semantics
+//
+// Nothing acknowledged is lost: SUBMIT_RESP follows the fsync. After a
+// SIGKILL, items found with InFlight=1 are counted at start-up —
+// ismg_smsc_resends_total (in mt:<link>: the submit_sm may have reached the
+// SMSC, so it may be a duplicate) and ismg_sp_report_repeats_total (in
+// out:<spid>) — and sent again. Because a dispatcher keeps a slot from lease
+// until the outcome is durable, at most binds × window MTs per link are in
+// flight; the deliverer keeps at most the SP's window. A receipt whose
+// mapping was not yet durable at the crash comes back from the SMSC and
+// is parked as an orphan; the resent copy gets its own id and receipt.
+//
+// # Goroutines
+//
+// New opens the store, billing and listeners; Run owns every goroutine and
+// stops them in order: cmpp.Server.Shutdown (CMPP_TERMINATE, windows
+// drain) → dispatchers, deliverers and sweepers end (work context); the
+// submits they started finish on the hard context, cancelled only at
+// delivery.shutdown_timeout → SMSC links unbind → queue and billing close.
+//
+//   - cmpp.Server: per SP connection one reader, one writer, and one
+//     handler goroutine per request (bounded by the session's inbound
+//     window). The SUBMIT handler blocks on its own commit, never the
+//     reader.
+//   - per SMSC link: smsclink's bind goroutines and deliver handlers
+//     (receipts/MO commit before answering); one dispatcher; one submit
+//     goroutine per leased MT, at most binds × window.
+//   - per SP account: one deliverer (out:<spid>); DELIVER_RESP callbacks run
+//     on the session's reader and only CommitAsync.
+//   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
+//     CDR group-sync goroutine and the Msg_Id high-water saver.
+//
+// # Locks
+//
+// All leaves, none held across I/O except: linkRuntime.idx.mu (the pending
+// mapping / orphan index) is taken alone; Node.stripes[Msg_Id%64]
+// serialises the receipts of one message's parts and is held across that
+// message's commit (never with another stripe); spRuntime.mu guards the
+// session list; firewall.mu the auth-failure table.
+//
+// # Limits and refusals
+//
+// CONNECT: unknown SP_Id → status 2; bad authenticator → 3; source IP not
+// allowed, too many connections, or an IP blocked after limits.auth_failures
+// failures within limits.auth_fail_window → 5. SUBMIT: Msg_src → 11, Src_Id
+// → 10, bad destination or no route → 13, length → 4/6, Pk or time fields
+// → 1, and Result 8 (flow control) for the SP's window per connection, its
+// token bucket across connections, limits.queue_depth across mt queues, a
+// store or billing failure. Every refusal is counted with its reason.
 package ismg

@@ -1,0 +1,84 @@
+// Command ismg runs one ISMG gateway node.
+//
+//	ismg -config beijing.yaml         serve; SIGHUP reloads SP accounts and limits
+//	ismg -check-config beijing.yaml   validate the file and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"tandem/ismg"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	if err := run(ctx, os.Args[1:], hup, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, starts the node and serves until ctx ends; every value
+// on reload triggers a Reload from the same file.
+func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ismg", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "node configuration file (YAML)")
+	check := fs.String("check-config", "", "validate this configuration file and exit")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *check != "" {
+		if _, err := ismg.LoadConfig(*check); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", *check)
+		return nil
+	}
+	if *cfgPath == "" {
+		fs.Usage()
+		return errors.New("ismg: -config is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("ismg: -log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := ismg.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	node, err := ismg.New(cfg, ismg.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	fmt.Fprintf(stdout, "ismg %s listening cmpp=%s http=%s\n", cfg.Gateway.Code, node.CMPPAddr(), node.HTTPAddr())
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-reload:
+			next, err := ismg.LoadConfig(*cfgPath)
+			if err == nil {
+				err = node.Reload(next)
+			}
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "err", err)
+			}
+		}
+	}
+}

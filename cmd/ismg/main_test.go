@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheckConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-check-config", "../../testdata/ismg/beijing.yaml"}, nil, &out, &errb); err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if !strings.Contains(out.String(), "ok") {
+		t.Errorf("output %q", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("gateway:\n  code: \"12\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-check-config", bad}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "gateway.code") {
+		t.Fatalf("bad config: %v", err)
+	}
+}
+
+func TestRunRequiresConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), nil, nil, &out, &errb); err == nil {
+		t.Fatal("no -config accepted")
+	}
+}

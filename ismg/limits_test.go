@@ -1,0 +1,226 @@
+package ismg
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"tandem/cmpp"
+	"tandem/sim/smscsim"
+)
+
+func connectStatus(t *testing.T, addr, secret string) uint32 {
+	t.Helper()
+	_, err := dialSP(t, addr, cmpp.V30, secret)
+	if err == nil {
+		return cmpp.ConnectOK
+	}
+	var ce *cmpp.ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("CONNECT: %v", err)
+	}
+	return ce.Status
+}
+
+func TestConnectLimits(t *testing.T) {
+	t.Run("wrong password then blocked", func(t *testing.T) {
+		e := newEnv(t, nil)
+		for range 3 {
+			if st := connectStatus(t, e.node.CMPPAddr(), "wrong"); st != cmpp.ConnectAuthFailed {
+				t.Fatalf("status %d, want 3", st)
+			}
+		}
+		// limits.auth_failures = 3: the IP is now refused even with the
+		// right secret until the window passes.
+		if st := connectStatus(t, e.node.CMPPAddr(), testSecret); st != cmpp.ConnectOther {
+			t.Fatalf("status %d after 3 failures, want 5", st)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_connect_rejected_total", `reason="blocked"`); got != 1 {
+			t.Errorf("blocked metric %v", got)
+		}
+	})
+	t.Run("ip not allowed", func(t *testing.T) {
+		e := newEnv(t, nil, replace("allowed_ips: [127.0.0.1]", "allowed_ips: [10.0.0.0/8]"))
+		if st := connectStatus(t, e.node.CMPPAddr(), testSecret); st != cmpp.ConnectOther {
+			t.Fatalf("status %d, want 5", st)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_connect_rejected_total", `reason="ip"`); got != 1 {
+			t.Errorf("ip metric %v", got)
+		}
+	})
+	t.Run("too many connections", func(t *testing.T) {
+		e := newEnv(t, nil, replace("max_connections: 4", "max_connections: 2"))
+		mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+		mustSP(t, e.node.CMPPAddr(), cmpp.V20)
+		if st := connectStatus(t, e.node.CMPPAddr(), testSecret); st != cmpp.ConnectOther {
+			t.Fatalf("third connection: status %d, want 5", st)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_connect_rejected_total", `reason="connections"`); got != 1 {
+			t.Errorf("connections metric %v", got)
+		}
+	})
+}
+
+// burst sends n SUBMITs at once and counts the results.
+func burst(t *testing.T, c *sp, n int) map[uint32]int {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	res := map[uint32]int{}
+	for i := range n {
+		wg.Add(1)
+		p := submitPDU(bjNumber, 0, []byte{'b', byte(i)})
+		err := c.s.SendAsync(p, func(resp cmpp.PDU, err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("SUBMIT: %v", err)
+				return
+			}
+			mu.Lock()
+			res[resp.(*cmpp.SubmitResp).Result]++
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	return res
+}
+
+func TestSubmitLimits(t *testing.T) {
+	t.Run("rate", func(t *testing.T) {
+		e := newEnv(t, nil, replace("submit_rate: 100000\n    burst: 10000", "submit_rate: 1\n    burst: 5"))
+		c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+		res := burst(t, c, 20)
+		if res[0] < 5 || res[cmpp.ResultFlowControl] == 0 || res[0]+res[8] != 20 {
+			t.Fatalf("results %v", res)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_sp_submits_total", `reason="rate"`); got != float64(res[8]) {
+			t.Errorf("rate metric %v, want %d", got, res[8])
+		}
+	})
+	t.Run("window", func(t *testing.T) {
+		e := newEnv(t, nil, replace("window: 64", "window: 2"))
+		c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+		res := burst(t, c, 200)
+		if res[cmpp.ResultFlowControl] == 0 || res[0]+res[8] != 200 {
+			t.Fatalf("results %v", res)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_sp_submits_total", `reason="window"`); got != float64(res[8]) {
+			t.Errorf("window metric %v, want %d", got, res[8])
+		}
+	})
+	t.Run("queue depth", func(t *testing.T) {
+		e := newEnv(t, func(c *smscsim.Config) { c.Down = true }, replace("  auth_failures: 3", "  auth_failures: 3\n  queue_depth: 3"))
+		c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+		for i := range 3 {
+			if r := c.submit(t, submitPDU(bjNumber, 0, []byte{'q', byte(i)})); r.Result != 0 {
+				t.Fatalf("SUBMIT %d: result %d", i, r.Result)
+			}
+		}
+		if r := c.submit(t, submitPDU(bjNumber, 0, []byte("over"))); r.Result != cmpp.ResultFlowControl {
+			t.Fatalf("over the queue depth: result %d, want 8", r.Result)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_sp_submits_total", `reason="queue"`); got != 1 {
+			t.Errorf("queue metric %v", got)
+		}
+		// The SMSC never came up: /healthz says so.
+		if code, err := httpGet(e.node.HTTPAddr(), "/healthz"); err != nil || code != 503 {
+			t.Errorf("healthz with the SMSC down: %d %v", code, err)
+		}
+	})
+	t.Run("checks", func(t *testing.T) {
+		e := newEnv(t, nil)
+		c := mustSP(t, e.node.CMPPAddr(), cmpp.V20)
+		p := submitPDU(bjNumber, 0, []byte("x"))
+		p.MsgSrc = "900000"
+		if r := c.submit(t, p); r.Result != cmpp.ResultBadMsgSrc {
+			t.Errorf("Msg_src: %d", r.Result)
+		}
+		p = submitPDU(bjNumber, 0, []byte("x"))
+		p.SrcID = "10658888"
+		if r := c.submit(t, p); r.Result != cmpp.ResultBadSrcID {
+			t.Errorf("Src_Id: %d", r.Result)
+		}
+		p = submitPDU(bjNumber, 8, make([]byte, 142))
+		if r := c.submit(t, p); r.Result != cmpp.ResultTooLong {
+			t.Errorf("too long: %d", r.Result)
+		}
+		p = submitPDU("12", 0, []byte("x"))
+		if r := c.submit(t, p); r.Result != cmpp.ResultBadDestTerminal {
+			t.Errorf("bad dest: %d", r.Result)
+		}
+		p = submitPDU(bjNumber, 0, []byte("x"))
+		p.ValidTime = "garbage"
+		if r := c.submit(t, p); r.Result != cmpp.ResultBadStructure {
+			t.Errorf("bad time: %d", r.Result)
+		}
+	})
+}
+
+// TestSMSCThrottling: the SMSC throttles every 3rd submit_sm; the link
+// pauses, the messages are retried, and every one is delivered.
+func TestSMSCThrottling(t *testing.T) {
+	e := newEnv(t, func(c *smscsim.Config) { c.ThrottleEvery = 3 })
+	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+	res := burst(t, c, 30)
+	if res[0] != 30 {
+		t.Fatalf("results %v", res)
+	}
+	c.waitDelivers(t, 20*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 30 })
+	if got := metric(t, e.node.HTTPAddr(), "ismg_smsc_throttled_total"); got == 0 {
+		t.Error("throttling not counted")
+	}
+	if st := e.smsc.Stats(); st.Throttled == 0 || st.Accepted != 30 {
+		t.Errorf("smsc stats %v", st)
+	}
+}
+
+// TestSMSCDownThenUp: while the SMSC is down SPs keep getting Result 0 and
+// the messages wait; they drain when it comes back.
+func TestSMSCDownThenUp(t *testing.T) {
+	e := newEnv(t, nil)
+	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+	e.smsc.SetDown(true)
+	res := burst(t, c, 20)
+	if res[0] != 20 {
+		t.Fatalf("results while down %v", res)
+	}
+	if d := e.node.Store().Len(qMTPrefix + "north"); d != 20 {
+		t.Fatalf("mt depth %d, want 20", d)
+	}
+	if got := metric(t, e.node.HTTPAddr(), "ismg_queue_depth", `queue="mt:north"`); got != 20 {
+		t.Errorf("queue depth metric %v", got)
+	}
+	e.smsc.SetDown(false)
+	c.waitDelivers(t, 20*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 20 })
+	if resp, err := httpGet(e.node.HTTPAddr(), "/healthz"); err != nil || resp != 200 {
+		t.Errorf("healthz after: %d %v", resp, err)
+	}
+}
+
+// TestReloadRate: a reload lowers the SP's rate without dropping its
+// session.
+func TestReloadRate(t *testing.T) {
+	s := startSMSC(t, nil)
+	dir := t.TempDir()
+	cfg := loadYAML(t, dir, nodeYAML(t, dir, s.Addr()))
+	e := startNode(t, cfg)
+	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+	if res := burst(t, c, 10); res[0] != 10 {
+		t.Fatalf("before reload %v", res)
+	}
+	next := loadYAML(t, dir, nodeYAML(t, dir, s.Addr(), replace("submit_rate: 100000\n    burst: 10000", "submit_rate: 0.001\n    burst: 1")))
+	if err := e.node.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	res := burst(t, c, 10)
+	if res[0] > 1 || res[cmpp.ResultFlowControl] < 9 {
+		t.Fatalf("after reload %v", res)
+	}
+	if c.s.Err() != nil {
+		t.Fatalf("session dropped: %v", c.s.Err())
+	}
+}

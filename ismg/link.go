@@ -1,0 +1,414 @@
+package ismg
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tandem/ismg/queue"
+	"tandem/ismg/smsclink"
+	"tandem/smpp"
+	"tandem/smstext"
+)
+
+// linkRuntime is one SMSC link: the smsclink pool, its mt:<link> queue,
+// its dispatcher and the index of SMSC message ids awaiting or ahead of
+// their durable mapping.
+type linkRuntime struct {
+	n     *Node
+	cfg   SMSCLinkConfig
+	link  *smsclink.Link
+	q     string // mt:<link>
+	kv    string // sid:<link>
+	dc0   smstext.Coding
+	textM smpp.IDMode // how to turn a receipt-text id into the response spelling
+	cap   int         // submit_sm in flight at once: binds × window
+	ref   atomic.Uint32
+	idx   sidIndex
+}
+
+func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
+	lc := smsclink.DefaultConfig()
+	lc.Name, lc.Address, lc.SystemID, lc.Password, lc.SystemType = c.Name, c.Address, c.SystemID, c.Password, c.SystemType
+	lc.BindType = smsclink.BindType(c.BindType)
+	lc.Binds, lc.Window, lc.Rate = c.Binds, c.Window, c.Rate
+	lc.Burst = max(1, int(c.Rate/10))
+	lc.EnquireLink = c.EnquireLink
+	lc.ResponseTimeout = c.ResponseTimeout
+	lc.ReconnectMin, lc.ReconnectMax = c.ReconnectMin, c.ReconnectMax
+	lc.ThrottleBackoff, lc.ThrottleBackoffMax = c.ThrottleBackoff, 15*c.ThrottleBackoff
+	lc.ShutdownTimeout = n.cfg.Delivery.ShutdownTimeout
+	lc.Logger = n.log.With("component", "smsclink")
+	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, kv: kvSIDPrefix + c.Name, dc0: smstext.GSM7}
+	if c.DataCoding0 == "latin1" {
+		lr.dc0 = smstext.Latin1
+	}
+	switch c.IDFormat {
+	case "hex":
+		lr.textM = smpp.IDHexToDec
+	case "decimal":
+		lr.textM = smpp.IDDecToHex
+	}
+	lr.cap = c.Binds * c.Window
+	lr.ref.Store(rand.Uint32())
+	lr.idx.init()
+	var err error
+	if lr.link, err = smsclink.New(lc, smsclink.HandlerFunc(n.handleDeliver)); err != nil {
+		return nil, err
+	}
+	return lr, nil
+}
+
+// canonID is the comparison form of an SMSC id as spelt in a response or
+// the receipted_message_id TLV.
+func canonID(id string) string {
+	s, _ := smpp.NormalizeMessageID(id, smpp.IDCanonical)
+	return s
+}
+
+// textID converts an id read from receipt text into the response
+// spelling, then canonicalises it.
+func (lr *linkRuntime) textID(id string) string {
+	if lr.textM != smpp.IDAsIs {
+		if s, err := smpp.NormalizeMessageID(id, lr.textM); err == nil {
+			id = s
+		}
+	}
+	return canonID(id)
+}
+
+// dispatch feeds the link from mt:<link> until ctx ends, then waits for
+// the submits in flight (which run on hard, cancelled only at the shutdown
+// deadline). It keeps at most cap items leased: each holds a slot from
+// lease until its outcome is durable, so the items marked in flight at any
+// moment, and so the resends after a crash, are at most binds × window.
+func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
+	n := lr.n
+	slots := make(chan struct{}, lr.cap)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		if err := lr.link.WaitReady(ctx); err != nil {
+			return nil
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		free := 1
+		for free < lr.cap {
+			select {
+			case slots <- struct{}{}:
+				free++
+				continue
+			default:
+			}
+			break
+		}
+		items, err := n.st.Lease(lr.q, time.Now(), free)
+		for range free - len(items) {
+			<-slots
+		}
+		if err != nil {
+			n.log.Error("lease", "queue", lr.q, "err", err)
+			return err
+		}
+		if len(items) == 0 {
+			if err := n.st.Wait(ctx, lr.q); err != nil {
+				return nil
+			}
+			continue
+		}
+		lr.start(ctx, hard, items, slots, &wg)
+	}
+}
+
+// start marks a leased batch in flight with one commit, then submits each
+// item in its own goroutine.
+func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slots chan struct{}, wg *sync.WaitGroup) {
+	n := lr.n
+	now := n.now()
+	recs := make([]mtRecord, 0, len(items))
+	keep := items[:0]
+	var ops []queue.Op
+	for _, it := range items {
+		r, err := decodeMT(it.Value)
+		if err != nil {
+			n.log.Error("dropping undecodable MT", "queue", lr.q, "id", it.ID, "err", err)
+			_ = n.commit(hard, queue.Remove(lr.q, it.ID))
+			<-slots
+			continue
+		}
+		if !r.ValidUntil.IsZero() && now.After(r.ValidUntil) {
+			n.m.Expired.WithLabelValues("mt").Inc()
+			n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "")
+			<-slots
+			continue
+		}
+		r.InFlight = true
+		r.Attempts++
+		ops = append(ops, queue.Update(lr.q, it.ID, it.Due, r.Append(nil)))
+		recs = append(recs, r)
+		keep = append(keep, it)
+	}
+	if len(keep) == 0 {
+		return
+	}
+	if err := n.commit(hard, ops...); err != nil {
+		n.log.Error("mark in flight", "queue", lr.q, "err", err)
+		for _, it := range keep {
+			n.st.Release(lr.q, it.ID)
+			<-slots
+		}
+		return
+	}
+	for i, it := range keep {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			lr.submitOne(hard, it, &recs[i])
+		}()
+	}
+}
+
+// submitOne sends one MT (one or more submit_sm) and records the outcome
+// durably before its slot is freed.
+func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord) {
+	n := lr.n
+	pdus, err := buildSubmits(r, lr.dc0, uint16(lr.ref.Add(1)))
+	if err != nil {
+		n.log.Warn("MT cannot be converted", "id", it.ID, "err", err)
+		n.finalReport(ctx, lr.q, it.ID, r, "MB:0001", "gateway", "")
+		return
+	}
+	sids := make([]string, 0, len(pdus))
+	for _, p := range pdus {
+		sctx, cancel := context.WithTimeout(ctx, lr.cfg.ResponseTimeout+time.Second)
+		t0 := time.Now()
+		id, err := lr.link.Submit(sctx, p)
+		cancel()
+		if err != nil {
+			lr.failed(ctx, it, r, err)
+			return
+		}
+		n.m.SMSCLatency.WithLabelValues(lr.cfg.Name).Observe(time.Since(t0).Seconds())
+		n.m.SMSCSubmits.WithLabelValues(lr.cfg.Name, "ok").Inc()
+		sids = append(sids, canonID(id))
+	}
+	r.InFlight = false
+	r.SMSCID = strings.Join(sids, " ")
+	r.Parts = uint8(len(sids))
+	r.Pending = r.Parts
+	ops := make([]queue.Op, 0, len(sids)+1)
+	var idBuf [8]byte
+	putU64(idBuf[:], it.ID)
+	pend := lr.idx.addPending(sids)
+	for _, sid := range sids {
+		ops = append(ops, queue.Put(lr.kv, []byte(sid), idBuf[:]))
+	}
+	ops = append(ops, queue.Move(lr.q, qAwait, it.ID, n.now().Add(n.cfg.Delivery.ReportTimeout), r.Append(nil)))
+	err = n.commit(ctx, ops...)
+	orphans := lr.idx.resolvePending(sids, pend)
+	if err != nil {
+		// The SMSC has the message but we could not record it: leave it
+		// in flight in mt so it is sent again (a duplicate beats a loss).
+		n.log.Error("store SMSC id mapping", "id", it.ID, "err", err)
+		n.st.Release(lr.q, it.ID)
+		return
+	}
+	for _, o := range orphans {
+		<-o.done
+		if o.id == 0 {
+			continue // its durable commit failed: the SMSC will resend
+		}
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan_matched").Inc()
+		lr.applyReceipt(ctx, o.sid, o.rec.Stat, o.rec.Done, o.id)
+	}
+}
+
+// failed handles a submit error: temporary ones retry with exponential
+// backoff and jitter until MaxAttempts, permanent ones end the message.
+func (lr *linkRuntime) failed(ctx context.Context, it queue.Item, r *mtRecord, err error) {
+	n := lr.n
+	kind := smsclink.Classify(err)
+	n.m.SMSCFailures.WithLabelValues(lr.cfg.Name, kind.String()).Inc()
+	if kind == smsclink.KindThrottled || kind == smsclink.KindQueueFull || kind == smsclink.KindPaused {
+		n.m.SMSCThrottled.WithLabelValues(lr.cfg.Name).Inc()
+	}
+	var se *smpp.StatusError
+	if !smsclink.Temporary(err) {
+		n.m.SMSCSubmits.WithLabelValues(lr.cfg.Name, "permanent").Inc()
+		stat := "MB:0001"
+		if errors.As(err, &se) {
+			stat = smppStatusText(se.Status)
+		}
+		n.finalReport(ctx, lr.q, it.ID, r, stat, "gateway", "")
+		return
+	}
+	n.m.SMSCSubmits.WithLabelValues(lr.cfg.Name, "temporary").Inc()
+	// Refusals before anything was sent (no bind, pause, rate) do not
+	// use up an attempt.
+	if kind == smsclink.KindNoBind || kind == smsclink.KindPaused || kind == smsclink.KindRateWait || kind == smsclink.KindClosed {
+		r.Attempts--
+	}
+	if int(r.Attempts) >= n.cfg.Delivery.MaxAttempts {
+		stat := "MA:0001"
+		if errors.As(err, &se) {
+			stat = smppStatusText(se.Status)
+		}
+		n.finalReport(ctx, lr.q, it.ID, r, stat, "gateway", "")
+		return
+	}
+	r.InFlight = false
+	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(r.Attempts)))
+	if cerr := n.commit(ctx, queue.Update(lr.q, it.ID, due, r.Append(nil))); cerr != nil {
+		n.log.Error("schedule retry", "id", it.ID, "err", cerr)
+	}
+	n.st.Release(lr.q, it.ID)
+}
+
+// backoff is min·2^(attempt-1) capped at max, with ±25% jitter.
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	j := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return max(lo/2, d+j)
+}
+
+func putU64(b []byte, v uint64) {
+	_ = b[7]
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+func getU64(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v, true
+}
+
+// sidIndex coordinates the two orders in which a submit_sm_resp and its
+// receipt can arrive. The dispatcher registers a pending mapping before
+// committing it; a receipt that finds one waits for the commit. A receipt
+// finding neither a mapping nor a pending one is stored as an orphan, and
+// the dispatcher, after its commit, takes the orphans of its ids and
+// applies them. Both sides decide under mu, so exactly one sees the other.
+type sidIndex struct {
+	mu      sync.Mutex
+	pending map[string]*pendingMap
+	orphans map[string]*orphanEntry
+	recent  map[string]struct{} // ids whose final receipt was applied: duplicates
+	ring    []string
+	ringPos int
+}
+
+type pendingMap struct{ done chan struct{} }
+
+type orphanEntry struct {
+	sid  string
+	id   uint64 // item id in the orphan queue; 0 if its commit failed
+	rec  orphanRecord
+	done chan struct{} // closed once the orphan is durable (or failed)
+}
+
+const recentIDs = 1 << 16
+
+func (x *sidIndex) init() {
+	x.pending = map[string]*pendingMap{}
+	x.orphans = map[string]*orphanEntry{}
+	x.recent = make(map[string]struct{}, recentIDs)
+	x.ring = make([]string, recentIDs)
+}
+
+func (x *sidIndex) addPending(sids []string) *pendingMap {
+	p := &pendingMap{done: make(chan struct{})}
+	x.mu.Lock()
+	for _, s := range sids {
+		x.pending[s] = p
+	}
+	x.mu.Unlock()
+	return p
+}
+
+// resolvePending ends the pending state of sids (their commit returned)
+// and hands back the orphans that arrived for them meanwhile.
+func (x *sidIndex) resolvePending(sids []string, p *pendingMap) []*orphanEntry {
+	var out []*orphanEntry
+	x.mu.Lock()
+	for _, s := range sids {
+		if x.pending[s] == p {
+			delete(x.pending, s)
+		}
+		if o, ok := x.orphans[s]; ok {
+			delete(x.orphans, s)
+			out = append(out, o)
+		}
+	}
+	x.mu.Unlock()
+	close(p.done)
+	return out
+}
+
+// lookupOrPark is the receipt side: it returns a pending mapping to wait
+// for, or registers a new orphan (nil, o, false) for the caller to make
+// durable, or reports a known duplicate/orphan (nil, nil, true).
+func (x *sidIndex) lookupOrPark(sid string, rec orphanRecord) (*pendingMap, *orphanEntry, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if p, ok := x.pending[sid]; ok {
+		return p, nil, false
+	}
+	if _, ok := x.recent[sid]; ok {
+		return nil, nil, true
+	}
+	if _, ok := x.orphans[sid]; ok {
+		return nil, nil, true
+	}
+	o := &orphanEntry{sid: sid, rec: rec, done: make(chan struct{})}
+	x.orphans[sid] = o
+	return nil, o, false
+}
+
+func (x *sidIndex) addDurableOrphan(sid string, id uint64, rec orphanRecord) {
+	o := &orphanEntry{sid: sid, id: id, rec: rec, done: make(chan struct{})}
+	close(o.done)
+	x.mu.Lock()
+	x.orphans[sid] = o
+	x.mu.Unlock()
+}
+
+// dropOrphan forgets an expired orphan if it is still the one registered.
+func (x *sidIndex) dropOrphan(sid string, id uint64) {
+	x.mu.Lock()
+	if o, ok := x.orphans[sid]; ok && o.id == id {
+		delete(x.orphans, sid)
+	}
+	x.mu.Unlock()
+}
+
+func (x *sidIndex) markDone(sid string) {
+	x.mu.Lock()
+	if old := x.ring[x.ringPos]; old != "" {
+		delete(x.recent, old)
+	}
+	x.ring[x.ringPos] = sid
+	x.recent[sid] = struct{}{}
+	x.ringPos = (x.ringPos + 1) % len(x.ring)
+	x.mu.Unlock()
+}

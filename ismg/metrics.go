@@ -1,0 +1,130 @@
+package ismg
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tandem/ismg/queue"
+)
+
+// Metrics are the node's Prometheus series. Labels are bounded: SP ids and
+// link names come from the configuration, reasons and results from fixed
+// sets in this package.
+type Metrics struct {
+	Submits         *prometheus.CounterVec   // sp, result (ok|rejected), reason
+	SubmitLatency   prometheus.Histogram     // SUBMIT read → SUBMIT_RESP (durable)
+	Delivers        *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|failed)
+	SPConnections   *prometheus.GaugeVec     // sp
+	ConnectRejected *prometheus.CounterVec   // reason
+	SMSCSubmits     *prometheus.CounterVec   // link, result (ok|temporary|permanent)
+	SMSCFailures    *prometheus.CounterVec   // link, kind (smsclink.Kind)
+	SMSCThrottled   *prometheus.CounterVec   // link
+	SMSCLatency     *prometheus.HistogramVec // link: submit_sm → submit_sm_resp
+	Resends         *prometheus.CounterVec   // link: in flight to the SMSC at a crash
+	ReportRepeats   *prometheus.CounterVec   // sp: in flight to the SP at a crash
+	Receipts        *prometheus.CounterVec   // link, result (matched|orphan|orphan_matched|duplicate|intermediate|bad)
+	Reports         *prometheus.CounterVec   // sp, origin (smsc|expired|gateway)
+	ReportLatency   prometheus.Histogram     // accepted → status report queued
+	MO              *prometheus.CounterVec   // result (local|fwd|unknown|error)
+	Expired         *prometheus.CounterVec   // queue kind (mt|fwd)
+	StoreErrors     prometheus.Counter
+	BillingErrors   prometheus.Counter
+	OrphansExpired  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
+	lat := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}
+	m := &Metrics{
+		Submits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_sp_submits_total", Help: "CMPP_SUBMITs per SP by result and rejection reason (one per destination when accepted).",
+		}, []string{"sp", "result", "reason"}),
+		SubmitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ismg_submit_resp_seconds", Help: "Time from reading a SUBMIT to answering SUBMIT_RESP after the durable commit.",
+			Buckets: lat,
+		}),
+		Delivers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_sp_delivers_total", Help: "CMPP_DELIVERs to SPs by kind and outcome.",
+		}, []string{"sp", "kind", "result"}),
+		SPConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ismg_sp_connections", Help: "Logged-in CMPP sessions per SP.",
+		}, []string{"sp"}),
+		ConnectRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_connect_rejected_total", Help: "CONNECTs refused, by reason.",
+		}, []string{"reason"}),
+		SMSCSubmits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_smsc_submits_total", Help: "submit_sm per SMSC link by result.",
+		}, []string{"link", "result"}),
+		SMSCFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_smsc_failures_total", Help: "Failed submit_sm per SMSC link by kind.",
+		}, []string{"link", "kind"}),
+		SMSCThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_smsc_throttled_total", Help: "submit_sm answered ESME_RTHROTTLED / ESME_RMSGQFUL or refused during the pause.",
+		}, []string{"link"}),
+		SMSCLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ismg_smsc_submit_seconds", Help: "Time from submit_sm to submit_sm_resp.", Buckets: lat,
+		}, []string{"link"}),
+		Resends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_smsc_resends_total", Help: "Messages found in flight to the SMSC at start-up (sent again: possible duplicates).",
+		}, []string{"link"}),
+		ReportRepeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_sp_report_repeats_total", Help: "DELIVERs found in flight to the SP at start-up (sent again: possible duplicates).",
+		}, []string{"sp"}),
+		Receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_receipts_total", Help: "Delivery receipts from SMSCs by outcome.",
+		}, []string{"link", "result"}),
+		Reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_reports_total", Help: "Final status reports built, by origin.",
+		}, []string{"sp", "origin"}),
+		ReportLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ismg_report_seconds", Help: "Time from SUBMIT_RESP to the status report being queued for the SP.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 5, 30, 60, 300, 3600},
+		}),
+		MO: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_mo_total", Help: "MO messages from SMSCs by outcome.",
+		}, []string{"result"}),
+		Expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_expired_total", Help: "Messages that reached Valid_Time before delivery.",
+		}, []string{"queue"}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ismg_store_errors_total", Help: "Failed queue commits.",
+		}),
+		BillingErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ismg_billing_errors_total", Help: "Failed CDR writes or syncs.",
+		}),
+		OrphansExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
+		}),
+	}
+	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.SPConnections, m.ConnectRejected,
+		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
+		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
+		m.StoreErrors, m.BillingErrors, m.OrphansExpired, &storeCollector{st: st})
+	return m
+}
+
+// storeCollector reads the queue depths and commit counters at scrape
+// time, so the hot path keeps no gauges for them.
+type storeCollector struct{ st *queue.Store }
+
+var (
+	descDepth  = prometheus.NewDesc("ismg_queue_depth", "Items per queue, leased included.", []string{"queue"}, nil)
+	descLeased = prometheus.NewDesc("ismg_queue_leased", "Items per queue being worked on.", []string{"queue"}, nil)
+	descTxs    = prometheus.NewDesc("ismg_store_transactions_total", "bbolt transactions (one fsync each).", nil, nil)
+	descOps    = prometheus.NewDesc("ismg_store_ops_total", "Queue ops committed.", nil, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descDepth
+	ch <- descLeased
+	ch <- descTxs
+	ch <- descOps
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st.Stats()
+	for name, q := range st.Queues {
+		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(q.Depth), name)
+		ch <- prometheus.MustNewConstMetric(descLeased, prometheus.GaugeValue, float64(q.Leased), name)
+	}
+	ch <- prometheus.MustNewConstMetric(descTxs, prometheus.CounterValue, float64(st.Txs))
+	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(st.Ops))
+}

@@ -1,0 +1,375 @@
+package ismg
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/billing"
+	"tandem/cmpp"
+	"tandem/ismg/queue"
+	"tandem/smpp"
+)
+
+// handleDeliver is the smsclink Handler: receipts and MO messages. It
+// returns ESME_ROK only once what it received is durable; a temporary
+// status makes the SMSC deliver again.
+func (n *Node) handleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
+	lr := n.links[link]
+	if lr == nil {
+		return smpp.StatusSysErr
+	}
+	if d.IsReceipt() {
+		return lr.handleReceipt(ctx, d)
+	}
+	return n.handleMO(ctx, lr, d)
+}
+
+func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smpp.Status {
+	n := lr.n
+	info, err := smpp.ParseDeliverReceipt(d)
+	if err != nil {
+		// Nothing to match it with; retrying would not help.
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "bad").Inc()
+		n.log.Warn("receipt without message id dropped", "link", lr.cfg.Name, "err", err)
+		return smpp.StatusOK
+	}
+	if !info.State.Final() || info.State == smpp.StateAccepted {
+		// ACCEPTD and ENROUTE are intermediate (protocols.md §1.8).
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "intermediate").Inc()
+		return smpp.StatusOK
+	}
+	var sid string
+	if id, ok := d.TLVs.ReceiptedMessageID(); ok && id != "" {
+		sid = canonID(id)
+	} else {
+		sid = lr.textID(info.MessageID)
+	}
+	stat := smpp.StateStat(info.State)
+	done := info.Receipt.DoneDate
+	if done.IsZero() {
+		done = n.now()
+	}
+	rec := orphanRecord{Link: lr.cfg.Name, SID: sid, Stat: stat, Done: done, Received: n.now()}
+	p, o, dup := lr.idx.lookupOrPark(sid, rec)
+	switch {
+	case dup:
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
+		n.log.Info("duplicate receipt dropped", "link", lr.cfg.Name, "smsc_id", sid)
+		return smpp.StatusOK
+	case p != nil:
+		// The mapping is being committed: wait for it, then match.
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return smpp.StatusXTAppn
+		}
+		return lr.applyReceipt(ctx, sid, stat, done, 0)
+	}
+	unpark := func() {
+		lr.idx.mu.Lock()
+		if lr.idx.orphans[sid] == o {
+			delete(lr.idx.orphans, sid)
+		}
+		lr.idx.mu.Unlock()
+		close(o.done) // o.id stays 0: whoever took it skips it
+	}
+	// Not pending: it may be mapped already.
+	if _, err := n.st.GetKV(lr.kv, []byte(sid)); err == nil {
+		unpark()
+		return lr.applyReceipt(ctx, sid, stat, done, 0)
+	}
+	// Unknown yet: park it durably as an orphan.
+	id := n.ids.Next()
+	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, n.now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
+		unpark()
+		n.log.Error("store orphan receipt", "link", lr.cfg.Name, "err", err)
+		return smpp.StatusXTAppn
+	}
+	lr.idx.mu.Lock()
+	o.id = id
+	lr.idx.mu.Unlock()
+	close(o.done)
+	n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan").Inc()
+	return smpp.StatusOK
+}
+
+// applyReceipt matches a final receipt with its message through the
+// durable mapping and, for the last part, replaces the message by its
+// status report in one commit (removing orphanID too when it came from
+// the orphan queue). The report CDR is written before returning.
+func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done time.Time, orphanID uint64) smpp.Status {
+	n := lr.n
+	v, err := n.st.GetKV(lr.kv, []byte(sid))
+	msgID, ok := getU64(v)
+	if err != nil || !ok {
+		if orphanID != 0 {
+			_ = n.commit(ctx, queue.Remove(qOrphan, orphanID))
+		}
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
+		n.log.Info("receipt without mapping dropped", "link", lr.cfg.Name, "smsc_id", sid)
+		return smpp.StatusOK
+	}
+	mu := &n.stripes[msgID%uint64(len(n.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	it, err := n.st.Get(qAwait, msgID)
+	var r mtRecord
+	if err == nil {
+		r, err = decodeMT(it.Value)
+	}
+	if err != nil {
+		// Already reported (timeout) or undecodable: drop the mapping.
+		ops := []queue.Op{queue.Delete(lr.kv, []byte(sid))}
+		if orphanID != 0 {
+			ops = append(ops, queue.Remove(qOrphan, orphanID))
+		}
+		_ = n.commit(ctx, ops...)
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
+		return smpp.StatusOK
+	}
+	if r.Stat == "" || r.Stat == smpp.StatDelivered {
+		r.Stat = stat // the first failure of a multi-part message wins
+	}
+	ops := []queue.Op{queue.Delete(lr.kv, []byte(sid))}
+	if orphanID != 0 {
+		ops = append(ops, queue.Remove(qOrphan, orphanID))
+	}
+	if r.Pending > 1 {
+		r.Pending--
+		ops = append(ops, queue.Update(qAwait, msgID, it.Due, r.Append(nil)))
+		if err := n.commit(ctx, ops...); err != nil {
+			return smpp.StatusXTAppn
+		}
+		lr.idx.markDone(sid)
+		n.m.Receipts.WithLabelValues(lr.cfg.Name, "matched").Inc()
+		return smpp.StatusOK
+	}
+	if !n.finalReportOps(ctx, qAwait, msgID, &r, r.Stat, "smsc", sid, done, ops) {
+		return smpp.StatusXTAppn
+	}
+	lr.idx.markDone(sid)
+	n.m.Receipts.WithLabelValues(lr.cfg.Name, "matched").Inc()
+	return smpp.StatusOK
+}
+
+// finalReport ends a message that is still in queue q with stat.
+func (n *Node) finalReport(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string) bool {
+	return n.finalReportOps(ctx, q, id, r, stat, origin, sid, n.now(), nil)
+}
+
+// finalReportOps removes message id from q and, when the SP asked for it,
+// queues its status report for the SP, in one commit with extra; then
+// writes the REPORT CDR.
+func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
+	ops := append(extra, queue.Remove(q, id))
+	if r.RegisteredDelivery == 1 {
+		o := outRecord{
+			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,
+			Created: n.now(), OrigMsgID: id, Stat: stat,
+			SubmitTime: reportTime(r.Submitted, n.loc), DoneTime: reportTime(done, n.loc),
+			DestTerminalID: r.Dest, SMSCSequence: smscSequence(sid),
+		}
+		ops = append(ops, queue.Enqueue(qOutPrefix+r.SPID, id, time.Time{}, o.Append(nil)))
+	}
+	if err := n.commit(ctx, ops...); err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			return true // someone else finished it
+		}
+		n.log.Error("store status report", "msg_id", id, "err", err)
+		if q != qAwait {
+			n.st.Release(q, id)
+		}
+		return false
+	}
+	n.m.Reports.WithLabelValues(r.SPID, origin).Inc()
+	n.m.ReportLatency.Observe(n.now().Sub(r.Submitted).Seconds())
+	rec := billing.Record{
+		Kind: billing.KindReport, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
+		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
+		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
+		SubmitTime: r.Submitted, DoneTime: done, FinalStatus: stat, HandlingGateway: n.gw,
+		SMSCMsgID: r.SMSCID, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
+	}
+	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
+		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
+	}
+	n.writeCDR(rec)
+	return true
+}
+
+// smscSequence derives the report's 4-byte SMSC_sequence from the SMSC's
+// message id: its low 32 bits when numeric (decimal, else hex).
+func smscSequence(sid string) uint32 {
+	if sid == "" {
+		return 0
+	}
+	if v, err := strconv.ParseUint(sid, 10, 64); err == nil {
+		return uint32(v)
+	}
+	if v, err := strconv.ParseUint(sid, 16, 64); err == nil {
+		return uint32(v)
+	}
+	var h uint32 = 2166136261
+	for i := 0; i < len(sid); i++ {
+		h = (h ^ uint32(sid[i])) * 16777619
+	}
+	return h
+}
+
+// handleMO routes an MO to the SP owning the service code: a local SP's
+// out queue, or fwd:<gw> for the SP partition's gateway elsewhere.
+func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM) smpp.Status {
+	code := d.DestAddr.Addr
+	r, err := n.routes.Load().ResolveMO(code, n.gw)
+	if err != nil {
+		n.m.MO.WithLabelValues("unknown").Inc()
+		// Permanent: the SMSC must not retry an unroutable code.
+		n.log.Warn("MO to an unknown service code refused", "link", lr.cfg.Name, "dest", code, "err", err)
+		return smpp.StatusInvDstAdr
+	}
+	content, msgFmt, udhi := moToCMPP(d, lr.dc0)
+	now := n.now()
+	id := n.ids.Next()
+	o := outRecord{
+		DestID: code, ServiceID: "", TPPID: d.ProtocolID, TPUDHI: udhi, MsgFmt: msgFmt,
+		SrcTerminalID: d.SourceAddr.Addr, Content: content, Created: now,
+	}
+	q := qOutPrefix + r.SP.ID
+	due := time.Time{}
+	dir, next := billing.DirLocal, ""
+	if r.Gateway.Code != n.gw {
+		// CMPP_FWD comes with the federation: wait there until the
+		// default validity passes, then expire.
+		q, due = qFwdPrefix+r.Gateway.Code, now.Add(n.cfg.Delivery.DefaultValidity)
+		dir, next = billing.DirFwdOut, r.Gateway.Code
+	}
+	if err := n.commit(ctx, queue.Enqueue(q, id, due, o.Append(nil))); err != nil {
+		n.m.MO.WithLabelValues("error").Inc()
+		n.log.Error("store MO", "err", err)
+		return smpp.StatusXTAppn
+	}
+	n.writeCDR(billing.Record{
+		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
+		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,
+		MsgFmt: msgFmt, Length: uint32(len(content)),
+	})
+	if dir == billing.DirFwdOut {
+		n.m.MO.WithLabelValues("fwd").Inc()
+		n.ensureFwdSweeper(q)
+	} else {
+		n.m.MO.WithLabelValues("local").Inc()
+	}
+	return smpp.StatusOK
+}
+
+// sweepAwait reports MC:0001 for messages whose receipt did not come
+// within delivery.report_timeout.
+func (n *Node) sweepAwait(ctx context.Context) error {
+	for {
+		if err := n.st.Wait(ctx, qAwait); err != nil {
+			return nil
+		}
+		items, err := n.st.Lease(qAwait, time.Now(), 256)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			mu := &n.stripes[it.ID%uint64(len(n.stripes))]
+			mu.Lock()
+			r, err := decodeMT(it.Value)
+			if err != nil {
+				_ = n.commit(ctx, queue.Remove(qAwait, it.ID))
+				mu.Unlock()
+				continue
+			}
+			var extra []queue.Op
+			lr := n.links[r.Link]
+			if lr != nil && r.SMSCID != "" {
+				for sid := range strings.FieldsSeq(r.SMSCID) {
+					extra = append(extra, queue.Delete(lr.kv, []byte(sid)))
+				}
+			}
+			if !n.finalReportOps(ctx, qAwait, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), extra) {
+				n.st.Release(qAwait, it.ID)
+			}
+			mu.Unlock()
+		}
+	}
+}
+
+func firstField(s string) string {
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// sweepOrphans drops receipts whose mapping never came.
+func (n *Node) sweepOrphans(ctx context.Context) error {
+	for {
+		if err := n.st.Wait(ctx, qOrphan); err != nil {
+			return nil
+		}
+		items, err := n.st.Lease(qOrphan, time.Now(), 256)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			o, err := decodeOrphan(it.Value)
+			if err == nil {
+				if lr := n.links[o.Link]; lr != nil {
+					lr.idx.dropOrphan(o.SID, it.ID)
+				}
+			}
+			if err := n.commit(ctx, queue.Remove(qOrphan, it.ID)); err != nil && !errors.Is(err, queue.ErrNotFound) {
+				n.st.Release(qOrphan, it.ID)
+				continue
+			}
+			n.m.OrphansExpired.Inc()
+			n.log.Warn("orphan receipt expired: no message had its SMSC id", "link", o.Link, "smsc_id", o.SID, "stat", o.Stat)
+		}
+	}
+}
+
+// ensureFwdSweeper starts the expiry sweeper of a fwd:<gw> queue once.
+func (n *Node) ensureFwdSweeper(q string) {
+	n.fwdMu.Lock()
+	defer n.fwdMu.Unlock()
+	if !n.fwdRun[q] {
+		n.startFwdSweeperLocked(q)
+	}
+}
+
+func (n *Node) startFwdSweeperLocked(q string) {
+	if n.goRun(func(ctx context.Context) error { return n.sweepFwd(ctx, q) }) {
+		n.fwdRun[q] = true
+	}
+}
+
+// sweepFwd expires messages waiting for CMPP_FWD at their Valid_Time
+// (their due time): MTs get an EXPIRED report, MOs are dropped with a log.
+func (n *Node) sweepFwd(ctx context.Context, q string) error {
+	for {
+		if err := n.st.Wait(ctx, q); err != nil {
+			return nil
+		}
+		items, err := n.st.Lease(q, time.Now(), 256)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			n.m.Expired.WithLabelValues("fwd").Inc()
+			if r, err := decodeMT(it.Value); err == nil {
+				n.finalReport(ctx, q, it.ID, &r, cmpp.StatExpired, "expired", "")
+				continue
+			}
+			n.log.Warn("MO for another gateway expired: no CMPP_FWD yet", "queue", q, "id", it.ID)
+			if err := n.commit(ctx, queue.Remove(q, it.ID)); err != nil {
+				n.st.Release(q, it.ID)
+			}
+		}
+	}
+}

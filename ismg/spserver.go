@@ -1,0 +1,528 @@
+package ismg
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"tandem/billing"
+	"tandem/cmpp"
+	"tandem/ismg/queue"
+	"tandem/routing"
+)
+
+// Reasons a SUBMIT is refused (metric label "reason").
+const (
+	reasonRate     = "rate"
+	reasonQueue    = "queue"
+	reasonWindow   = "window"
+	reasonMsgSrc   = "msg_src"
+	reasonSrcID    = "src_id"
+	reasonLength   = "length"
+	reasonStruct   = "structure"
+	reasonTime     = "time"
+	reasonDest     = "dest"
+	reasonStore    = "store"
+	reasonBilling  = "billing"
+	reasonShutdown = "shutdown"
+)
+
+// spRuntime is the live state of one SP account: its current settings
+// (swapped by Reload), the rate limiter shared by its connections, its
+// sessions and the deliverer of its out queue.
+type spRuntime struct {
+	n    *Node
+	id   string
+	acct atomic.Pointer[SPAccount] // nil once removed by Reload
+	lim  *rate.Limiter
+	q    string // out:<spid>
+
+	mu       sync.Mutex
+	sessions []*cmpp.Session
+	reserved map[string]time.Time // remote address → CONNECT accepted, session not yet registered
+	rr       int
+	wake     chan struct{} // closed when sessions change
+}
+
+func newSPRuntime(n *Node, a *SPAccount) *spRuntime {
+	sp := &spRuntime{n: n, id: a.SPID, q: qOutPrefix + a.SPID, reserved: map[string]time.Time{}, wake: make(chan struct{})}
+	sp.acct.Store(a)
+	sp.lim = rate.NewLimiter(limitOf(a), a.Burst)
+	return sp
+}
+
+func limitOf(a *SPAccount) rate.Limit {
+	if a.SubmitRate <= 0 {
+		return rate.Inf
+	}
+	return rate.Limit(a.SubmitRate)
+}
+
+// reserve takes a connection slot for a CONNECT that passed authentication;
+// onSession turns it into a session. A reservation whose handshake failed
+// afterwards lapses after the CONNECT timeout.
+func (sp *spRuntime) reserve(remote string, max int, now time.Time, ttl time.Duration) bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for k, t := range sp.reserved {
+		if now.Sub(t) > ttl {
+			delete(sp.reserved, k)
+		}
+	}
+	if len(sp.sessions)+len(sp.reserved) >= max {
+		return false
+	}
+	sp.reserved[remote] = now
+	return true
+}
+
+func (sp *spRuntime) addSession(s *cmpp.Session) {
+	sp.mu.Lock()
+	delete(sp.reserved, s.RemoteAddr().String())
+	sp.sessions = append(sp.sessions, s)
+	close(sp.wake)
+	sp.wake = make(chan struct{})
+	sp.mu.Unlock()
+}
+
+func (sp *spRuntime) removeSession(s *cmpp.Session) {
+	sp.mu.Lock()
+	for i, x := range sp.sessions {
+		if x == s {
+			sp.sessions = append(sp.sessions[:i], sp.sessions[i+1:]...)
+			break
+		}
+	}
+	close(sp.wake)
+	sp.wake = make(chan struct{})
+	sp.mu.Unlock()
+}
+
+// pick returns a live session round robin (nil if none) and the channel
+// closed on the next change of the session set.
+func (sp *spRuntime) pick() (*cmpp.Session, <-chan struct{}) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for range sp.sessions {
+		sp.rr++
+		s := sp.sessions[sp.rr%len(sp.sessions)]
+		if s.Err() == nil {
+			return s, sp.wake
+		}
+	}
+	return nil, sp.wake
+}
+
+// spConn is the per-connection state of a logged-in SP.
+type spConn struct {
+	sp       *spRuntime
+	inflight atomic.Int64 // SUBMITs being handled (the SP's window)
+}
+
+// firewall limits authentication failures per source IP.
+type firewall struct {
+	mu    sync.Mutex
+	fails map[netip.Addr]*failWindow
+}
+
+type failWindow struct {
+	start time.Time
+	count int
+}
+
+const maxFailEntries = 65536
+
+func (f *firewall) init() { f.fails = map[netip.Addr]*failWindow{} }
+
+// blocked reports whether ip used up its failures in the current window.
+func (f *firewall) blocked(ip netip.Addr, now time.Time, l *LimitsConfig) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.fails[ip]
+	if w == nil {
+		return false
+	}
+	if now.Sub(w.start) >= l.AuthFailWindow {
+		delete(f.fails, ip)
+		return false
+	}
+	return w.count >= l.AuthFailures
+}
+
+func (f *firewall) fail(ip netip.Addr, now time.Time, l *LimitsConfig) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.fails[ip]
+	if w == nil || now.Sub(w.start) >= l.AuthFailWindow {
+		if w == nil && len(f.fails) >= maxFailEntries {
+			// Bound the table under a spray of source addresses: drop
+			// the expired entries, or else the whole table.
+			for k, v := range f.fails {
+				if now.Sub(v.start) >= l.AuthFailWindow {
+					delete(f.fails, k)
+				}
+			}
+			if len(f.fails) >= maxFailEntries {
+				clear(f.fails)
+			}
+		}
+		w = &failWindow{start: now}
+		f.fails[ip] = w
+	}
+	w.count++
+}
+
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// authenticate decides a CONNECT. Refusals: unknown SP_Id → status 2
+// (illegal source address); bad AuthenticatorSource → 3; source IP not
+// on the SP's allow list, too many connections, or an IP blocked after
+// repeated failures → 5 ("other"), because statuses 2 and 3 would tell a
+// scanner which half of its guess was right. Each refusal is logged and
+// counted by reason.
+func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect) (string, uint32) {
+	now := time.Now()
+	lim := n.limits.Load()
+	ip := remoteIP(remote)
+	refuse := func(reason string, status uint32) (string, uint32) {
+		n.m.ConnectRejected.WithLabelValues(reason).Inc()
+		n.log.Warn("CONNECT refused", "reason", reason, "sp", c.SourceAddr, "peer", remote.String())
+		return "", status
+	}
+	if n.fw.blocked(ip, now, lim) {
+		return refuse("blocked", cmpp.ConnectOther)
+	}
+	sp := (*n.sps.Load())[c.SourceAddr]
+	var acct *SPAccount
+	if sp != nil {
+		acct = sp.acct.Load()
+	}
+	if acct == nil {
+		n.fw.fail(ip, now, lim)
+		return refuse("unknown_sp", cmpp.ConnectBadSource)
+	}
+	if !acct.Allows(ip) {
+		return refuse("ip", cmpp.ConnectOther)
+	}
+	if !c.VerifySource(acct.Secret) {
+		n.fw.fail(ip, now, lim)
+		return refuse("auth", cmpp.ConnectAuthFailed)
+	}
+	if !sp.reserve(remote.String(), acct.MaxConnections, now, lim.ConnectTimeout) {
+		return refuse("connections", cmpp.ConnectOther)
+	}
+	return acct.Secret, cmpp.ConnectOK
+}
+
+func (n *Node) onSession(s *cmpp.Session) {
+	sp := (*n.sps.Load())[s.SourceAddr()]
+	if sp == nil {
+		// Removed by a Reload between CONNECT and now.
+		_ = s.Close()
+		return
+	}
+	n.conns.Store(s, &spConn{sp: sp})
+	sp.addSession(s)
+	n.m.SPConnections.WithLabelValues(sp.id).Inc()
+	n.log.Info("SP logged in", "sp", sp.id, "peer", s.RemoteAddr().String(), "version", s.Version().String())
+}
+
+func (n *Node) onClose(s *cmpp.Session, err error) {
+	v, ok := n.conns.LoadAndDelete(s)
+	if !ok {
+		return
+	}
+	c := v.(*spConn)
+	c.sp.removeSession(s)
+	n.m.SPConnections.WithLabelValues(c.sp.id).Dec()
+	n.log.Info("SP session closed", "sp", c.sp.id, "peer", s.RemoteAddr().String(), "err", err)
+}
+
+// serveCMPP handles an SP's requests; it runs in a goroutine of its own
+// per request (cmpp.Handler), so blocking on the durable commit here never
+// blocks the session's read loop.
+func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+	v, ok := n.conns.Load(s)
+	if !ok {
+		if er, ok := req.(cmpp.ErrorResponder); ok {
+			_ = s.Reply(h, er.ErrorResponse(cmpp.ResultBadCommand))
+		}
+		return
+	}
+	c := v.(*spConn)
+	switch p := req.(type) {
+	case *cmpp.Submit:
+		n.submit(s, h, p, c)
+	case *cmpp.Query:
+		_ = s.Reply(h, &cmpp.QueryResp{Time: p.Time, QueryType: p.QueryType, QueryCode: p.QueryCode})
+	case *cmpp.Cancel:
+		// Cancelling a queued MT is not supported yet.
+		_ = s.Reply(h, &cmpp.CancelResp{SuccessID: cmpp.CancelFailed})
+	default:
+		if er, ok := req.(cmpp.ErrorResponder); ok {
+			_ = s.Reply(h, er.ErrorResponse(cmpp.ResultBadCommand))
+		}
+	}
+}
+
+// submit accepts one CMPP_SUBMIT: checks, flow control, routing, one
+// durable group commit for all its destinations, CDRs, and only then
+// SUBMIT_RESP with the first Msg_Id.
+func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn) {
+	start := time.Now()
+	sp := c.sp
+	acct := sp.acct.Load()
+	reject := func(result uint32, reason string) {
+		n.m.Submits.WithLabelValues(sp.id, "rejected", reason).Inc()
+		_ = s.Reply(h, &cmpp.SubmitResp{Result: result})
+	}
+	if acct == nil {
+		reject(cmpp.ResultBadMsgSrc, reasonMsgSrc)
+		return
+	}
+	if c.inflight.Add(1) > int64(acct.Window) {
+		c.inflight.Add(-1)
+		reject(cmpp.ResultFlowControl, reasonWindow)
+		return
+	}
+	defer c.inflight.Add(-1)
+
+	switch {
+	case p.MsgSrc != sp.id:
+		reject(cmpp.ResultBadMsgSrc, reasonMsgSrc)
+		return
+	case !hasServiceCode(p.SrcID, acct.ServiceCodes):
+		reject(cmpp.ResultBadSrcID, reasonSrcID)
+		return
+	case len(p.DestTerminalIDs) == 0:
+		reject(cmpp.ResultBadStructure, reasonStruct)
+		return
+	case len(p.MsgContent) == 0:
+		reject(cmpp.ResultBadLength, reasonLength)
+		return
+	case p.MsgFmt == 0 && len(p.MsgContent) > 160, p.MsgFmt != 0 && len(p.MsgContent) > 140:
+		reject(cmpp.ResultTooLong, reasonLength)
+		return
+	case p.PkTotal == 0 || p.PkNumber == 0 || p.PkNumber > p.PkTotal:
+		reject(cmpp.ResultBadStructure, reasonStruct)
+		return
+	}
+	now := n.now()
+	at, err1 := parseSMPPTime(p.AtTime, now, n.loc)
+	valid, err2 := parseSMPPTime(p.ValidTime, now, n.loc)
+	if err1 != nil || err2 != nil {
+		reject(cmpp.ResultBadStructure, reasonTime)
+		return
+	}
+	if valid.IsZero() {
+		valid = now.Add(n.cfg.Delivery.DefaultValidity)
+	}
+	due := now
+	if at.After(now) {
+		due = at
+	}
+	if n.billingBad.Load() {
+		reject(cmpp.ResultFlowControl, reasonBilling)
+		return
+	}
+	if !sp.lim.Allow() {
+		reject(cmpp.ResultFlowControl, reasonRate)
+		return
+	}
+	if n.mtDepth() >= n.limits.Load().QueueDepth {
+		reject(cmpp.ResultFlowControl, reasonQueue)
+		return
+	}
+
+	t := n.routes.Load()
+	queues := make([]string, len(p.DestTerminalIDs))
+	dests := make([]string, len(p.DestTerminalIDs))
+	for i, d := range p.DestTerminalIDs {
+		q, num, ok := n.routeMT(t, d)
+		if !ok {
+			reject(cmpp.ResultBadDestTerminal, reasonDest)
+			return
+		}
+		queues[i], dests[i] = q, num
+	}
+	first, err := n.ids.NextN(len(dests))
+	if err != nil {
+		reject(cmpp.ResultBadStructure, reasonStruct)
+		return
+	}
+	content := []byte(p.MsgContent)
+	ops := make([]queue.Op, len(dests))
+	recs := make([]mtRecord, len(dests))
+	for i := range dests {
+		r := &recs[i]
+		*r = mtRecord{
+			SPID: sp.id, ServiceID: p.ServiceID, SrcID: p.SrcID, Dest: dests[i],
+			FeeUserType: p.FeeUserType, FeeType: p.FeeType, FeeCode: p.FeeCode, FeeTerminalID: p.FeeTerminalID,
+			RegisteredDelivery: p.RegisteredDelivery, MsgLevel: p.MsgLevel, PkTotal: p.PkTotal, PkNumber: p.PkNumber,
+			TPPID: p.TPPID, TPUDHI: p.TPUDHI, MsgFmt: p.MsgFmt, LinkID: p.LinkID,
+			Submitted: now, ValidUntil: valid, Content: content,
+		}
+		qdue := due
+		if strings.HasPrefix(queues[i], qFwdPrefix) {
+			// Until CMPP_FWD exists these wait for Valid_Time and are
+			// then reported EXPIRED by the fwd sweeper.
+			qdue = valid
+		} else {
+			r.Link = strings.TrimPrefix(queues[i], qMTPrefix)
+		}
+		ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
+	}
+	// The CDRs are buffered first so that their fsync runs alongside the
+	// queue's group commit instead of after it: SUBMIT_RESP waits for
+	// both. Should the commit fail, each MT record is voided by a REPORT
+	// record with Stat REJECTD, so nothing refused is ever billed.
+	for i := range recs {
+		n.writeCDR(n.mtCDR(first+uint64(i), &recs[i], queues[i]))
+	}
+	committed := make(chan error, 1)
+	n.st.CommitAsync(ops, func(err error) { committed <- err })
+	n.syncCDR(s.Context())
+	if err := <-committed; err != nil {
+		n.noteStoreErr(err)
+		for i := range recs {
+			rec := n.mtCDR(first+uint64(i), &recs[i], queues[i])
+			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatRejected, n.now()
+			n.writeCDR(rec)
+		}
+		reason := reasonStore
+		switch {
+		case errors.Is(err, queue.ErrQueueFull), errors.Is(err, queue.ErrStoreFull):
+			reason = reasonQueue
+		case s.Context().Err() != nil:
+			reason = reasonShutdown
+		}
+		n.log.Warn("SUBMIT not stored", "sp", sp.id, "err", err)
+		reject(cmpp.ResultFlowControl, reason)
+		return
+	}
+	for _, q := range queues {
+		if strings.HasPrefix(q, qFwdPrefix) {
+			n.ensureFwdSweeper(q)
+		}
+	}
+	_ = s.Reply(h, &cmpp.SubmitResp{MsgID: first, Result: cmpp.ResultOK})
+	n.m.Submits.WithLabelValues(sp.id, "ok", "").Add(float64(len(dests)))
+	n.m.SubmitLatency.Observe(time.Since(start).Seconds())
+}
+
+func hasServiceCode(src string, codes []string) bool {
+	for _, c := range codes {
+		if strings.HasPrefix(src, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeMT picks the queue of a destination: this gateway's numbers go to
+// their segment's SMSC link (or the default link), others to fwd:<gw>.
+func (n *Node) routeMT(t *routing.Table, dest string) (q, num string, ok bool) {
+	num, err := routing.NormalizeMSISDN(dest)
+	if err != nil {
+		return "", "", false
+	}
+	r, err := t.ResolveMT(num)
+	if err != nil {
+		return "", "", false
+	}
+	if r.Gateway.Code != n.gw {
+		return qFwdPrefix + r.Gateway.Code, num, true
+	}
+	link := r.Segment.SMSC
+	if _, ok := n.links[link]; !ok {
+		link = n.defaultLink
+	}
+	if link == "" {
+		return "", "", false
+	}
+	return qMTPrefix + link, num, true
+}
+
+// mtDepth is the number of messages waiting for (or at) the SMSC links.
+func (n *Node) mtDepth() int {
+	d := 0
+	for _, q := range n.mtQueues {
+		d += n.st.Len(q)
+	}
+	return d
+}
+
+func (n *Node) mtCDR(id uint64, r *mtRecord, q string) billing.Record {
+	rec := billing.Record{
+		Kind: billing.KindMT, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
+		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
+		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
+		SubmitTime: r.Submitted, HandlingGateway: n.gw, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
+	}
+	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
+		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
+	}
+	return rec
+}
+
+// Reload applies a new configuration's SP accounts and limits without
+// dropping connections: accounts are swapped atomically, rate limiters
+// updated in place, new SPs start their deliverer, removed SPs can no
+// longer log in (their sessions stay until they end). Everything else
+// (listeners, SMSC links, data_dir) needs a restart and is ignored.
+func (n *Node) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	n.spMu.Lock()
+	defer n.spMu.Unlock()
+	lim := cfg.Limits
+	n.limits.Store(&lim)
+	old := *n.sps.Load()
+	next := make(map[string]*spRuntime, len(cfg.SPs))
+	var added []*spRuntime
+	for i := range cfg.SPs {
+		a := &cfg.SPs[i]
+		if sp, ok := old[a.SPID]; ok {
+			sp.acct.Store(a)
+			sp.lim.SetLimit(limitOf(a))
+			sp.lim.SetBurst(a.Burst)
+			next[a.SPID] = sp
+			continue
+		}
+		sp := newSPRuntime(n, a)
+		next[a.SPID] = sp
+		added = append(added, sp)
+	}
+	for id, sp := range old {
+		if _, ok := next[id]; !ok {
+			sp.acct.Store(nil)
+			// Keep the runtime so its sessions' state stays reachable and
+			// its queued DELIVERs keep going out while they last.
+			next[id] = sp
+		}
+	}
+	n.sps.Store(&next)
+	for _, sp := range added {
+		n.goRun(func(ctx context.Context) error { return sp.deliverLoop(ctx, ctx) })
+	}
+	n.log.Info("configuration reloaded", "sps", len(cfg.SPs))
+	return nil
+}
