@@ -20,7 +20,9 @@ const StatDelivered = "DELIVRD"
 //
 // Delivered, Failed and Pending count MT records: DELIVRD; any other final
 // state (UNDELIV, EXPIRED, REJECTD, MA:0001, ...); no final state yet (empty
-// or the intermediate ACCEPTD).
+// or the intermediate ACCEPTD). An MT written without a final state takes
+// the one of the REPORT record with the same SP and Msg_Id, if the period
+// holds it: the ISMG writes the MT at submit and the REPORT at the outcome.
 //
 // The fee rule (all amounts in fen, 0.01 CNY): only a delivered MT billed at
 // this gateway (Direction LOCAL or FWD_OUT; a FWD_IN MT is billed by the
@@ -101,7 +103,8 @@ func addGateway(gs []GatewayCount, g *GatewayCount) []GatewayCount {
 	return slices.Insert(gs, i, *g)
 }
 
-// addRecord counts r into s.
+// addRecord counts r into s. An MT without a final state yet is counted
+// as pending; settle moves it once its REPORT is known.
 func (s *Summary) addRecord(r *Record) {
 	var g GatewayCount
 	switch r.Kind {
@@ -111,18 +114,7 @@ func (s *Summary) addRecord(r *Record) {
 		if r.SegmentNo <= 1 {
 			s.MTMessages++
 		}
-		switch r.FinalStatus {
-		case StatDelivered:
-			s.Delivered++
-			g.Delivered = 1
-			if r.Direction != DirFwdIn {
-				s.charge(r)
-			}
-		case "", "ACCEPTD":
-			s.Pending++
-		default:
-			s.Failed++
-		}
+		g.Delivered = s.final(r, r.FinalStatus, 1)
 	case KindMO:
 		s.MO++
 		g.MO = 1
@@ -130,6 +122,40 @@ func (s *Summary) addRecord(r *Record) {
 		s.Reports++
 		g.Reports = 1
 	}
+	s.addPeer(r, &g)
+}
+
+// final counts an MT's final state (n = 1 to add, -1 to take back a
+// pending count) and returns 1 when it is DELIVRD.
+func (s *Summary) final(r *Record, stat string, n int64) int64 {
+	switch stat {
+	case StatDelivered:
+		s.Delivered += n
+		if r.Direction != DirFwdIn {
+			s.charge(r)
+		}
+		return 1
+	case "", "ACCEPTD":
+		s.Pending += n
+	default:
+		s.Failed += n
+	}
+	return 0
+}
+
+// settle records the final state a REPORT gave to an MT that was written
+// without one (the ISMG bills the MT at submit and learns its fate later).
+func (s *Summary) settle(r *Record, stat string) {
+	s.Pending--
+	d := s.final(r, stat, 1)
+	if d == 0 {
+		return
+	}
+	g := GatewayCount{Delivered: d}
+	s.addPeer(r, &g)
+}
+
+func (s *Summary) addPeer(r *Record, g *GatewayCount) {
 	switch r.Direction {
 	case DirFwdOut:
 		g.Gateway, g.Direction = r.NextGateway, DirFwdOut
@@ -138,7 +164,7 @@ func (s *Summary) addRecord(r *Record) {
 	default:
 		return
 	}
-	s.Gateways = addGateway(s.Gateways, &g)
+	s.Gateways = addGateway(s.Gateways, g)
 }
 
 func (s *Summary) charge(r *Record) {
@@ -156,17 +182,32 @@ func (s *Summary) charge(r *Record) {
 	}
 }
 
-// summarizer accumulates Summaries keyed by day and SP.
+// summarizer accumulates Summaries keyed by day and SP. MT records written
+// before their outcome was known wait in open until a REPORT with the same
+// SP and Msg_Id settles them; whatever is still open at the end stays
+// pending.
 type summarizer struct {
-	loc *time.Location
-	m   map[[2]string]*Summary
+	loc  *time.Location
+	m    map[[2]string]*Summary
+	open map[openKey]openMT
+	done map[openKey]string // final states of REPORTs seen before their MT
+}
+
+type openKey struct {
+	sp    string
+	msgID uint64
+}
+
+type openMT struct {
+	sum *Summary
+	rec Record
 }
 
 func newSummarizer(loc *time.Location) *summarizer {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &summarizer{loc: loc, m: make(map[[2]string]*Summary)}
+	return &summarizer{loc: loc, m: make(map[[2]string]*Summary), open: map[openKey]openMT{}, done: map[openKey]string{}}
 }
 
 func (z *summarizer) add(r *Record) {
@@ -178,6 +219,23 @@ func (z *summarizer) add(r *Record) {
 		z.m[k] = s
 	}
 	s.addRecord(r)
+	key := openKey{r.SPID, r.MsgID}
+	switch {
+	case r.Kind == KindMT && (r.FinalStatus == "" || r.FinalStatus == "ACCEPTD"):
+		if stat, ok := z.done[key]; ok {
+			delete(z.done, key)
+			s.settle(r, stat)
+			return
+		}
+		z.open[key] = openMT{s, *r}
+	case r.Kind == KindReport && r.FinalStatus != "" && r.FinalStatus != "ACCEPTD":
+		if o, ok := z.open[key]; ok {
+			delete(z.open, key)
+			o.sum.settle(&o.rec, r.FinalStatus)
+			return
+		}
+		z.done[key] = r.FinalStatus
+	}
 }
 
 func (z *summarizer) result() []Summary {

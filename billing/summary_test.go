@@ -174,3 +174,33 @@ func TestSummarizeDirErrors(t *testing.T) {
 		t.Fatalf("malformed file: %v", err)
 	}
 }
+
+// The ISMG writes an MT record at submit, before its outcome is known, and
+// a REPORT record with the final state later; the summary joins them by SP
+// and Msg_Id, in either order, and across days.
+func TestSummarizeSettlesMTFromReport(t *testing.T) {
+	mtRec := func(id uint64, day string) Record {
+		r := mt(1, spA, "02", "100", "", day+"T13:00:00.000Z")
+		r.MsgID = id
+		return r
+	}
+	report := func(id uint64, stat, day string) Record {
+		r := Record{Kind: KindReport, SPID: spA, MsgID: id, FinalStatus: stat}
+		r.DoneTime, _ = time.Parse(TimeLayout, day+"T23:59:00.000Z")
+		return r
+	}
+	recs := []Record{
+		mtRec(1, "2026-11-22"), report(1, "DELIVRD", "2026-11-23"), // report the next day
+		report(2, "UNDELIV", "2026-11-22"), mtRec(2, "2026-11-22"), // report read first
+		mtRec(3, "2026-11-22"), // no report yet
+		mtRec(4, "2026-11-22"), report(4, "ACCEPTD", "2026-11-22"), // intermediate only
+	}
+	tot := Total(Summarize(recs))
+	if tot.MT != 4 || tot.Delivered != 1 || tot.Failed != 1 || tot.Pending != 2 || tot.FeeFen != 100 || tot.Charged != 1 || tot.Reports != 3 {
+		t.Fatalf("total %+v: want 4 MT, 1 delivered (charged 100 fen), 1 failed, 2 pending, 3 reports", tot)
+	}
+	days := Summarize(recs)
+	if days[0].Day != "2026-11-22" || days[0].Delivered != 1 {
+		t.Errorf("the delivery belongs to the MT's day: %+v", days)
+	}
+}
