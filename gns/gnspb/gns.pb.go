@@ -1027,6 +1027,9 @@ type ResolveMORequest struct {
 	ServiceCode   string                 `protobuf:"bytes,1,opt,name=service_code,json=serviceCode,proto3" json:"service_code,omitempty"`
 	AskingGateway string                 `protobuf:"bytes,2,opt,name=asking_gateway,json=askingGateway,proto3" json:"asking_gateway,omitempty"` // its region picks the SP partition
 	Stale         bool                   `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	// asking_region, when asking_gateway is empty, stands for a gateway of that
+	// region (the one with the lowest code).
+	AskingRegion  string `protobuf:"bytes,4,opt,name=asking_region,json=askingRegion,proto3" json:"asking_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1080,6 +1083,13 @@ func (x *ResolveMORequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ResolveMORequest) GetAskingRegion() string {
+	if x != nil {
+		return x.AskingRegion
+	}
+	return ""
 }
 
 type ResolveMOResponse struct {
@@ -1252,7 +1262,14 @@ func (x *WatchRequest) GetFromRevision() uint64 {
 // A snapshot is a run of events with snapshot=true whose first has
 // reset=true (drop your table) and whose last has snapshot_done=true and the
 // snapshot's revision; deltas follow, one event per committed batch, in
-// revision order, each exactly once.
+// revision order, each exactly once. A snapshot also comes mid-stream when
+// the table was replaced as a whole (a table import, or a node restoring a
+// Raft snapshot): its reset=true event means "drop your table", and its
+// revision is the import's. Put changes carry the route ids the GNS
+// assigned, so a cache answers CMPP route PDUs with the same ids.
+//
+// A watcher too slow to keep up has its stream ended with RESOURCE_EXHAUSTED;
+// it resumes with from_revision = the last revision it applied.
 type WatchEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
@@ -1777,11 +1794,12 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\agateway\x18\x01 \x01(\v2\x16.tandem.gns.v1.GatewayR\agateway\x120\n" +
 	"\asegment\x18\x02 \x01(\v2\x16.tandem.gns.v1.SegmentR\asegment\x12\x16\n" +
 	"\x06ported\x18\x03 \x01(\bR\x06ported\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x04R\brevision\"r\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision\"\x97\x01\n" +
 	"\x10ResolveMORequest\x12!\n" +
 	"\fservice_code\x18\x01 \x01(\tR\vserviceCode\x12%\n" +
 	"\x0easking_gateway\x18\x02 \x01(\tR\raskingGateway\x12\x14\n" +
-	"\x05stale\x18\x03 \x01(\bR\x05stale\"\xa2\x01\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\x12#\n" +
+	"\rasking_region\x18\x04 \x01(\tR\faskingRegion\"\xa2\x01\n" +
 	"\x11ResolveMOResponse\x12!\n" +
 	"\x02sp\x18\x01 \x01(\v2\x11.tandem.gns.v1.SPR\x02sp\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\tR\tpartition\x120\n" +

@@ -1,0 +1,204 @@
+// Command gns runs one GNS node: a member of the Raft cluster holding the
+// carrier's route table, serving the gRPC API, the CMPP route PDUs and
+// /metrics + /healthz.
+//
+//	gns -id gns1 -data /var/lib/gns -raft 10.0.0.1:7000 -grpc 10.0.0.1:9190 -bootstrap
+//	gns -id gns2 -data /var/lib/gns -raft 10.0.0.2:7000 -grpc 10.0.0.2:9190 -join 10.0.0.1:9190
+//	gns -config /etc/tandem/gns.yaml
+//
+// Flags given on the command line override the config file's keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gopkg.in/yaml.v3"
+
+	"tandem/gns"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gns:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// fileConfig is the YAML config file; its keys match the flags.
+type fileConfig struct {
+	ID            string            `yaml:"id"`
+	Data          string            `yaml:"data"`
+	Raft          string            `yaml:"raft"`
+	RaftAdvertise string            `yaml:"raft_advertise"`
+	GRPC          string            `yaml:"grpc"`
+	GRPCAdvertise string            `yaml:"grpc_advertise"`
+	CMPP          *string           `yaml:"cmpp"`
+	HTTP          *string           `yaml:"http"`
+	Bootstrap     bool              `yaml:"bootstrap"`
+	Join          []string          `yaml:"join"`
+	Token         string            `yaml:"token"`
+	TLSCert       string            `yaml:"tls_cert"`
+	TLSKey        string            `yaml:"tls_key"`
+	TLSCA         string            `yaml:"tls_ca"`
+	GatewayCode   string            `yaml:"gateway_code"`
+	CMPPSecrets   map[string]string `yaml:"cmpp_secrets"`
+	PushPeers     []gns.PushPeer    `yaml:"push_peers"`
+	WatchHistory  *int              `yaml:"watch_history"`
+	LogLevel      string            `yaml:"log_level"`
+}
+
+func loadFile(name string, cfg *gns.Config, level *string) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.NodeID, fc.ID)
+	set(&cfg.DataDir, fc.Data)
+	set(&cfg.RaftAddr, fc.Raft)
+	set(&cfg.RaftAdvertise, fc.RaftAdvertise)
+	set(&cfg.GRPCAddr, fc.GRPC)
+	set(&cfg.GRPCAdvertise, fc.GRPCAdvertise)
+	if fc.CMPP != nil {
+		cfg.CMPPAddr = *fc.CMPP
+	}
+	if fc.HTTP != nil {
+		cfg.HTTPAddr = *fc.HTTP
+	}
+	cfg.Bootstrap = cfg.Bootstrap || fc.Bootstrap
+	if len(fc.Join) > 0 {
+		cfg.Join = fc.Join
+	}
+	set(&cfg.Token, fc.Token)
+	set(&cfg.TLSCert, fc.TLSCert)
+	set(&cfg.TLSKey, fc.TLSKey)
+	set(&cfg.TLSCA, fc.TLSCA)
+	set(&cfg.GatewayCode, fc.GatewayCode)
+	if fc.CMPPSecrets != nil {
+		cfg.CMPPSecrets = fc.CMPPSecrets
+	}
+	cfg.PushPeers = append(cfg.PushPeers, fc.PushPeers...)
+	if fc.WatchHistory != nil {
+		cfg.WatchHistory = *fc.WatchHistory
+	}
+	set(level, fc.LogLevel)
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := gns.DefaultConfig()
+	fs := flag.NewFlagSet("gns", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		id        = fs.String("id", "", "node ID (stable across restarts)")
+		data      = fs.String("data", "", "data directory (Raft log and snapshots)")
+		raftAddr  = fs.String("raft", "", "Raft transport listen address host:port")
+		grpcAddr  = fs.String("grpc", cfg.GRPCAddr, "gRPC API listen address")
+		cmppAddr  = fs.String("cmpp", cfg.CMPPAddr, "CMPP route-PDU listen address (empty disables)")
+		httpAddr  = fs.String("http", cfg.HTTPAddr, "/metrics and /healthz listen address (empty disables)")
+		bootstrap = fs.Bool("bootstrap", false, "form a new cluster if the data directory is empty")
+		join      = fs.String("join", "", "gRPC address(es) of existing members to join, comma-separated")
+		token     = fs.String("token", "", "bearer token required on the gRPC API")
+		file      = fs.String("config", "", "YAML config file (keys as the flags)")
+		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	logLevel := *level
+	if *file != "" {
+		if err := loadFile(*file, &cfg, &logLevel); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	// Flags given explicitly win over the file.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "id":
+			cfg.NodeID = *id
+		case "data":
+			cfg.DataDir = *data
+		case "raft":
+			cfg.RaftAddr = *raftAddr
+		case "grpc":
+			cfg.GRPCAddr = *grpcAddr
+		case "cmpp":
+			cfg.CMPPAddr = *cmppAddr
+		case "http":
+			cfg.HTTPAddr = *httpAddr
+		case "bootstrap":
+			cfg.Bootstrap = *bootstrap
+		case "join":
+			cfg.Join = splitList(*join)
+		case "token":
+			cfg.Token = *token
+		case "log-level":
+			logLevel = *level
+		}
+	})
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("%w: -log-level %q: %v", errUsage, logLevel, err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Registerer = reg
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	n, err := gns.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gns %s listening grpc=%s raft=%s cmpp=%s http=%s\n", cfg.NodeID, n.GRPCAddr(), n.RaftAddr(), n.CMPPAddr(), n.HTTPAddr())
+	start := time.Now()
+	err = n.Run(ctx)
+	fmt.Fprintf(stdout, "gns %s stopped after %s\n", cfg.NodeID, time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,282 @@
+package gns
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tandem/cmpp"
+	"tandem/routing"
+)
+
+// The CMPP route-PDU service (protocols.md §1.12): ISMGs CONNECT with their
+// gateway code and the secret configured for it, then ask MT_ROUTE,
+// MO_ROUTE, page through GET_*_ROUTE, or change routes with *_ROUTE_UPDATE,
+// which commit through Raft like a gRPC Write. Lookups are served from this
+// node's table (like a stale gRPC read): an ISMG asking a follower gets an
+// answer at most a replication delay old.
+
+// cmppTimeLayout is the 14-digit Time_stamp of the route PDUs.
+const cmppTimeLayout = "20060102150405"
+
+func (n *Node) newCMPPServer() *cmpp.Server {
+	return &cmpp.Server{
+		Config: n.cfg.CMPPSession,
+		Auth: cmpp.AuthenticatorFunc(func(_ context.Context, _ net.Addr, c *cmpp.Connect) (string, uint32) {
+			secret, ok := n.cfg.CMPPSecrets[c.SourceAddr]
+			if !ok {
+				return "", cmpp.ConnectBadSource
+			}
+			return secret, cmpp.ConnectOK
+		}),
+		Handler: cmpp.HandlerFunc(n.serveCMPP),
+		Logger:  n.log,
+		OnClose: func(s *cmpp.Session, _ error) { n.cursors.Delete(s) },
+	}
+}
+
+func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+	var resp cmpp.PDU
+	var result uint8
+	switch p := req.(type) {
+	case *cmpp.MTRoute:
+		r := n.mtRoute(p)
+		resp, result = r, r.Result
+	case *cmpp.MORoute:
+		r := n.moRoute(p)
+		resp, result = r, r.Result
+	case *cmpp.GetMTRoute:
+		r := n.getMTRoute(s, p)
+		resp, result = r, r.Result
+	case *cmpp.GetMORoute:
+		r := n.getMORoute(s, p)
+		resp, result = r, r.Result
+	case *cmpp.MTRouteUpdate:
+		r := n.mtRouteUpdate(s.Context(), p)
+		resp, result = r, r.Result
+	case *cmpp.MORouteUpdate:
+		r := n.moRouteUpdate(s.Context(), p)
+		resp, result = r, r.Result
+	default:
+		if er, ok := req.(cmpp.ErrorResponder); ok {
+			resp, result = er.ErrorResponse(uint32(cmpp.GNSBadRouteType)), cmpp.GNSBadRouteType
+		} else {
+			n.log.Warn("cmpp request not served by the GNS", "command", h.Command)
+			return
+		}
+	}
+	n.metrics.CMPPRequests.WithLabelValues(h.Command.String(), strconv.Itoa(int(result))).Inc()
+	if err := s.Reply(h, resp); err != nil {
+		n.log.Debug("cmpp reply failed", "err", err)
+	}
+}
+
+func now14() string { return time.Now().Format(cmppTimeLayout) }
+
+// splitFwdAddr turns a gateway's FwdAddr into Gateway_IP and Gateway_port.
+func splitFwdAddr(a string) (string, uint16) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", 0
+	}
+	p, _ := strconv.ParseUint(port, 10, 16)
+	return host, uint16(p)
+}
+
+func (n *Node) knownSource(t *routing.Table, src string) bool {
+	_, ok := t.Gateway(strings.TrimRight(src, "\x00"))
+	return ok
+}
+
+func (n *Node) mtRoute(p *cmpp.MTRoute) *cmpp.MTRouteResp {
+	t := n.fsm.table.Load()
+	out := &cmpp.MTRouteResp{TimeStamp: now14()}
+	if !n.knownSource(t, p.SourceID) {
+		out.Result = cmpp.GNSBadSourceID
+		return out
+	}
+	num, err := routing.NormalizeMSISDN(p.TerminalID)
+	if err != nil {
+		out.Result = cmpp.GNSNoRoute
+		return out
+	}
+	r, err := t.ResolveMT(num)
+	if err != nil {
+		out.Result = cmpp.GNSNoRoute
+		return out
+	}
+	out.DestinationID = r.Gateway.Code
+	out.GatewayIP, out.GatewayPort = splitFwdAddr(r.Gateway.FwdAddr)
+	seg := r.Segment
+	if r.Ported {
+		// A ported number is its own one-number segment.
+		seg = routing.Segment{Prefix: num, AreaCode: r.Gateway.Province}
+	}
+	out.RouteID = seg.RouteID
+	out.StartID, out.EndID = seg.Prefix, seg.Prefix
+	out.AreaCode = seg.AreaCode
+	if out.AreaCode == "" {
+		out.AreaCode = r.Gateway.Province
+	}
+	out.UserType = seg.UserType
+	return out
+}
+
+// accessType is SP_AcessType for gw: 1 for a mirror access point, else 0.
+func accessType(sp *routing.SP, gw string) uint8 {
+	for _, m := range sp.Mirrors {
+		if m == gw && gw != sp.Gateway {
+			return 1
+		}
+	}
+	return 0
+}
+
+func (n *Node) moRoute(p *cmpp.MORoute) *cmpp.MORouteResp {
+	t := n.fsm.table.Load()
+	out := &cmpp.MORouteResp{TimeStamp: now14()}
+	if !n.knownSource(t, p.SourceID) {
+		out.Result = cmpp.GNSBadSourceID
+		return out
+	}
+	r, err := t.ResolveMO(p.SPCode, p.SourceID)
+	if err != nil {
+		out.Result = cmpp.GNSNoRoute
+		return out
+	}
+	out.RouteID = r.RouteID
+	out.DestinationID = r.Gateway.Code
+	out.GatewayIP, out.GatewayPort = splitFwdAddr(r.Gateway.FwdAddr)
+	out.SPID = r.SP.ID
+	out.SPCode = r.ServiceCode
+	out.SPAccessType = accessType(r.SP, r.Gateway.Code)
+	return out
+}
+
+// routeCursor remembers where a session's GET_*_ROUTE paging stands, so the
+// next page costs O(1) instead of counting the routes before it.
+type routeCursor struct {
+	mu     sync.Mutex
+	table  *routing.Table
+	kind   string // cmpp.RouteTypeMT or RouteTypeMO
+	last   int64  // Route_Id last sent
+	number uint32 // its Route_number
+}
+
+func (n *Node) cursor(s *cmpp.Session) *routeCursor {
+	c, _ := n.cursors.LoadOrStore(s, &routeCursor{})
+	return c.(*routeCursor)
+}
+
+// position returns the Route_number of the route after last: continuing the
+// cursor when it matches, else counting from the start.
+func (c *routeCursor) position(t *routing.Table, kind string, last int64, count func() uint32) uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.table == t && c.kind == kind && c.last == last && last >= 0 {
+		return c.number + 1
+	}
+	if last < 0 {
+		return 1
+	}
+	return count() + 1
+}
+
+func (c *routeCursor) advance(t *routing.Table, kind string, rid uint32, number uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.table, c.kind, c.last, c.number = t, kind, int64(rid), number
+}
+
+func (n *Node) getMTRoute(s *cmpp.Session, p *cmpp.GetMTRoute) *cmpp.GetMTRouteResp {
+	t := n.fsm.table.Load()
+	out := &cmpp.GetMTRouteResp{TimeStamp: now14(), RouteTotal: uint32(t.NumSegments())}
+	switch {
+	case !n.knownSource(t, p.SourceID):
+		out.Result = cmpp.GNSBadSourceID
+		return out
+	case strings.TrimRight(p.RouteType, "\x00 ") != cmpp.RouteTypeMT:
+		out.Result = cmpp.GNSBadRouteType
+		return out
+	}
+	last := int64(p.LastRouteID)
+	var seg routing.Segment
+	found := false
+	for sg := range t.SegmentsByRouteID(last) {
+		seg, found = sg, true
+		break
+	}
+	if !found {
+		out.Result = cmpp.GNSNoRoute
+		return out
+	}
+	cur := n.cursor(s)
+	num := cur.position(t, cmpp.RouteTypeMT, last, func() uint32 {
+		var k uint32
+		for sg := range t.SegmentsByRouteID(-1) {
+			if int64(sg.RouteID) > last {
+				break
+			}
+			k++
+		}
+		return k
+	})
+	cur.advance(t, cmpp.RouteTypeMT, seg.RouteID, num)
+	gw, _ := t.Gateway(seg.Gateway)
+	out.RouteID = seg.RouteID
+	out.DestinationID = seg.Gateway
+	out.GatewayIP, out.GatewayPort = splitFwdAddr(gw.FwdAddr)
+	out.StartID, out.EndID = seg.Prefix, seg.Prefix
+	out.AreaCode = seg.AreaCode
+	out.UserType = seg.UserType
+	out.RouteNumber = num
+	return out
+}
+
+func (n *Node) getMORoute(s *cmpp.Session, p *cmpp.GetMORoute) *cmpp.GetMORouteResp {
+	t := n.fsm.table.Load()
+	out := &cmpp.GetMORouteResp{TimeStamp: now14(), RouteTotal: uint32(t.NumMORoutes())}
+	switch {
+	case !n.knownSource(t, p.SourceID):
+		out.Result = cmpp.GNSBadSourceID
+		return out
+	case strings.TrimRight(p.RouteType, "\x00 ") != cmpp.RouteTypeMO:
+		out.Result = cmpp.GNSBadRouteType
+		return out
+	}
+	last := int64(p.LastRouteID)
+	var e routing.MOEntry
+	found := false
+	for me := range t.MORoutesByRouteID(last) {
+		e, found = me, true
+		break
+	}
+	if !found {
+		out.Result = cmpp.GNSNoRoute
+		return out
+	}
+	cur := n.cursor(s)
+	num := cur.position(t, cmpp.RouteTypeMO, last, func() uint32 {
+		var k uint32
+		for me := range t.MORoutesByRouteID(-1) {
+			if int64(me.RouteID) > last {
+				break
+			}
+			k++
+		}
+		return k
+	})
+	cur.advance(t, cmpp.RouteTypeMO, e.RouteID, num)
+	gwCode := e.SP.Gateway
+	gw, _ := t.Gateway(gwCode)
+	out.RouteID = e.RouteID
+	out.DestinationID = gwCode
+	out.GatewayIP, out.GatewayPort = splitFwdAddr(gw.FwdAddr)
+	out.SPID = e.SP.ID
+	out.SPCode = e.ServiceCode
+	out.RouteNumber = num
+	return out
+}
