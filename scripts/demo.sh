@@ -47,7 +47,7 @@ echo "MT to a Beijing number:"
 "${GNSCTL[@]}" route mt 13800100001
 
 step "ISMG Beijing (001001) with its SMSC simulator"
-"$BIN/smscsim" -listen 127.0.0.1:17401 -delay 20ms -mix DELIVRD=97,UNDELIV=3 >"$DEMO/logs/smscsim.log" 2>&1 & PIDS+=($!)
+"$BIN/smscsim" -listen 127.0.0.1:17401 -delay 20ms -mix DELIVRD=97,UNDELIV=3 -mo-file testdata/ismg/demo-mo.txt >"$DEMO/logs/smscsim.log" 2>&1 & PIDS+=($!)
 mkdir -p "$DEMO/ismg"
 sed -e "s#@DATA@#$DEMO/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.yaml#" \
     -e "s#@SMSC@#127.0.0.1:17401#" -e "s#@CMPP@#127.0.0.1:17501#" -e "s#@HTTP@#127.0.0.1:17502#" \
@@ -56,8 +56,8 @@ sed -e "s#@DATA@#$DEMO/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.ya
 wait_http http://127.0.0.1:17502/healthz
 
 SP=(-addr 127.0.0.1:17501 -sp-id 901234 -secret sina-secret -src-id 10657001 -dest-prefix 1380010 -wait-reports)
-step "SP traffic: CMPP 3.0, plain ASCII"
-"$BIN/spsim" "${SP[@]}" -version 3.0 -n 2000 -conns 2 -coding ascii -text "Hello from Sina"
+step "SP traffic: CMPP 3.0, plain ASCII, 0.10 CNY per message (also receives the MO waiting for Sina)"
+"$BIN/spsim" "${SP[@]}" -version 3.0 -n 2000 -conns 2 -coding ascii -fee-type 02 -fee-code 000010 -text "Hello from Sina"
 step "SP traffic: CMPP 2.0, GBK (Msg_Fmt 15)"
 "$BIN/spsim" "${SP[@]}" -version 2.0 -n 500 -coding gbk -text "新浪新闻：北京今天晴"
 step "SP traffic: CMPP 3.0, UCS2"
