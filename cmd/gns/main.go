@@ -128,6 +128,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bootstrap = fs.Bool("bootstrap", false, "form a new cluster if the data directory is empty")
 		join      = fs.String("join", "", "gRPC address(es) of existing members to join, comma-separated")
 		token     = fs.String("token", "", "bearer token required on the gRPC API")
+		tlsCert   = fs.String("tls-cert", "", "PEM certificate: serve the gRPC API over TLS (with -tls-key)")
+		tlsKey    = fs.String("tls-key", "", "PEM private key of -tls-cert")
+		tlsCA     = fs.String("tls-ca", "", "PEM CA bundle that verifies the other nodes' certificates (default: system roots)")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
 		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -167,6 +170,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Join = splitList(*join)
 		case "token":
 			cfg.Token = *token
+		case "tls-cert":
+			cfg.TLSCert = *tlsCert
+		case "tls-key":
+			cfg.TLSKey = *tlsKey
+		case "tls-ca":
+			cfg.TLSCA = *tlsCA
 		case "log-level":
 			logLevel = *level
 		}

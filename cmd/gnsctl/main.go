@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -44,7 +47,7 @@ func main() {
 	os.Exit(code)
 }
 
-const usageText = `usage: gnsctl [-addr host:port,...] [-token T] [-o table|json] [-timeout D] COMMAND
+const usageText = `usage: gnsctl [-addr host:port,...] [-token T] [-tls] [-tls-ca FILE] [-o table|json] [-timeout D] COMMAND
 
 commands:
   table push FILE                 validate FILE locally, then replace the whole table
@@ -76,6 +79,7 @@ var errReported = errors.New("reported")
 type ctl struct {
 	addrs   []string
 	token   string
+	creds   credentials.TransportCredentials
 	output  string // "table" or "json"
 	timeout time.Duration
 	stdout  io.Writer
@@ -90,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:9190", "GNS gRPC address(es), comma-separated; each is tried, leader hints followed")
 	fs.StringVar(&c.token, "token", os.Getenv("GNS_TOKEN"), "bearer token (default $GNS_TOKEN)")
+	useTLS := fs.Bool("tls", false, "connect with TLS, verifying the server with the system roots (or -tls-ca)")
+	tlsCA := fs.String("tls-ca", os.Getenv("GNS_TLS_CA"), "PEM CA bundle that verifies the servers; implies -tls (default $GNS_TLS_CA)")
 	fs.StringVar(&c.output, "o", "table", "output: table or json")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each call (not of watch)")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +104,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return c.fail(usagef("%v", err))
+	}
+	c.creds = insecure.NewCredentials()
+	if *useTLS || *tlsCA != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if *tlsCA != "" {
+			pem, err := os.ReadFile(*tlsCA)
+			if err != nil {
+				return c.fail(fmt.Errorf("-tls-ca: %w", err))
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return c.fail(fmt.Errorf("-tls-ca %s: no PEM certificate in it", *tlsCA))
+			}
+		}
+		c.creds = credentials.NewTLS(tc)
 	}
 	if c.output != "table" && c.output != "json" {
 		return c.fail(usagef("-o %q: want table or json", c.output))
@@ -205,7 +226,7 @@ func (c *ctl) client(addr string) (gnspb.GNSClient, error) {
 	cc, ok := c.conns[addr]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(c.creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
