@@ -97,33 +97,56 @@ func BenchmarkBuild_1M(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveMT_1M is the headline figure: random numbers over the
+// whole dense table, so nearly every lookup misses the cache, as a GNS node
+// answering the whole network sees.
 func BenchmarkResolveMT_1M(b *testing.B) {
-	t := bench1M()
+	benchResolveMT(b, bench1M(), benchPrefix, 1<<16)
+}
+
+// BenchmarkResolveMT_1M_Hot looks up 1,024 numbers over and over: the working
+// set of a gateway serving a burst of traffic, which stays in cache.
+func BenchmarkResolveMT_1M_Hot(b *testing.B) {
+	benchResolveMT(b, bench1M(), benchPrefix, 1<<10)
+}
+
+var benchSparse = sync.OnceValues(func() (*Table, func(int) string) {
+	prefix := sparsePrefixes(benchSegments)
+	return buildBench(nil, benchSegments, benchPorted, prefix), prefix
+})
+
+// BenchmarkResolveMT_1M_Sparse is the headline lookup on the sparse build
+// (8-digit prefixes, 10% of them present): one trie level deeper.
+func BenchmarkResolveMT_1M_Sparse(b *testing.B) {
+	t, prefix := benchSparse()
+	benchResolveMT(b, t, prefix, 1<<16)
+}
+
+// benchResolveMT resolves n random numbers of random segments, one in ten
+// of them a ported number, round robin.
+func benchResolveMT(b *testing.B, t *Table, prefix func(int) string, n int) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	nums := make([]string, 1<<16)
+	nums := make([]string, n)
 	for i := range nums {
-		nums[i] = benchPrefix(rng.IntN(benchSegments)) + fmt.Sprintf("%04d", rng.IntN(10000))
+		p := prefix(rng.IntN(benchSegments))
+		nums[i] = p + fmt.Sprintf("%0*d", MSISDNLen-len(p), rng.IntN(10000))
 	}
 	// Mix in ported numbers so both paths are measured.
-	i := 0
-	for _, p := range t.PortedNumbers() {
-		if i >= len(nums) {
-			break
-		}
-		nums[i] = p.MSISDN
-		i += 10
+	ported := t.PortedNumbers()
+	for i := 0; i < len(nums); i += 10 {
+		nums[i] = ported[rng.IntN(len(ported))].MSISDN
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
-	n := 0
+	i := 0
 	for b.Loop() {
-		if _, err := t.ResolveMT(nums[n&(len(nums)-1)]); err != nil {
+		if _, err := t.ResolveMT(nums[i&(len(nums)-1)]); err != nil {
 			b.Fatal(err)
 		}
-		n++
+		i++
 	}
-	reportCPU(b, cpu, n)
+	reportCPU(b, cpu, i)
 }
 
 // cpuTime is the process's user+system CPU time. On a shared machine the
@@ -227,4 +250,25 @@ func BenchmarkEncodeChanges(b *testing.B) {
 	for b.Loop() {
 		buf = EncodeChanges(buf[:0], cs)
 	}
+}
+
+// BenchmarkMemLatency chases pointers through a random cycle over 64 MB,
+// one load per cache line: the latency of one dependent cache miss on this
+// machine, the floor of a lookup that must touch memory the cache does not
+// hold. ResolveMT_1M against it says how many misses a lookup serialises.
+func BenchmarkMemLatency(b *testing.B) {
+	const lines = 64 << 20 / 64
+	next := make([]uint32, lines*16)
+	perm := rand.New(rand.NewPCG(2, 2)).Perm(lines)
+	for i, p := range perm {
+		next[p*16] = uint32(perm[(i+1)%lines] * 16)
+	}
+	cpu := cpuTime()
+	n, p := 0, uint32(0)
+	for b.Loop() {
+		p = next[p]
+		n++
+	}
+	reportCPU(b, cpu, n)
+	runtime.KeepAlive(p)
 }

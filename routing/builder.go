@@ -278,11 +278,11 @@ const noRouteID = ^uint32(0)
 // putSegment stores a checked segment; rid forces the route id of a new
 // prefix (snapshots, replace) and must not be in use.
 func (b *Builder) putSegment(prefix string, a segAttr, rid uint32) error {
-	if v := trieGet(b.t.mt, prefix); v != 0 {
-		if rid != noRouteID && rid != v-1 {
+	if v := b.t.mt.get(prefix); v != 0 {
+		if rid != noRouteID && rid != mtRID(v) {
 			return ferr("segment.prefix", fmt.Errorf("%w: duplicate prefix %s", ErrExists, prefix))
 		}
-		rid = v - 1
+		rid = mtRID(v)
 		e := b.t.mtVec.get(rid)
 		old := b.t.attrs[e.attr()]
 		ai, err := b.intern(a)
@@ -296,6 +296,7 @@ func (b *Builder) putSegment(prefix string, a segAttr, rid uint32) error {
 		b.t.gws[old.gw].nSeg--
 		b.t.gws[a.gw].nSeg++
 		b.t.mtVec.set(b.e, rid, e.withAttr(ai))
+		b.e.mtPut(&b.t.mt, prefix, mtVal(rid, ai))
 		return nil
 	}
 	if rid == noRouteID {
@@ -311,7 +312,7 @@ func (b *Builder) putSegment(prefix string, a segAttr, rid uint32) error {
 	if err != nil {
 		return err
 	}
-	b.e.triePut(&b.t.mt, prefix, rid+1)
+	b.e.mtPut(&b.t.mt, prefix, mtVal(rid, ai))
 	b.t.mtVec.set(b.e, rid, newSegEnt(prefix, ai))
 	b.ownGateways()
 	b.t.gws[a.gw].nSeg++
@@ -324,12 +325,12 @@ func (b *Builder) DeleteSegment(prefix string) error {
 	if err := checkDigits(prefix, MinPrefixLen, MaxPrefixLen); err != nil {
 		return ferr("key", err)
 	}
-	v := b.e.trieDelete(&b.t.mt, prefix)
+	v := b.e.mtDelete(&b.t.mt, prefix)
 	if v == 0 {
 		return ferr("key", fmt.Errorf("%w: segment %s", ErrNotFound, prefix))
 	}
-	e := b.t.mtVec.get(v - 1)
-	b.t.mtVec.set(b.e, v-1, 0)
+	e := b.t.mtVec.get(mtRID(v))
+	b.t.mtVec.set(b.e, mtRID(v), 0)
 	b.ownGateways()
 	b.t.gws[b.t.attrs[e.attr()].gw].nSeg--
 	b.t.nSeg--
@@ -342,7 +343,7 @@ func (b *Builder) checkPorted(p *Ported) (uint32, []*fieldErr) {
 	var errs []*fieldErr
 	if err := checkDigits(p.MSISDN, MSISDNLen, MSISDNLen); err != nil {
 		errs = append(errs, &fieldErr{"msisdn", err})
-	} else if trieGet(b.t.mt, p.MSISDN) != 0 {
+	} else if b.t.mt.get(p.MSISDN) != 0 {
 		errs = append(errs, &fieldErr{"msisdn", fmt.Errorf("%w: %s is also an 11-digit segment", ErrConflict, p.MSISDN)})
 	}
 	gw, err := b.gatewayIndex(p.Gateway)

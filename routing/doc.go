@@ -20,10 +20,12 @@
 // (*Table).Apply returns a new table and leaves the receiver untouched, so
 // a node publishes tables through an atomic.Pointer[Table] and lookups take
 // no lock and never see half a batch. Tables share structure: segments live
-// in a persistent 10-ary digit trie, route ids in persistent radix arrays
-// and ported numbers in a persistent linear hash table; an update copies
-// only the nodes on its path. A Builder batches many edits, writing in place
-// into nodes it has already copied, then Table publishes the result.
+// in a persistent digit trie whose first six levels are flat arrays (see
+// mtrie.go for why ResolveMT wants that shape), route ids in persistent
+// radix arrays and ported numbers in a persistent linear hash table behind
+// a small Bloom filter; an update copies only the nodes on its path. A
+// Builder batches many edits, writing in place into nodes it has already
+// copied, then Table publishes the result.
 //
 // Route ids (CMPP GNS Route_Id) are assigned by the table, from 0, separately
 // for MT routes (one per segment) and MO routes (one per service code). They

@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Limits of identifiers and keys (protocols.md §1.12–1.13).
@@ -152,6 +154,40 @@ func checkText(s string, maxLen int) error {
 		}
 	}
 	return nil
+}
+
+// parseMSISDN11 returns s as a number if it is exactly 11 digits. It reads
+// the digits eight at a time (two overlapping words), which is a good part
+// of a cached ResolveMT.
+func parseMSISDN11(s string) (uint64, bool) {
+	if len(s) != MSISDNLen {
+		return 0, false
+	}
+	p := unsafe.StringData(s)
+	lo := binary.LittleEndian.Uint64(unsafe.Slice(p, 8))
+	hi := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), MSISDNLen-8)), 8))
+	if !digits8(lo) || !digits8(hi) {
+		return 0, false
+	}
+	// hi holds digits 3–10; shift out 3–7 so its top three bytes parse as
+	// the last three digits, behind five leading zeros.
+	return parse8(lo)*1000 + parse8(hi&^(1<<40-1)|0x3030303030), true
+}
+
+// digits8 reports whether all eight bytes of x are ASCII digits: a byte
+// below '0' borrows in the subtraction, one above '9' carries into bit 7 in
+// the addition.
+func digits8(x uint64) bool {
+	return ((x-0x3030303030303030)|(x+0x4646464646464646))&0x8080808080808080 == 0
+}
+
+// parse8 converts eight ASCII digits, the first in the low byte, by adding
+// neighbouring digits, then pairs, then quads in parallel.
+func parse8(x uint64) uint64 {
+	x -= 0x3030303030303030
+	x = x*10 + x>>8
+	x = ((x&0x000000FF000000FF)*(100+1000000<<32) + (x>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return x & 0xFFFFFFFF
 }
 
 func parseNumber(s string) uint64 {

@@ -100,8 +100,8 @@ func (b *Builder) fill(c *Contents, old *Table, report func(problem)) {
 			continue
 		}
 		rid := noRouteID
-		if v := trieGet(old.mt, s.Prefix); v != 0 {
-			rid = v - 1
+		if v := old.mt.get(s.Prefix); v != 0 {
+			rid = mtRID(v)
 		}
 		if err := b.putSegment(s.Prefix, a, rid); err != nil {
 			rep("segments", i, []*fieldErr{asFieldErr(err)})

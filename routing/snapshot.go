@@ -382,7 +382,7 @@ func readSnapshot(r io.Reader) (*Table, error) {
 		default:
 			return nil, fmt.Errorf("segment %d: %w: attribute reference %d of %d", i, ErrBadEncoding, ref, len(attrs))
 		}
-		if trieGet(b.t.mt, prefix) != 0 {
+		if b.t.mt.get(prefix) != 0 {
 			return nil, fmt.Errorf("segment %d: %w: duplicate prefix %s", i, ErrBadEncoding, strings.Clone(prefix))
 		}
 		if err := b.putSegment(prefix, attrs[ref], uint32(rid)); err != nil {
@@ -408,7 +408,7 @@ func readSnapshot(r io.Reader) (*Table, error) {
 			return nil, fmt.Errorf("ported %d: %w: numbers not ascending 11-digit", i, ErrBadEncoding)
 		}
 		num += d
-		if trieGet(b.t.mt, formatMSISDN(num)) != 0 {
+		if b.t.mt.get(formatMSISDN(num)) != 0 {
 			return nil, fmt.Errorf("ported %d: %w: %s is also a segment", i, ErrConflict, formatMSISDN(num))
 		}
 		b.putPorted(num, gw)

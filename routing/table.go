@@ -17,7 +17,7 @@ type Table struct {
 	gwByCode map[string]uint32
 
 	attrs  []segAttr // interned segment attributes; segments point at them
-	mt     *tnode    // prefix → MT route id + 1
+	mt     mtrie     // prefix → mtVal(route id, attribute index)
 	mtVec  pvec[segEnt]
 	nextMT uint32
 	nSeg   int
@@ -115,35 +115,47 @@ func (t *Table) NumMORoutes() int { return t.nMO }
 // ResolveMT finds the home gateway of a destination number: an exact ported
 // entry first, else the longest matching segment. It does not allocate
 // unless it fails.
-func (t *Table) ResolveMT(msisdn string) (MTRoute, error) {
-	num, err := NormalizeMSISDN(msisdn)
-	if err != nil {
-		return MTRoute{}, fmt.Errorf("routing: resolve mt: %w", err)
+func (t *Table) ResolveMT(msisdn string) (r MTRoute, err error) {
+	// A bare 11-digit number is what NormalizeMSISDN would return unchanged.
+	num := msisdn
+	key, is11 := parseMSISDN11(num)
+	if !is11 {
+		if num, err = NormalizeMSISDN(msisdn); err != nil {
+			return MTRoute{}, fmt.Errorf("routing: resolve mt: %w", err)
+		}
+		key, is11 = parseMSISDN11(num)
 	}
 	// The ported lookup and the trie walk touch unrelated memory; starting
-	// the hash probe first lets the CPU overlap their cache misses.
+	// the ported probe first lets the CPU overlap their cache misses.
 	var pgw uint32
 	ported := false
-	if len(num) == MSISDNLen && t.ported.n > 0 {
-		pgw, ported = t.ported.get(parseNumber(num))
+	if is11 && t.ported.n > 0 {
+		pgw, ported = t.ported.get(key)
 	}
-	var r MTRoute
-	v, n := trieLongest(t.mt, num)
-	if v != 0 {
-		rid := v - 1
-		e := t.mtVec.get(rid)
-		a := &t.attrs[e.attr()]
-		r.Gateway = t.gws[a.gw].Gateway
-		r.Segment = Segment{Prefix: num[:n], Gateway: r.Gateway.Code, SMSC: a.smsc, AreaCode: a.area, UserType: a.userType, RouteID: rid}
-	}
+	v, n := t.mt.longest(num)
+	// Fields are set one by one on the result: building a Segment value and
+	// copying it costs more than the lookup when the table is in cache.
 	if ported {
 		r.Gateway = t.gws[pgw].Gateway
 		r.Ported = true
-		return r, nil
 	}
 	if v == 0 {
+		if ported {
+			return r, nil
+		}
 		return MTRoute{}, fmt.Errorf("routing: resolve mt %s: %w", num, ErrRouteNotFound)
 	}
+	a := &t.attrs[mtAttr(v)]
+	g := &t.gws[a.gw].Gateway
+	if !ported {
+		r.Gateway = *g
+	}
+	r.Segment.Prefix = num[:n]
+	r.Segment.Gateway = g.Code
+	r.Segment.SMSC = a.smsc
+	r.Segment.AreaCode = a.area
+	r.Segment.UserType = a.userType
+	r.Segment.RouteID = mtRID(v)
 	return r, nil
 }
 
@@ -222,11 +234,24 @@ func (t *Table) Segment(prefix string) (Segment, bool) {
 	if !isDigits(prefix) || len(prefix) > MaxPrefixLen {
 		return Segment{}, false
 	}
-	v := trieGet(t.mt, prefix)
+	v := t.mt.get(prefix)
 	if v == 0 {
 		return Segment{}, false
 	}
-	return t.segment(v-1, t.mtVec.get(v-1)), true
+	return t.segmentOf(prefix, v), true
+}
+
+// segmentOf builds a segment from its trie value, without the route array.
+func (t *Table) segmentOf(prefix string, v uint64) Segment {
+	a := &t.attrs[mtAttr(v)]
+	return Segment{
+		Prefix:   prefix,
+		Gateway:  t.gws[a.gw].Code,
+		SMSC:     a.smsc,
+		AreaCode: a.area,
+		UserType: a.userType,
+		RouteID:  mtRID(v),
+	}
 }
 
 func (t *Table) segment(rid uint32, e segEnt) Segment {
@@ -244,8 +269,8 @@ func (t *Table) segment(rid uint32, e segEnt) Segment {
 // Segments yields every segment in prefix order ("138" < "1380" < "1381").
 func (t *Table) Segments() iter.Seq[Segment] {
 	return func(yield func(Segment) bool) {
-		trieWalk(t.mt, func(_ []byte, v uint32) bool {
-			return yield(t.segment(v-1, t.mtVec.get(v-1)))
+		t.mt.walk(func(key []byte, v uint64) bool {
+			return yield(t.segmentOf(string(key), v))
 		})
 	}
 }
