@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 CMDS    := gns ismg gnsctl smscsim spsim billing
 
-.PHONY: all build test vet fuzz bench lint proto proto-tools demo clean
+.PHONY: all build test vet fuzz bench lint proto proto-tools demo clean docker compose-test
 
 all: build
 
@@ -41,6 +41,14 @@ proto: proto-tools
 
 demo: build
 	./scripts/demo.sh
+
+# Container image FROM scratch with every binary, and the multi-region
+# compose test (3 GNS nodes, 2 ISMGs with SMSC simulators); see deploy/README.md.
+docker:
+	./deploy/build-image.sh
+
+compose-test:
+	bash deploy/compose-test.sh
 
 clean:
 	rm -rf $(BIN) .demo

@@ -55,7 +55,7 @@ sed -e "s#@DATA@#$DEMO/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.ya
 "$BIN/ismg" -config "$DEMO/ismg/ismg.yaml" >"$DEMO/logs/ismg.log" 2>&1 & PIDS+=($!)
 wait_http http://127.0.0.1:17502/healthz
 
-SP=(-addr 127.0.0.1:17501 -sp-id 901234 -secret sina-secret -src-id 10657001 -dest-prefix 1380010 -wait-reports)
+SP=(-addr 127.0.0.1:17501 -sp-id 901234 -secret sina-secret -src-id 10657001 -dest-prefix 1390010 -wait-reports)
 step "SP traffic: CMPP 3.0, plain ASCII, 0.10 CNY per message (also receives the MO waiting for Sina)"
 "$BIN/spsim" "${SP[@]}" -version 3.0 -n 2000 -conns 2 -coding ascii -fee-type 02 -fee-code 000010 -text "Hello from Sina"
 step "SP traffic: CMPP 2.0, GBK (Msg_Fmt 15)"
