@@ -29,8 +29,11 @@
 // context whose cancellation closes the connection (context.AfterFunc),
 // which is the only way to unblock a Read or Write. Whichever fails first
 // sets the cause that Session.Err reports. The writer also owns the
-// keepalive timer and state. Handlers run in goroutines of their own,
-// at most InboundWindow per session; Session.Done is closed only after they
+// keepalive timer and state. Handlers run in goroutines of their own, as
+// many as requests are handled at once (at most InboundWindow unanswered
+// per session); a handler goroutine that finishes stays for the next
+// request until the session ends, so its grown stack is reused instead of
+// a fresh goroutine per request. Session.Done is closed only after they
 // have returned, so a handler must return once Session.Context is done.
 // SendAsync timeouts and the post-TERMINATE drain bound use time.AfterFunc;
 // both are stopped or made no-ops when the session ends. The package uses

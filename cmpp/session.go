@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,6 +254,7 @@ type Session struct {
 	br        *bufio.Reader
 	rdeadline time.Time // handshake deadline; zero once the session runs
 	out       chan frame
+	work      chan job  // unbuffered: to a handler goroutine that is idle
 	bufs      sync.Pool // *[]byte encode buffers, returned by the writer
 	calls     sync.Pool // *call for Send
 
@@ -289,6 +291,7 @@ func newSession(conn net.Conn, cfg Config, h Handler) *Session {
 		win:      newWindow(cfg.Window),
 		in:       newInbound(cfg.InboundWindow),
 		out:      make(chan frame, cfg.WriteQueue),
+		work:     make(chan job),
 		done:     make(chan struct{}),
 		drained:  make(chan struct{}),
 		probeAck: make(chan uint32, 1),
@@ -818,8 +821,36 @@ func (s *Session) dispatch(h Header, p PDU) error {
 				ErrInboundWindow, h.Command, h.Seq, s.cfg.InboundWindow, s.cfg.ResponseTimeout)
 		}
 	}
-	s.handlers.Go(func() { s.handler.ServeCMPP(s, h, p) })
+	select {
+	case s.work <- job{h, p}:
+	default:
+		s.handlers.Add(1)
+		go s.handle(job{h, p})
+	}
 	return nil
+}
+
+// job is one peer request for a handler goroutine.
+type job struct {
+	h Header
+	p PDU
+}
+
+// handle runs j, then stays for further requests until the session ends:
+// reusing the goroutine keeps its grown stack, where a goroutine per
+// request would grow a fresh one every time. The pool only grows to the
+// number of requests handled at once.
+func (s *Session) handle(j job) {
+	defer s.handlers.Done()
+	for {
+		s.handler.ServeCMPP(s, j.h, j.p)
+		j = job{}
+		select {
+		case j = <-s.work:
+		case <-s.ctx.Done():
+			return
+		}
+	}
 }
 
 func (s *Session) deliver(h Header, p PDU) {
@@ -860,6 +891,7 @@ func (s *Session) writeLoop() error {
 		defer t.Stop()
 		tick = t.C
 	}
+	yielded := false
 	for {
 		select {
 		case f := <-s.out:
@@ -870,10 +902,19 @@ func (s *Session) writeLoop() error {
 		default:
 		}
 		if bw.Buffered() > 0 {
+			if !yielded {
+				// Let the goroutines that are about to queue (the
+				// handlers a group commit just released) run first, so
+				// that their replies share this write.
+				yielded = true
+				runtime.Gosched()
+				continue
+			}
 			if err := bw.Flush(); err != nil {
 				return s.writeErr(err)
 			}
 		}
+		yielded = false
 		select {
 		case f := <-s.out:
 			if err := s.writeFrame(bw, f); err != nil {

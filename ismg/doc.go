@@ -22,7 +22,9 @@
 //	    temp ──► mt:<link> Update due = now + backoff (jittered), until
 //	                       MaxAttempts → MA:0001 / MB:xxxx report
 //	    perm ──► report    MB:xxxx
-//	receipt ─► await       GetKV sid → Msg_Id; Remove await + Delete sid +
+//	receipt ─► await       sid → Msg_Id (an in-memory mirror of the durable
+//	                       mappings this process committed, else GetKV);
+//	                       Remove await + Delete sid +
 //	                       Enqueue out:<spid> (if Registered_Delivery=1), one
 //	                       commit; REPORT CDR; only then deliver_sm_resp
 //	    no mapping yet ─► orphan  (durable, due = now + orphan_ttl); matched
@@ -31,8 +33,10 @@
 //	await past its deadline ─► MC:0001 report
 //	MO deliver_sm ─► out:<spid> (local SP) or fwd:<gw>; MO CDR
 //	out:<spid> ─ deliverer: Lease up to the SP window, Update InFlight=1,
-//	                       CMPP_DELIVER; Remove on DELIVER_RESP Result 0,
-//	                       else retry with backoff
+//	                       CMPP_DELIVER round robin over the SP's sessions;
+//	                       Remove on DELIVER_RESP Result 0 (in the next
+//	                       round's commit, with the next marks), else retry
+//	                       with backoff
 //	KV meta/msgid_hw       Msg_Id high-water second, saved every 500 ms, so
 //	                       a restart never reissues an id
 //
@@ -61,24 +65,27 @@
 // submits they started finish on the hard context, cancelled only at
 // delivery.shutdown_timeout → SMSC links unbind → queue and billing close.
 //
-//   - cmpp.Server: per SP connection one reader, one writer, and one
-//     handler goroutine per request (bounded by the session's inbound
-//     window). The SUBMIT handler blocks on its own commit, never the
-//     reader.
+//   - cmpp.Server: per SP connection one reader, one writer, and handler
+//     goroutines (one per request being handled, reused; bounded by the
+//     session's inbound window). The SUBMIT handler blocks on its own
+//     commit, never the reader.
 //   - per SMSC link: smsclink's bind goroutines and deliver handlers
-//     (receipts/MO commit before answering); one dispatcher; one submit
-//     goroutine per leased MT, at most binds × window.
+//     (receipts/MO commit before answering); one dispatcher; submit
+//     goroutines, one per MT in flight (at most binds × window), kept
+//     for the next MT until the dispatcher ends.
 //   - per SP account: one deliverer (out:<spid>); DELIVER_RESP callbacks run
-//     on the session's reader and only CommitAsync.
+//     on the session's reader and only hand the answer to the deliverer
+//     (a refusal starts a goroutine that reschedules the DELIVER).
 //   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
 //     CDR group-sync goroutine and the Msg_Id high-water saver.
 //
 // # Locks
 //
 // All leaves, none held across I/O except: linkRuntime.idx.mu (the pending
-// mapping / orphan index) is taken alone; Node.stripes[Msg_Id%64]
-// serialises the receipts of one message's parts and is held across that
-// message's commit (never with another stripe); spRuntime.mu guards the
+// mapping / orphan index) is taken alone; Node.msgLocks has a mutex per
+// Msg_Id that serialises the receipts of one message's parts and is held
+// across that message's commit (never with another one; unrelated
+// receipts never wait for each other); spRuntime.mu guards the
 // session list; firewall.mu the auth-failure table.
 //
 // # Limits and refusals

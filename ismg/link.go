@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"tandem/ismg/queue"
 	"tandem/ismg/smsclink"
 	"tandem/smpp"
@@ -29,6 +31,15 @@ type linkRuntime struct {
 	cap   int         // submit_sm in flight at once: binds × window
 	ref   atomic.Uint32
 	idx   sidIndex
+
+	// Metric children used per message, looked up once.
+	mMatched, mDuplicate, mSubmitOK prometheus.Counter
+	mLatency                        prometheus.Observer
+
+	// Owned by dispatch: idle submit goroutines take work from work and
+	// leave when quit closes.
+	work chan submitJob
+	quit chan struct{}
 }
 
 func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
@@ -42,6 +53,11 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	lc.ReconnectMin, lc.ReconnectMax = c.ReconnectMin, c.ReconnectMax
 	lc.ThrottleBackoff, lc.ThrottleBackoffMax = c.ThrottleBackoff, 15*c.ThrottleBackoff
 	lc.ShutdownTimeout = n.cfg.Delivery.ShutdownTimeout
+	// Each receipt holds its deliver_sm_resp until its commit is durable,
+	// so receipts in flight = receipt rate × commit latency. Refusing the
+	// ones beyond the bound makes the SMSC retry them much later (a report
+	// tail of seconds), so the bound is set well above any SMSC's window.
+	lc.MaxDeliverInFlight = max(lc.MaxDeliverInFlight, 1024)
 	lc.Logger = n.log.With("component", "smsclink")
 	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, kv: kvSIDPrefix + c.Name, dc0: smstext.GSM7}
 	if c.DataCoding0 == "latin1" {
@@ -56,6 +72,10 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	lr.cap = c.Binds * c.Window
 	lr.ref.Store(rand.Uint32())
 	lr.idx.init()
+	lr.mMatched = n.m.Receipts.WithLabelValues(c.Name, "matched")
+	lr.mDuplicate = n.m.Receipts.WithLabelValues(c.Name, "duplicate")
+	lr.mSubmitOK = n.m.SMSCSubmits.WithLabelValues(c.Name, "ok")
+	lr.mLatency = n.m.SMSCLatency.WithLabelValues(c.Name)
 	var err error
 	if lr.link, err = smsclink.New(lc, smsclink.HandlerFunc(n.handleDeliver)); err != nil {
 		return nil, err
@@ -90,7 +110,11 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 	n := lr.n
 	slots := make(chan struct{}, lr.cap)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	lr.work, lr.quit = make(chan submitJob), make(chan struct{})
+	defer func() {
+		close(lr.quit)
+		wg.Wait()
+	}()
 	for {
 		if err := lr.link.WaitReady(ctx); err != nil {
 			return nil
@@ -168,13 +192,40 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 		return
 	}
 	for i, it := range keep {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			lr.submitOne(hard, it, &recs[i])
-		}()
+		lr.run(submitJob{it: it, r: recs[i]}, hard, slots, wg)
 	}
+}
+
+// submitJob is one leased MT for a submit goroutine.
+type submitJob struct {
+	it queue.Item
+	r  mtRecord
+}
+
+// run hands j to an idle submit goroutine or starts one. The goroutines
+// stay for further MTs until the dispatcher ends (lr.quit): a goroutine
+// per MT would grow a fresh stack every time. The slots bound how many
+// there are.
+func (lr *linkRuntime) run(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) {
+	select {
+	case lr.work <- j:
+		return
+	default:
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			lr.submitOne(hard, j.it, &j.r)
+			<-slots
+			j = submitJob{}
+			select {
+			case j = <-lr.work:
+			case <-lr.quit:
+				return
+			}
+		}
+	}()
 }
 
 // submitOne sends one MT (one or more submit_sm) and records the outcome
@@ -197,8 +248,8 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 			lr.failed(ctx, it, r, err)
 			return
 		}
-		n.m.SMSCLatency.WithLabelValues(lr.cfg.Name).Observe(time.Since(t0).Seconds())
-		n.m.SMSCSubmits.WithLabelValues(lr.cfg.Name, "ok").Inc()
+		lr.mLatency.Observe(time.Since(t0).Seconds())
+		lr.mSubmitOK.Inc()
 		sids = append(sids, canonID(id))
 	}
 	r.InFlight = false
@@ -214,7 +265,7 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 	}
 	ops = append(ops, queue.Move(lr.q, qAwait, it.ID, n.now().Add(n.cfg.Delivery.ReportTimeout), r.Append(nil)))
 	err = n.commit(ctx, ops...)
-	orphans := lr.idx.resolvePending(sids, pend)
+	orphans := lr.idx.resolvePending(sids, pend, it.ID, err == nil)
 	if err != nil {
 		// The SMSC has the message but we could not record it: leave it
 		// in flight in mt so it is sent again (a duplicate beats a loss).
@@ -316,7 +367,15 @@ type sidIndex struct {
 	recent  map[string]struct{} // ids whose final receipt was applied: duplicates
 	ring    []string
 	ringPos int
+	// mapped mirrors the durable sid:<link> entries committed by this
+	// process (up to maxMapped), so a receipt finds its Msg_Id without a
+	// bolt read transaction. An entry is added only after its commit and
+	// removed once the receipt's commit deleted it; ids not found here
+	// (after a restart, or beyond the bound) are read from the store.
+	mapped map[string]uint64
 }
+
+const maxMapped = 1 << 20
 
 type pendingMap struct{ done chan struct{} }
 
@@ -334,6 +393,7 @@ func (x *sidIndex) init() {
 	x.orphans = map[string]*orphanEntry{}
 	x.recent = make(map[string]struct{}, recentIDs)
 	x.ring = make([]string, recentIDs)
+	x.mapped = map[string]uint64{}
 }
 
 func (x *sidIndex) addPending(sids []string) *pendingMap {
@@ -346,14 +406,18 @@ func (x *sidIndex) addPending(sids []string) *pendingMap {
 	return p
 }
 
-// resolvePending ends the pending state of sids (their commit returned)
-// and hands back the orphans that arrived for them meanwhile.
-func (x *sidIndex) resolvePending(sids []string, p *pendingMap) []*orphanEntry {
+// resolvePending ends the pending state of sids (their commit returned;
+// durable tells whether it succeeded, mapping them to id) and hands back
+// the orphans that arrived for them meanwhile.
+func (x *sidIndex) resolvePending(sids []string, p *pendingMap, id uint64, durable bool) []*orphanEntry {
 	var out []*orphanEntry
 	x.mu.Lock()
 	for _, s := range sids {
 		if x.pending[s] == p {
 			delete(x.pending, s)
+		}
+		if durable && len(x.mapped) < maxMapped {
+			x.mapped[s] = id
 		}
 		if o, ok := x.orphans[s]; ok {
 			delete(x.orphans, s)
@@ -366,23 +430,44 @@ func (x *sidIndex) resolvePending(sids []string, p *pendingMap) []*orphanEntry {
 }
 
 // lookupOrPark is the receipt side: it returns a pending mapping to wait
-// for, or registers a new orphan (nil, o, false) for the caller to make
-// durable, or reports a known duplicate/orphan (nil, nil, true).
-func (x *sidIndex) lookupOrPark(sid string, rec orphanRecord) (*pendingMap, *orphanEntry, bool) {
+// for, or the Msg_Id of a durable mapping (mapped), or registers a new
+// orphan (nil, o, false) for the caller to make durable, or reports a
+// known duplicate/orphan (nil, nil, true).
+func (x *sidIndex) lookupOrPark(sid string, rec orphanRecord) (p *pendingMap, mapped uint64, o *orphanEntry, dup bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if p, ok := x.pending[sid]; ok {
-		return p, nil, false
+		return p, 0, nil, false
+	}
+	if id, ok := x.mapped[sid]; ok {
+		return nil, id, nil, false
 	}
 	if _, ok := x.recent[sid]; ok {
-		return nil, nil, true
+		return nil, 0, nil, true
 	}
 	if _, ok := x.orphans[sid]; ok {
-		return nil, nil, true
+		return nil, 0, nil, true
 	}
-	o := &orphanEntry{sid: sid, rec: rec, done: make(chan struct{})}
+	o = &orphanEntry{sid: sid, rec: rec, done: make(chan struct{})}
 	x.orphans[sid] = o
-	return nil, o, false
+	return nil, 0, o, false
+}
+
+// mappedID returns the Msg_Id of a durable mapping this process knows.
+func (x *sidIndex) mappedID(sid string) (uint64, bool) {
+	x.mu.Lock()
+	id, ok := x.mapped[sid]
+	x.mu.Unlock()
+	return id, ok
+}
+
+// unmap forgets mappings whose deletion is durable.
+func (x *sidIndex) unmap(sids ...string) {
+	x.mu.Lock()
+	for _, s := range sids {
+		delete(x.mapped, s)
+	}
+	x.mu.Unlock()
 }
 
 func (x *sidIndex) addDurableOrphan(sid string, id uint64, rec orphanRecord) {
@@ -404,6 +489,7 @@ func (x *sidIndex) dropOrphan(sid string, id uint64) {
 
 func (x *sidIndex) markDone(sid string) {
 	x.mu.Lock()
+	delete(x.mapped, sid)
 	if old := x.ring[x.ringPos]; old != "" {
 		delete(x.recent, old)
 	}

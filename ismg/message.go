@@ -231,6 +231,11 @@ func (m *mtRecord) Append(b []byte) []byte {
 	if m.InFlight {
 		flags |= flagInFlight
 	}
+	if b == nil {
+		// One allocation of about the right size instead of growing
+		// through six.
+		b = make([]byte, 0, 128+len(m.Content)+len(m.SMSCID)+len(m.Stat))
+	}
 	w := newRecWriter(b, kindMT, flags)
 	w.s(m.SPID)
 	w.s(m.ServiceID)
@@ -303,6 +308,9 @@ func (o *outRecord) Append(b []byte) []byte {
 	}
 	if o.Report {
 		flags |= flagReport
+	}
+	if b == nil {
+		b = make([]byte, 0, 160+len(o.Content))
 	}
 	w := newRecWriter(b, kindOut, flags)
 	w.u(uint64(o.Attempts))

@@ -53,7 +53,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smp
 		done = n.now()
 	}
 	rec := orphanRecord{Link: lr.cfg.Name, SID: sid, Stat: stat, Done: done, Received: n.now()}
-	p, o, dup := lr.idx.lookupOrPark(sid, rec)
+	p, mapped, o, dup := lr.idx.lookupOrPark(sid, rec)
 	switch {
 	case dup:
 		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
@@ -67,6 +67,8 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smp
 			return smpp.StatusXTAppn
 		}
 		return lr.applyReceipt(ctx, sid, stat, done, 0)
+	case o == nil:
+		return lr.applyReceiptTo(ctx, sid, stat, done, 0, mapped)
 	}
 	unpark := func() {
 		lr.idx.mu.Lock()
@@ -102,19 +104,29 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smp
 // the orphan queue). The report CDR is written before returning.
 func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done time.Time, orphanID uint64) smpp.Status {
 	n := lr.n
-	v, err := n.st.GetKV(lr.kv, []byte(sid))
-	msgID, ok := getU64(v)
-	if err != nil || !ok {
+	msgID, ok := lr.idx.mappedID(sid)
+	if !ok {
+		v, err := lr.n.st.GetKV(lr.kv, []byte(sid))
+		if msgID, ok = getU64(v); err != nil {
+			ok = false
+		}
+	}
+	if !ok {
 		if orphanID != 0 {
 			_ = n.commit(ctx, queue.Remove(qOrphan, orphanID))
 		}
-		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
+		lr.mDuplicate.Inc()
 		n.log.Info("receipt without mapping dropped", "link", lr.cfg.Name, "smsc_id", sid)
 		return smpp.StatusOK
 	}
-	mu := &n.stripes[msgID%uint64(len(n.stripes))]
-	mu.Lock()
-	defer mu.Unlock()
+	return lr.applyReceiptTo(ctx, sid, stat, done, orphanID, msgID)
+}
+
+// applyReceiptTo is applyReceipt once the mapping sid → msgID is known.
+func (lr *linkRuntime) applyReceiptTo(ctx context.Context, sid, stat string, done time.Time, orphanID, msgID uint64) smpp.Status {
+	n := lr.n
+	mu := n.msgLocks.lock(msgID)
+	defer n.msgLocks.unlock(msgID, mu)
 	it, err := n.st.Get(qAwait, msgID)
 	var r mtRecord
 	if err == nil {
@@ -126,8 +138,10 @@ func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done 
 		if orphanID != 0 {
 			ops = append(ops, queue.Remove(qOrphan, orphanID))
 		}
-		_ = n.commit(ctx, ops...)
-		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
+		if n.commit(ctx, ops...) == nil {
+			lr.idx.unmap(sid)
+		}
+		lr.mDuplicate.Inc()
 		return smpp.StatusOK
 	}
 	if r.Stat == "" || r.Stat == smpp.StatDelivered {
@@ -144,14 +158,14 @@ func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done 
 			return smpp.StatusXTAppn
 		}
 		lr.idx.markDone(sid)
-		n.m.Receipts.WithLabelValues(lr.cfg.Name, "matched").Inc()
+		lr.mMatched.Inc()
 		return smpp.StatusOK
 	}
 	if !n.finalReportOps(ctx, qAwait, msgID, &r, r.Stat, "smsc", sid, done, ops) {
 		return smpp.StatusXTAppn
 	}
 	lr.idx.markDone(sid)
-	n.m.Receipts.WithLabelValues(lr.cfg.Name, "matched").Inc()
+	lr.mMatched.Inc()
 	return smpp.StatusOK
 }
 
@@ -277,12 +291,11 @@ func (n *Node) sweepAwait(ctx context.Context) error {
 			return err
 		}
 		for _, it := range items {
-			mu := &n.stripes[it.ID%uint64(len(n.stripes))]
-			mu.Lock()
+			mu := n.msgLocks.lock(it.ID)
 			r, err := decodeMT(it.Value)
 			if err != nil {
 				_ = n.commit(ctx, queue.Remove(qAwait, it.ID))
-				mu.Unlock()
+				n.msgLocks.unlock(it.ID, mu)
 				continue
 			}
 			var extra []queue.Op
@@ -294,8 +307,10 @@ func (n *Node) sweepAwait(ctx context.Context) error {
 			}
 			if !n.finalReportOps(ctx, qAwait, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), extra) {
 				n.st.Release(qAwait, it.ID)
+			} else if lr != nil && r.SMSCID != "" {
+				lr.idx.unmap(strings.Fields(r.SMSCID)...)
 			}
-			mu.Unlock()
+			n.msgLocks.unlock(it.ID, mu)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"tandem/billing"
@@ -49,12 +50,20 @@ type spRuntime struct {
 	reserved map[string]time.Time // remote address → CONNECT accepted, session not yet registered
 	rr       int
 	wake     chan struct{} // closed when sessions change
+
+	// Metric children used per message, looked up once.
+	mSubmitOK, mReportOK, mReportErr, mMOOK, mMOErr prometheus.Counter
 }
 
 func newSPRuntime(n *Node, a *SPAccount) *spRuntime {
 	sp := &spRuntime{n: n, id: a.SPID, q: qOutPrefix + a.SPID, reserved: map[string]time.Time{}, wake: make(chan struct{})}
 	sp.acct.Store(a)
 	sp.lim = rate.NewLimiter(limitOf(a), a.Burst)
+	sp.mSubmitOK = n.m.Submits.WithLabelValues(sp.id, "ok", "")
+	sp.mReportOK = n.m.Delivers.WithLabelValues(sp.id, "report", "ok")
+	sp.mReportErr = n.m.Delivers.WithLabelValues(sp.id, "report", "error")
+	sp.mMOOK = n.m.Delivers.WithLabelValues(sp.id, "mo", "ok")
+	sp.mMOErr = n.m.Delivers.WithLabelValues(sp.id, "mo", "error")
 	return sp
 }
 
@@ -423,7 +432,7 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 	}
 	_ = s.Reply(h, &cmpp.SubmitResp{MsgID: first, Result: cmpp.ResultOK})
-	n.m.Submits.WithLabelValues(sp.id, "ok", "").Add(float64(len(dests)))
+	sp.mSubmitOK.Add(float64(len(dests)))
 	n.m.SubmitLatency.Observe(time.Since(start).Seconds())
 }
 

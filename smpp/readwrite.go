@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 )
 
@@ -176,7 +177,7 @@ func (s *Session) handleResponse(h Header, body []byte) {
 	if h.ID != wt.cmd.Response() && h.ID != CmdGenericNack {
 		s.stats.DecodeErrors.Add(1)
 		r.err = fmt.Errorf("smpp: %v seq %d answered with %v", wt.cmd, h.Seq, h.ID)
-		wt.ch <- r
+		wt.finish(r)
 		return
 	}
 	p, err := DecodeBody(h, body)
@@ -200,7 +201,7 @@ func (s *Session) handleResponse(h Header, body []byte) {
 			s.setState(SessionBound, b.Mode)
 		}
 	}
-	wt.ch <- r
+	wt.finish(r)
 }
 
 // writeLoop is the session's only writer. It drains the queue into the
@@ -215,6 +216,7 @@ func (s *Session) writeLoop() error {
 		tick = t.C
 	}
 	for {
+		yielded := false
 		// Bounded so timers are still served under a constant stream.
 	drain:
 		for range cap(s.out) {
@@ -224,7 +226,17 @@ func (s *Session) writeLoop() error {
 					return err
 				}
 			default:
-				break drain
+				if s.bw.Buffered() == 0 || yielded {
+					break drain
+				}
+				yielded = true
+				// Yield once before the syscall: goroutines about to
+				// queue (handlers answering a batch, senders refilling
+				// the window) then share this write.
+				runtime.Gosched()
+				if len(s.out) == 0 {
+					break drain
+				}
 			}
 		}
 		if s.bw.Buffered() > 0 {

@@ -466,6 +466,60 @@ func (s *Session) send(ctx context.Context, p PDU, wait, internal bool) (PDU, er
 	}
 }
 
+// SendAsync sends request p without waiting for its response: fn is
+// called exactly once with the response or the error (as Send would
+// return them: *StatusError, ErrTimeout after RequestTimeout, ErrClosed),
+// from the reader goroutine, a timer or the closing session, so it must
+// not block. SendAsync itself waits for a window slot until ctx is done;
+// if it returns an error, fn is not called. It serves callers that keep a
+// whole window in flight without a goroutine per request.
+func (s *Session) SendAsync(ctx context.Context, p PDU, fn func(PDU, error)) error {
+	id := p.CommandID()
+	switch {
+	case id.IsResponse():
+		return fmt.Errorf("smpp: send %v: not a request (use Request.Respond)", id)
+	case !id.HasResponse():
+		return fmt.Errorf("smpp: send %v: has no response (use Send)", id)
+	case fn == nil:
+		return fmt.Errorf("smpp: send %v: nil callback", id)
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if s.ctx.Err() != nil {
+		return s.closedErr()
+	}
+	if s.draining.Load() {
+		return fmt.Errorf("smpp: send %v: %w", id, ErrShuttingDown)
+	}
+	if err := s.win.acquire(ctx, true, s.ctx.Done()); err != nil {
+		if errors.Is(err, ErrClosed) {
+			err = s.closedErr()
+		}
+		return fmt.Errorf("smpp: send %v: %w", id, err)
+	}
+	wt := &waiter{cmd: id, fn: fn}
+	seq, err := s.win.add(s.nextSeq, wt)
+	if err != nil {
+		return fmt.Errorf("smpp: send %v: %w", id, err)
+	}
+	if err := s.enqueue(ctx, frame{p: p, seq: seq}); err != nil {
+		if s.win.takeIf(seq, wt) {
+			return fmt.Errorf("smpp: send %v seq %d: %w", id, seq, err)
+		}
+		return nil // the closing session already reported to fn
+	}
+	s.stats.Requests.Add(1)
+	timeout := s.cfg.RequestTimeout
+	wt.timer.Store(time.AfterFunc(timeout, func() {
+		if s.win.takeIf(seq, wt) {
+			s.stats.Timeouts.Add(1)
+			fn(nil, fmt.Errorf("smpp: %v seq %d: %w after %v", id, seq, ErrTimeout, timeout))
+		}
+	}))
+	return nil
+}
+
 // late collects a result that raced with a timeout: whoever removed the
 // waiter from the window also delivered to it.
 func (s *Session) late(wt *waiter) (PDU, error) {

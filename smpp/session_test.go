@@ -822,3 +822,106 @@ func BenchmarkSessionSubmit(b *testing.B) {
 		}
 	})
 }
+
+// TestSendAsync covers the callback variant: one answer per request (the
+// response, a status error, a timeout, or the session's end), window slots
+// freed each time, and refusals that never call back.
+func TestSendAsync(t *testing.T) {
+	h := &holdHandler{held: make(chan *smpp.Request, 10)}
+	srv, _ := newServer(t, testConfig(t), h)
+	cfg := testConfig(t)
+	cfg.Window = 2
+	cfg.RequestTimeout = 100 * time.Millisecond
+	c := dial(t, srv, cfg, nil)
+	ctx := ctxT(t)
+	if _, err := c.Bind(ctx, &smpp.Bind{}); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		p   smpp.PDU
+		err error
+	}
+	got := make(chan answer, 10)
+	cb := func(p smpp.PDU, err error) { got <- answer{p, err} }
+	next := func() answer {
+		t.Helper()
+		select {
+		case a := <-got:
+			return a
+		case <-time.After(testWait):
+			t.Fatal("no callback")
+			return answer{}
+		}
+	}
+	sm := &smpp.SubmitSM{DestAddr: smpp.Addr{Addr: "1"}}
+	if err := c.SendAsync(ctx, &smpp.SubmitSMResp{}, cb); err == nil {
+		t.Fatal("SendAsync of a response: no error")
+	}
+	if err := c.SendAsync(ctx, sm, nil); err == nil {
+		t.Fatal("SendAsync without callback: no error")
+	}
+
+	// A response and an error status.
+	for range 2 {
+		if err := c.SendAsync(ctx, sm, cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.next(t).Respond(&smpp.SubmitSMResp{MessageID: "a"}, smpp.StatusOK); err != nil {
+		t.Fatal(err)
+	}
+	if a := next(); a.err != nil || a.p.(*smpp.SubmitSMResp).MessageID != "a" {
+		t.Fatalf("first answer: %v %v", a.p, a.err)
+	}
+	if err := h.next(t).Respond(nil, smpp.StatusThrottled); err != nil {
+		t.Fatal(err)
+	}
+	if a := next(); !errors.Is(a.err, smpp.ErrThrottled) {
+		t.Fatalf("second answer: %v", a.err)
+	}
+	if n := c.Outstanding(); n != 0 {
+		t.Fatalf("outstanding = %d", n)
+	}
+
+	// Unanswered: the timeout calls back once and frees the slot.
+	if err := c.SendAsync(ctx, sm, cb); err != nil {
+		t.Fatal(err)
+	}
+	late := h.next(t)
+	if a := next(); !errors.Is(a.err, smpp.ErrTimeout) {
+		t.Fatalf("unanswered: %v", a.err)
+	}
+	if c.Outstanding() != 0 || c.Stats().Timeouts.Load() != 1 {
+		t.Fatal("timed-out request still holds its slot")
+	}
+	if err := late.Respond(&smpp.SubmitSMResp{MessageID: "late"}, smpp.StatusOK); err != nil {
+		t.Fatal(err)
+	}
+
+	// A full window makes SendAsync wait for a slot, until ctx ends.
+	for range 2 {
+		if err := c.SendAsync(ctx, sm, cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.next(t)
+	h.next(t)
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.SendAsync(short, sm, cb); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendAsync on a full window with done ctx: %v", err)
+	}
+
+	// Closing the session answers the two outstanding ones with ErrClosed.
+	_ = c.Close()
+	for range 2 {
+		if a := next(); !errors.Is(a.err, smpp.ErrClosed) {
+			t.Fatalf("after close: %v", a.err)
+		}
+	}
+	select {
+	case a := <-got:
+		t.Fatalf("extra callback: %v %v", a.p, a.err)
+	default:
+	}
+}

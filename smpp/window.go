@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ErrWindowFull: Send found the window of outstanding requests full. Back
@@ -17,10 +19,26 @@ type result struct {
 	err error
 }
 
-// waiter is one outstanding request.
+// waiter is one outstanding request: Send waits on ch, SendAsync gets a
+// callback instead (and a timer for its timeout).
 type waiter struct {
-	cmd CommandID
-	ch  chan result // buffered 1: the reader never blocks on it
+	cmd   CommandID
+	ch    chan result // buffered 1: the reader never blocks on it
+	fn    func(PDU, error)
+	timer atomic.Pointer[time.Timer]
+}
+
+// finish hands the outcome to whoever waits. Whoever removed the waiter
+// from the window calls it, exactly once.
+func (wt *waiter) finish(r result) {
+	if wt.fn == nil {
+		wt.ch <- r
+		return
+	}
+	if t := wt.timer.Load(); t != nil {
+		t.Stop()
+	}
+	wt.fn(r.p, r.err)
 }
 
 // window is the bounded seq→waiter table of our outstanding requests, plus
@@ -93,6 +111,20 @@ func (w *window) take(seq uint32) *waiter {
 	return wt
 }
 
+// takeIf removes the waiter for seq only if it is wt (a timer's view: the
+// sequence number may have been reused since), and frees its slot.
+func (w *window) takeIf(seq uint32, wt *waiter) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending[seq] != wt {
+		return false
+	}
+	delete(w.pending, seq)
+	<-w.slots
+	w.notifyLocked()
+	return true
+}
+
 // len is the number of outstanding requests.
 func (w *window) len() int {
 	w.mu.Lock()
@@ -135,17 +167,26 @@ func (w *window) waitIdle(ctx context.Context) error {
 }
 
 // close fails every outstanding request with err and refuses new ones.
+// Callbacks run after mu is released: they may call into the session.
 func (w *window) close(err error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed == nil {
 		w.closed = err
 	}
+	var async []*waiter
 	for seq, wt := range w.pending {
-		wt.ch <- result{err: err}
+		if wt.fn != nil {
+			async = append(async, wt)
+		} else {
+			wt.ch <- result{err: err}
+		}
 		delete(w.pending, seq)
 		<-w.slots
 	}
 	w.owed = 0
 	w.notifyLocked()
+	w.mu.Unlock()
+	for _, wt := range async {
+		wt.finish(result{err: err})
+	}
 }

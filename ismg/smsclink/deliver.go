@@ -60,16 +60,46 @@ func (l *Link) deliver(s *slot, r *smpp.Request, d *smpp.DeliverSM, ok smpp.PDU)
 	}
 	// The session's reader calls us, and Run waits for every session to end
 	// before it waits for handlers, so this Add never races with Wait.
-	l.handlers.Add(1)
-	go func() {
-		defer l.handlers.Done()
-		defer func() { <-s.sem }()
-		st := l.h.HandleDeliver(l.hctx, l.cfg.Name, d)
-		if st != smpp.StatusOK {
-			l.counters.deliverErrors.Add(1)
+	j := deliverJob{r: r, d: d, ok: ok}
+	select {
+	case s.work <- j:
+	default:
+		l.handlers.Add(1)
+		go l.deliverLoop(s, j)
+	}
+}
+
+// deliverJob is one delivery for a Handler goroutine.
+type deliverJob struct {
+	r  *smpp.Request
+	d  *smpp.DeliverSM
+	ok smpp.PDU
+}
+
+// deliverLoop runs j and then further deliveries of the slot until the
+// Handler context ends. Keeping the goroutine keeps its grown stack: a
+// goroutine per receipt would grow a new one each time. The slot's
+// semaphore bounds how many there are.
+func (l *Link) deliverLoop(s *slot, j deliverJob) {
+	defer l.handlers.Done()
+	for {
+		l.deliver1(s, j)
+		j = deliverJob{}
+		select {
+		case j = <-s.work:
+		case <-l.hctx.Done():
+			return
 		}
-		if err := r.Respond(ok, st); err != nil {
-			s.log.Warn("deliver_sm_resp not sent", smpp.LogKeyErr, err, smpp.LogKeySeq, r.Header.Seq)
-		}
-	}()
+	}
+}
+
+func (l *Link) deliver1(s *slot, j deliverJob) {
+	defer func() { <-s.sem }()
+	st := l.h.HandleDeliver(l.hctx, l.cfg.Name, j.d)
+	if st != smpp.StatusOK {
+		l.counters.deliverErrors.Add(1)
+	}
+	if err := j.r.Respond(j.ok, st); err != nil {
+		s.log.Warn("deliver_sm_resp not sent", smpp.LogKeyErr, err, smpp.LogKeySeq, j.r.Header.Seq)
+	}
 }

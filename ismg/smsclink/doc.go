@@ -41,9 +41,11 @@
 //     by ShutdownTimeout.
 //   - two goroutines per session (reader and writer), owned by package
 //     smpp; the slot goroutine waits for them through Done.
-//   - one goroutine per deliver_sm being handled, started from the
-//     session's reader (which must not block), bounded per slot, tracked by
-//     a WaitGroup that Run waits for.
+//   - Handler goroutines: a deliver_sm goes to an idle one of its slot or
+//     a new one is started from the session's reader (which must not
+//     block); they stay until the Handler context ends, so their stacks
+//     are reused. At most MaxDeliverInFlight per slot, tracked by a
+//     WaitGroup that Run waits for.
 //   - Submit and WaitReady run in their callers' goroutines and start none.
 //
 // # Locks

@@ -81,7 +81,8 @@ type slot struct {
 	idx  int
 	mode smpp.BindMode
 	log  *slog.Logger
-	sem  chan struct{} // bounds its Handler calls
+	sem  chan struct{}   // bounds its Handler calls
+	work chan deliverJob // unbuffered: to an idle Handler goroutine
 
 	// Guarded by Link.mu.
 	state      BindState
@@ -131,7 +132,7 @@ func New(cfg Config, h Handler) (*Link, error) {
 	l.sessCfg.Stats = new(smpp.Stats)
 	for range cfg.Binds {
 		for _, m := range cfg.BindType.modes() {
-			s := &slot{idx: len(l.slots), mode: m, sem: make(chan struct{}, cfg.MaxDeliverInFlight)}
+			s := &slot{idx: len(l.slots), mode: m, sem: make(chan struct{}, cfg.MaxDeliverInFlight), work: make(chan deliverJob)}
 			s.log = log.With(LogKeySlot, s.idx, LogKeyMode, m.String())
 			l.slots = append(l.slots, s)
 		}

@@ -190,7 +190,9 @@ type Config struct {
 	// receiver, or for a retry); beyond it new receipts are dropped and
 	// counted in Stats.ReceiptsDropped.
 	MaxPendingReceipts int
-	// ReceiptWorkers is how many receipts may be in flight at once.
+	// ReceiptWorkers is how many receipts may be in flight (sent, not yet
+	// answered) at once, over all sessions; each session's Window bounds
+	// its own share.
 	ReceiptWorkers int
 
 	// RecordLimit is how many submissions Submitted keeps (and how many
@@ -223,7 +225,7 @@ func DefaultConfig() Config {
 		ReceiptRetry:       time.Second,
 		ReceiptAttempts:    10,
 		MaxPendingReceipts: 1 << 20,
-		ReceiptWorkers:     64,
+		ReceiptWorkers:     1024,
 		RecordLimit:        100_000,
 		Session:            s,
 	}

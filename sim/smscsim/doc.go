@@ -30,8 +30,10 @@
 //
 // # Goroutines
 //
-// New starts a scheduler (a heap of receipts by due time, one timer) and
-// ReceiptWorkers workers that send due receipts with Session.SendWait;
+// New starts a scheduler (a heap of receipts by due time, one timer) and a
+// few senders that hand due receipts to the sessions with
+// Session.SendAsync, at most ReceiptWorkers awaiting their answer at once
+// (the outcome is handled on the session's reader);
 // Start adds an accept loop; each accepted session gets a watcher that
 // unregisters it when it ends; ReceiptFirst answers run in a goroutine per
 // submit_sm. All of them go through goTrack, which refuses new ones once

@@ -146,15 +146,29 @@ func (s *SMSC) receiptWorker() {
 }
 
 // sendReceipt tries one receipt once: on a receiver of its system_id, or
-// parked until one binds.
+// parked until one binds. It does not wait for the deliver_sm_resp: the
+// receipts in flight are bounded by ReceiptWorkers and each session's
+// window, so a slow ESME (one that answers only after a disk commit) still
+// gets a full window of receipts instead of one per worker.
 func (s *SMSC) sendReceipt(r *receipt) {
 	sess := s.pickReceiver(r.systemID, r)
 	if sess == nil {
 		return // parked
 	}
+	select {
+	case s.inflight <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
 	s.c.receiptsSent.Add(1)
-	_, err := sess.SendWait(s.ctx, r.pdu)
-	s.receiptOutcome(r, err)
+	err := sess.SendAsync(s.ctx, r.pdu, func(_ smpp.PDU, err error) {
+		<-s.inflight
+		s.receiptOutcome(r, err)
+	})
+	if err != nil {
+		<-s.inflight
+		s.receiptOutcome(r, err)
+	}
 }
 
 // receiptOutcome accounts for one attempt and reschedules a failed one.

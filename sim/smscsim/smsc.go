@@ -59,7 +59,8 @@ type SMSC struct {
 	notify    chan struct{}
 	listeners []net.Listener
 
-	q receiptQueue
+	q        receiptQueue
+	inflight chan struct{} // one token per receipt awaiting its deliver_sm_resp
 }
 
 type bindInfo struct {
@@ -117,6 +118,8 @@ func New(cfg Config) (*SMSC, error) {
 		bound:  make(map[*smpp.Session]*bindInfo),
 		parked: make(map[string][]*receipt),
 		q:      newReceiptQueue(),
+
+		inflight: make(chan struct{}, cfg.ReceiptWorkers),
 	}
 	s.nextID.Store(first)
 	s.down.Store(cfg.Down)
@@ -130,11 +133,17 @@ func New(cfg Config) (*SMSC, error) {
 		OnSession: s.onSession,
 	}
 	s.goTrack(s.scheduleLoop)
-	for range cfg.ReceiptWorkers {
+	// A few senders suffice now that none waits for an answer; more than
+	// one keeps a receiver whose window is full from holding up others.
+	for range min(cfg.ReceiptWorkers, receiptSenders) {
 		s.goTrack(s.receiptWorker)
 	}
 	return s, nil
 }
+
+// receiptSenders is the number of goroutines handing due receipts to the
+// sessions.
+const receiptSenders = 4
 
 // goTrack runs f in a goroutine that Shutdown and Close wait for; it
 // refuses (returns false) once they have begun.

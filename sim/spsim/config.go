@@ -96,8 +96,18 @@ func DefaultConfig() Config {
 		Coding:             smstext.ASCII,
 		ReportTimeout:      30 * time.Second,
 		ConnectTimeout:     10 * time.Second,
-		Session:            cmpp.DefaultConfig(),
+		Session:            sessionConfig(),
 	}
+}
+
+// sessionConfig is cmpp.DefaultConfig with room for the DELIVERs a gateway
+// keeps in flight: spsim answers each at once, so refusing them with flow
+// control past the spec's 16 would only make the gateway back off and
+// delay the status reports being measured.
+func sessionConfig() cmpp.Config {
+	c := cmpp.DefaultConfig()
+	c.InboundWindow = 1024
+	return c
 }
 
 // ParseCoding parses ascii, ucs2 or gbk.

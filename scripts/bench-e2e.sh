@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# End-to-end MT benchmark: bin/spsim -> bin/ismg -> bin/smscsim as real
+# processes on loopback, durability on (every SUBMIT_RESP follows the
+# queue's fsync and the CDR fsync). It builds bin/, starts smscsim and ismg
+# on free ports with a temporary data dir (config from
+# testdata/ismg/demo.yaml.in with the SP's rate cap lifted), warms up, then
+# runs spsim RUNS times with -wait-reports -json and prints, per run and as
+# medians: MT/s (acked SUBMITs per second of sending), done/s (messages per
+# second until the last status report arrived), submit->resp p50/p99 and
+# submit->report p50/p99. Exits non-zero if any run fails, refuses a
+# SUBMIT or misses a status report.
+#
+# Knobs (environment): RUNS=3 N=100000 CONNS=4 WINDOW=32 WARMUP=10000
+# DELAY=20ms (smscsim receipt delay) BINDS=4 SMSC_WINDOW=256 SP_WINDOW=256
+# KEEP=1 (keep the temp dir and logs) GOGC (passed through to the
+# processes if set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+N=${N:-100000}
+CONNS=${CONNS:-4}
+WINDOW=${WINDOW:-32}
+WARMUP=${WARMUP:-10000}
+DELAY=${DELAY:-20ms}
+BINDS=${BINDS:-4}
+SMSC_WINDOW=${SMSC_WINDOW:-256}
+SP_WINDOW=${SP_WINDOW:-256}
+
+command -v jq >/dev/null || { echo "bench-e2e: needs jq" >&2; exit 2; }
+
+make build >/dev/null
+BIN=$PWD/bin
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tandem-e2e.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+    echo "bench-e2e: logs and data kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port asks the kernel for an unused loopback port.
+free_port() {
+  if command -v python3 >/dev/null; then
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    return
+  fi
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+wait_up() { # name pid url-or-port
+  for _ in $(seq 1 300); do
+    if ! kill -0 "$2" 2>/dev/null; then echo "bench-e2e: $1 exited; log:" >&2; cat "$WORK/$1.log" >&2; return 1; fi
+    case $3 in
+      http*) curl -fsS "$3" >/dev/null 2>&1 && return 0 ;;
+      *) (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null && return 0 ;;
+    esac
+    sleep 0.1
+  done
+  echo "bench-e2e: $1 did not come up" >&2; return 1
+}
+
+SMSC_PORT=$(free_port)
+CMPP_PORT=$(free_port)
+HTTP_PORT=$(free_port)
+
+"$BIN/smscsim" -listen "127.0.0.1:$SMSC_PORT" -delay "$DELAY" -window "$SMSC_WINDOW" \
+  -stats 0 -log-level warn >"$WORK/smscsim.log" 2>&1 &
+PIDS+=($!)
+wait_up smscsim "${PIDS[-1]}" "$SMSC_PORT"
+
+mkdir -p "$WORK/ismg"
+# The demo node, with the SP's token bucket lifted and windows sized for
+# the load: the benchmark measures the node, not its configured limits.
+sed -e "s#@DATA@#$WORK/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.yaml#" \
+    -e "s#@SMSC@#127.0.0.1:$SMSC_PORT#" -e "s#@CMPP@#127.0.0.1:$CMPP_PORT#" \
+    -e "s#@HTTP@#127.0.0.1:$HTTP_PORT#" \
+    -e "s#submit_rate: .*#submit_rate: 0#" -e "s#burst: .*#burst: 1000000#" \
+    -e "/^sps:/,/^smsc:/s#window: .*#window: $SP_WINDOW#" \
+    -e "/^smsc:/,\$s#window: .*#window: $SMSC_WINDOW#" -e "s#binds: .*#binds: $BINDS#" \
+    -e "s#max_connections: .*#max_connections: $((CONNS + 1))#" \
+    testdata/ismg/demo.yaml.in >"$WORK/ismg/ismg.yaml"
+"$BIN/ismg" -config "$WORK/ismg/ismg.yaml" -log-level warn >"$WORK/ismg.log" 2>&1 &
+PIDS+=($!)
+ISMG_PID=${PIDS[-1]}
+wait_up ismg "$ISMG_PID" "http://127.0.0.1:$HTTP_PORT/healthz"
+
+SP=(-addr "127.0.0.1:$CMPP_PORT" -sp-id 901234 -secret sina-secret -src-id 10657001
+    -dest-prefix 1390010 -version 3.0 -coding ascii -text "Tandem e2e benchmark message"
+    -conns "$CONNS" -window "$WINDOW" -wait-reports -report-timeout 120s -json)
+
+run_spsim() { # out-file n
+  if ! "$BIN/spsim" "${SP[@]}" -n "$2" >"$1" 2>"$1.err"; then
+    echo "bench-e2e: spsim failed:" >&2; cat "$1.err" "$1" >&2; return 1
+  fi
+  local bad
+  bad=$(jq '(.rejected | add // 0) + .errors + .no_report' "$1")
+  if [ "$bad" != 0 ]; then
+    echo "bench-e2e: $bad SUBMITs refused, unanswered or without report:" >&2; cat "$1" >&2; return 1
+  fi
+}
+
+machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
+echo "machine: $machine"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "setup: $CONNS SP connections x window $WINDOW, ismg $BINDS binds x window $SMSC_WINDOW, receipt delay $DELAY, fsync on${GOGC:+, GOGC=$GOGC}"
+[ "$WARMUP" -gt 0 ] && run_spsim "$WORK/warmup.json" "$WARMUP"
+
+ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
+declare -a TPUT DONE SP50 SP99 RP50 RP99
+FMT='%-6s %8s %8s %12s %12s %14s %14s\n'
+printf "$FMT" run MT/s done/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms
+for i in $(seq 1 "$RUNS"); do
+  out="$WORK/run$i.json"
+  run_spsim "$out" "$N"
+  TPUT+=("$(jq '.throughput | floor' "$out")")
+  DONE+=("$(jq '.messages / .duration_ns * 1e9 | floor' "$out")")
+  SP50+=("$(ms "$(jq .submit_latency.p50_ns "$out")")")
+  SP99+=("$(ms "$(jq .submit_latency.p99_ns "$out")")")
+  RP50+=("$(ms "$(jq .report_latency.p50_ns "$out")")")
+  RP99+=("$(ms "$(jq .report_latency.p99_ns "$out")")")
+  printf "$FMT" "$i" "${TPUT[-1]}" "${DONE[-1]}" "${SP50[-1]}" "${SP99[-1]}" "${RP50[-1]}" "${RP99[-1]}"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf "$FMT" median "$(median "${TPUT[@]}")" "$(median "${DONE[@]}")" "$(median "${SP50[@]}")" \
+  "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
