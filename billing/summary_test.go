@@ -192,7 +192,7 @@ func TestSummarizeSettlesMTFromReport(t *testing.T) {
 	recs := []Record{
 		mtRec(1, "2026-11-22"), report(1, "DELIVRD", "2026-11-23"), // report the next day
 		report(2, "UNDELIV", "2026-11-22"), mtRec(2, "2026-11-22"), // report read first
-		mtRec(3, "2026-11-22"), // no report yet
+		mtRec(3, "2026-11-22"),                                     // no report yet
 		mtRec(4, "2026-11-22"), report(4, "ACCEPTD", "2026-11-22"), // intermediate only
 	}
 	tot := Total(Summarize(recs))
