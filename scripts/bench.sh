@@ -18,12 +18,15 @@ gobench() { # name pkg regex [extra flags]
   go run ./scripts/benchmedian "$OUT/$name.txt"
 }
 
-gobench cmpp ./cmpp 'Submit|Deliver|Fwd|MsgID'
+gobench cmpp ./cmpp 'Submit|Deliver|Fwd|MsgID|BodyCopy'
 gobench smpp ./smpp 'SubmitSM|DeliverSM'
-gobench routing ./routing 'ResolveMT_1M|ResolveMO_1M|Apply_OneChange_1M'
+gobench smstext ./smstext 'UCS2|GBK|Split300$'
+gobench routing ./routing 'ResolveMT_1M|ResolveMO_1M|Apply_One|Build_1M|MemLatency'
 gobench queue ./ismg/queue 'CommitParallel|Lifecycle' -benchtime 2s
 gobench raftstore ./raftstore 'Failover$' -benchtime 10x
-COUNT=${GNS_COUNT:-3} gobench gns ./gns 'Import1M|WatchLatency|Failover' -benchtime 1x -timeout 30m
+COUNT=${GNS_COUNT:-3} gobench gns-import ./gns 'Import1M' -benchtime 1x -timeout 30m
+COUNT=${GNS_COUNT:-3} gobench gns-watch ./gns 'WatchLatency' -benchtime 300x
+COUNT=${GNS_COUNT:-3} gobench gns-failover ./gns 'Failover' -benchtime 5x
 
 if [ -x scripts/bench-e2e.sh ]; then
   echo "== end to end: spsim -> ismg -> smscsim"
