@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"tandem/routing"
 
 	"tandem/ismg"
 )
@@ -41,10 +42,16 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 		return err
 	}
 	if *check != "" {
-		if _, err := ismg.LoadConfig(*check); err != nil {
+		cfg, err := ismg.LoadConfig(*check)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", *check)
+		// The node cannot start without its route table, so a check that
+		// passed the file but not the table it names would mislead.
+		if _, err := routing.LoadFile(cfg.Routes.File); err != nil {
+			return fmt.Errorf("ismg: config %s: routes.file: %w", *check, err)
+		}
+		fmt.Fprintf(stdout, "%s: ok (route table %s)\n", *check, cfg.Routes.File)
 		return nil
 	}
 	if *cfgPath == "" {

@@ -25,6 +25,15 @@ func TestCheckConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "gateway.code") {
 		t.Fatalf("bad config: %v", err)
 	}
+	// A valid file whose route table is missing does not pass the check.
+	noRoutes := filepath.Join(t.TempDir(), "noroutes.yaml")
+	if err := os.WriteFile(noRoutes, []byte("gateway:\n  code: \"001001\"\n  region: beijing\ndata_dir: d\nroutes:\n  file: missing.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"-check-config", noRoutes}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "routes.file") {
+		t.Fatalf("missing route table: %v", err)
+	}
 }
 
 func TestRunRequiresConfig(t *testing.T) {
