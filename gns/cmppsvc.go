@@ -2,6 +2,7 @@ package gns
 
 import (
 	"context"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -191,6 +192,34 @@ func (c *routeCursor) advance(t *routing.Table, kind string, rid uint32, number 
 	c.table, c.kind, c.last, c.number = t, kind, int64(rid), number
 }
 
+// pageRoutes answers one GET_*_ROUTE step: the route after last in Route_Id
+// order (from routes(last)), its Route_number, and whether there is one.
+// MT segments and MO service codes page the same way.
+func pageRoutes[T any](cur *routeCursor, t *routing.Table, kind string, last int64,
+	routes func(int64) iter.Seq[T], id func(T) uint32) (T, uint32, bool) {
+	var next T
+	found := false
+	for r := range routes(last) {
+		next, found = r, true
+		break
+	}
+	if !found {
+		return next, 0, false
+	}
+	num := cur.position(t, kind, last, func() uint32 {
+		var k uint32
+		for r := range routes(-1) {
+			if int64(id(r)) > last {
+				break
+			}
+			k++
+		}
+		return k
+	})
+	cur.advance(t, kind, id(next), num)
+	return next, num, true
+}
+
 func (n *Node) getMTRoute(s *cmpp.Session, p *cmpp.GetMTRoute) *cmpp.GetMTRouteResp {
 	t := n.fsm.table.Load()
 	out := &cmpp.GetMTRouteResp{TimeStamp: now14(), RouteTotal: uint32(t.NumSegments())}
@@ -202,29 +231,12 @@ func (n *Node) getMTRoute(s *cmpp.Session, p *cmpp.GetMTRoute) *cmpp.GetMTRouteR
 		out.Result = cmpp.GNSBadRouteType
 		return out
 	}
-	last := int64(p.LastRouteID)
-	var seg routing.Segment
-	found := false
-	for sg := range t.SegmentsByRouteID(last) {
-		seg, found = sg, true
-		break
-	}
+	seg, num, found := pageRoutes(n.cursor(s), t, cmpp.RouteTypeMT, int64(p.LastRouteID), t.SegmentsByRouteID,
+		func(sg routing.Segment) uint32 { return sg.RouteID })
 	if !found {
 		out.Result = cmpp.GNSNoRoute
 		return out
 	}
-	cur := n.cursor(s)
-	num := cur.position(t, cmpp.RouteTypeMT, last, func() uint32 {
-		var k uint32
-		for sg := range t.SegmentsByRouteID(-1) {
-			if int64(sg.RouteID) > last {
-				break
-			}
-			k++
-		}
-		return k
-	})
-	cur.advance(t, cmpp.RouteTypeMT, seg.RouteID, num)
 	gw, _ := t.Gateway(seg.Gateway)
 	out.RouteID = seg.RouteID
 	out.DestinationID = seg.Gateway
@@ -247,29 +259,12 @@ func (n *Node) getMORoute(s *cmpp.Session, p *cmpp.GetMORoute) *cmpp.GetMORouteR
 		out.Result = cmpp.GNSBadRouteType
 		return out
 	}
-	last := int64(p.LastRouteID)
-	var e routing.MOEntry
-	found := false
-	for me := range t.MORoutesByRouteID(last) {
-		e, found = me, true
-		break
-	}
+	e, num, found := pageRoutes(n.cursor(s), t, cmpp.RouteTypeMO, int64(p.LastRouteID), t.MORoutesByRouteID,
+		func(me routing.MOEntry) uint32 { return me.RouteID })
 	if !found {
 		out.Result = cmpp.GNSNoRoute
 		return out
 	}
-	cur := n.cursor(s)
-	num := cur.position(t, cmpp.RouteTypeMO, last, func() uint32 {
-		var k uint32
-		for me := range t.MORoutesByRouteID(-1) {
-			if int64(me.RouteID) > last {
-				break
-			}
-			k++
-		}
-		return k
-	})
-	cur.advance(t, cmpp.RouteTypeMO, e.RouteID, num)
 	gwCode := e.SP.Gateway
 	gw, _ := t.Gateway(gwCode)
 	out.RouteID = e.RouteID
