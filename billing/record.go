@@ -310,11 +310,24 @@ func timeOK(t time.Time) bool {
 	return y >= 1 && y <= 9999
 }
 
+// appendTime appends t in TimeLayout, by hand: AppendFormat interprets
+// the layout for every field of every record.
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return b
 	}
-	return t.UTC().AppendFormat(b, TimeLayout)
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	h, mi, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+	b = append(b, byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T')
+	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':')
+	b = append(b, byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return b
 }
 
 func appendHex16(b []byte, v uint64) []byte {

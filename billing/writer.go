@@ -114,7 +114,7 @@ type Writer struct {
 	part   string    // path of the open .part file
 	period time.Time // start of the open file's period
 	dirty  bool      // bytes written since the last fsync
-	buf    []byte    // scratch for one encoded record
+	bufs   sync.Pool // *[]byte: scratch for one encoded record
 	closed bool
 	err    error // sticky, wraps ErrBroken
 
@@ -136,9 +136,12 @@ func Open(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("billing: open: %w", err)
 	}
 	w := &Writer{
-		cfg:      cfg,
-		log:      cfg.Logger.With("dir", cfg.Dir, "gateway", cfg.Gateway),
-		buf:      make([]byte, 0, 512),
+		cfg: cfg,
+		log: cfg.Logger.With("dir", cfg.Dir, "gateway", cfg.Gateway),
+		bufs: sync.Pool{New: func() any {
+			b := make([]byte, 0, 512)
+			return &b
+		}},
 		syncFile: (*os.File).Sync,
 		syncDir:  syncDir,
 	}
@@ -159,6 +162,14 @@ func (w *Writer) Write(rec Record) error {
 	if err := rec.Validate(); err != nil {
 		return err
 	}
+	// Encoded before locking: writers only contend for the copy.
+	bp := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(bp)
+	b, err := rec.AppendCSV((*bp)[:0])
+	if err != nil {
+		return err
+	}
+	*bp = b
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
@@ -184,11 +195,6 @@ func (w *Writer) Write(rec Record) error {
 		}
 	}
 	defer w.mu.Unlock()
-	b, err := rec.AppendCSV(w.buf[:0])
-	if err != nil {
-		return err
-	}
-	w.buf = b
 	if _, err := w.bw.Write(b); err != nil {
 		return w.fail("write", err)
 	}

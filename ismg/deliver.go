@@ -13,12 +13,14 @@ import (
 // deliverLoop sends the SP's out queue (status reports and MO) as
 // CMPP_DELIVER over its logged-in sessions, round robin, at most the SP's
 // window unanswered at once. Each DELIVER is marked in flight durably
-// before it is sent (so a restart counts the repeats) and removed on
-// DELIVER_RESP Result 0; otherwise it is retried with backoff. It ends
-// with ctx; hard bounds the commits of the answers still arriving.
+// before it is sent (a batch record, inflight.go, so a restart counts the
+// repeats) and removed on DELIVER_RESP Result 0; otherwise it is retried
+// with backoff. It ends with ctx; hard bounds the commits of the answers
+// still arriving.
 //
-// One commit per round carries both the removals of the DELIVERs answered
-// since the last round and the in-flight marks of the next batch. A slot
+// One commit per round carries the removals of the DELIVERs answered since
+// the last round, the deletion of the batch records they settled and the
+// batch record of the next DELIVERs. A slot
 // is free again as soon as its answer arrives: its removal and the mark of
 // the DELIVER taking its place are durable together, so the items marked
 // in flight on disk never exceed the window either.
@@ -28,12 +30,27 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 	var (
 		inflight int      // sent, unanswered (or being rescheduled)
 		removes  []uint64 // answered Result 0, removal not yet committed
+		freed    []uint64 // rescheduled (their Update is durable)
 		ops      []queue.Op
+		// The in-flight batch record of every DELIVER sent and not yet
+		// settled (inflight.go); a record is deleted in the commit after
+		// its last item settled.
+		batchOf = map[uint64]*inflightBatch{}
 	)
 	for {
-		acked, freed := st.take(removes[:0])
-		removes = acked
-		inflight -= len(acked) + freed
+		removes, freed = st.take(removes[:0], freed[:0])
+		inflight -= len(removes) + len(freed)
+		ops = ops[:0]
+		for _, ids := range [2][]uint64{removes, freed} {
+			for _, id := range ids {
+				if b := batchOf[id]; b != nil {
+					delete(batchOf, id)
+					if b.settle() {
+						ops = append(ops, b.deleteOp())
+					}
+				}
+			}
+		}
 		window := 16
 		if a := sp.acct.Load(); a != nil {
 			window = a.Window
@@ -50,7 +67,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 				return err
 			}
 		}
-		if len(items) == 0 && len(removes) == 0 {
+		if len(items) == 0 && len(ops) == 0 && len(removes) == 0 {
 			var timer <-chan time.Time
 			var t *time.Timer
 			if watch != nil {
@@ -72,7 +89,6 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			}
 			continue
 		}
-		ops = ops[:0]
 		for _, id := range removes {
 			ops = append(ops, queue.Remove(sp.q, id))
 		}
@@ -85,11 +101,15 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 				ops = append(ops, queue.Remove(sp.q, it.ID))
 				continue
 			}
-			o.InFlight = true
 			o.Attempts++
-			ops = append(ops, queue.Update(sp.q, it.ID, it.Due, o.Append(nil)))
 			recs = append(recs, o)
 			keep = append(keep, it)
+		}
+		var batch *inflightBatch
+		if len(keep) > 0 {
+			var op queue.Op
+			batch, op = n.newInflight(sp.q, keep)
+			ops = append(ops, op)
 		}
 		if err := n.commit(hard, ops...); err != nil {
 			n.log.Error("mark DELIVER in flight", "queue", sp.q, "err", err)
@@ -116,13 +136,17 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			if sess == nil || sess.Err() != nil || i > 0 {
 				if sess, _ = sp.pick(); sess == nil {
 					n.st.Release(sp.q, it.ID)
+					n.inflightDone(batch)
 					continue
 				}
 			}
 			inflight++
+			batchOf[it.ID] = batch
 			if err := sp.send(sess, it, recs[i], st, hard); err != nil {
 				inflight--
+				delete(batchOf, it.ID)
 				n.st.Release(sp.q, it.ID)
+				n.inflightDone(batch)
 			}
 		}
 	}
@@ -133,7 +157,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 type deliverState struct {
 	mu    sync.Mutex
 	acked []uint64 // answered Result 0
-	freed int      // slots freed by rescheduled DELIVERs
+	freed []uint64 // rescheduled DELIVERs: their slots are free
 	kick  chan struct{}
 }
 
@@ -144,9 +168,9 @@ func (st *deliverState) ack(id uint64) {
 	st.signal()
 }
 
-func (st *deliverState) free() {
+func (st *deliverState) free(id uint64) {
 	st.mu.Lock()
-	st.freed++
+	st.freed = append(st.freed, id)
 	st.mu.Unlock()
 	st.signal()
 }
@@ -158,12 +182,12 @@ func (st *deliverState) signal() {
 	}
 }
 
-// take returns the answered ids (swapping in buf's array for the next
-// ones) and the count of rescheduled ones.
-func (st *deliverState) take(buf []uint64) ([]uint64, int) {
+// take returns the answered and the rescheduled ids, swapping in the
+// buffers' arrays for the next ones.
+func (st *deliverState) take(abuf, fbuf []uint64) (acked, freed []uint64) {
 	st.mu.Lock()
-	acked, freed := st.acked, st.freed
-	st.acked, st.freed = buf, 0
+	acked, freed = st.acked, st.freed
+	st.acked, st.freed = abuf, fbuf
 	st.mu.Unlock()
 	return acked, freed
 }
@@ -197,7 +221,7 @@ func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o outRecord, st *
 		n.log.Error("reschedule DELIVER", "queue", sp.q, "id", it.ID, "err", err)
 	}
 	n.st.Release(sp.q, it.ID)
-	st.free()
+	st.free(it.ID)
 }
 
 // deliver builds the CMPP_DELIVER of a queued record in the layout of v.

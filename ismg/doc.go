@@ -15,28 +15,34 @@
 //	                       CMPP_FWD (federation issue); until then it expires
 //	                       at Valid_Time with an EXPIRED report
 //	mt:<link> ─ dispatcher: Lease; Valid_Time past → EXPIRED report;
-//	                       Update InFlight=1, Attempts+1 (one commit per
-//	                       leased batch); submit_sm
-//	    ok   ──► await     Move, plus Put sid:<link> normalised SMSC id →
-//	                       Msg_Id, in one commit; due = report deadline
+//	                       Put inflight:mt:<link> batch record (one per
+//	                       leased batch, see below); submit_sm
+//	    ok   ──► await     Move (the value now carries the normalised SMSC
+//	                       id, Attempts+1); due = report deadline
 //	    temp ──► mt:<link> Update due = now + backoff (jittered), until
 //	                       MaxAttempts → MA:0001 / MB:xxxx report
 //	    perm ──► report    MB:xxxx
-//	receipt ─► await       sid → Msg_Id (an in-memory mirror of the durable
-//	                       mappings this process committed, else GetKV);
-//	                       Remove await + Delete sid +
-//	                       Enqueue out:<spid> (if Registered_Delivery=1), one
-//	                       commit; REPORT CDR; only then deliver_sm_resp
+//	    (the batch's last outcome deletes its inflight record)
+//	receipt ─► await       sid → Msg_Id from the in-memory index (every
+//	                       await record's SMSC ids not yet receipted; rebuilt
+//	                       from await at start-up: there is no sid KV);
+//	                       Remove await + Enqueue out:<spid> (if
+//	                       Registered_Delivery=1), one commit; REPORT CDR;
+//	                       only then deliver_sm_resp. A part of a
+//	                       multi-part MT: Update await, Pending-1, its id
+//	                       added to Done (so a restart does not map it)
 //	    no mapping yet ─► orphan  (durable, due = now + orphan_ttl); matched
 //	                       by the dispatcher once the mapping commits, or
 //	                       dropped with a log when it expires
 //	await past its deadline ─► MC:0001 report
 //	MO deliver_sm ─► out:<spid> (local SP) or fwd:<gw>; MO CDR
-//	out:<spid> ─ deliverer: Lease up to the SP window, Update InFlight=1,
-//	                       CMPP_DELIVER round robin over the SP's sessions;
-//	                       Remove on DELIVER_RESP Result 0 (in the next
-//	                       round's commit, with the next marks), else retry
-//	                       with backoff
+//	out:<spid> ─ deliverer: Lease up to the SP window, Put
+//	                       inflight:out:<spid> batch record, CMPP_DELIVER
+//	                       round robin over the SP's sessions; Remove on
+//	                       DELIVER_RESP Result 0 (in the next round's
+//	                       commit, with the next batch record and the
+//	                       deletion of the records all of whose DELIVERs
+//	                       settled), else retry with backoff
 //	KV meta/msgid_hw       Msg_Id high-water second, saved every 500 ms, so
 //	                       a restart never reissues an id
 //
@@ -47,11 +53,19 @@
 //
 // # Crash semantics
 //
-// Nothing acknowledged is lost: SUBMIT_RESP follows the fsync. After a
-// SIGKILL, items found with InFlight=1 are counted at start-up —
-// ismg_smsc_resends_total (in mt:<link>: the submit_sm may have reached the
-// SMSC, so it may be a duplicate) and ismg_sp_report_repeats_total (in
-// out:<spid>) — and sent again. Because a dispatcher keeps a slot from lease
+// Nothing acknowledged is lost: SUBMIT_RESP follows the fsync.
+//
+// In-flight batch records (inflight.go) replace rewriting every leased
+// value with an in-flight flag: KV bucket inflight:<queue>, key = batch
+// number, value = per item its id and the due time it was leased with
+// (8 + 8 bytes). An item listed there that is still in its queue with that
+// due time had no outcome yet (a temporary failure or a refused DELIVER
+// reschedules it, which changes its due time; success moves or removes
+// it). At start-up those items are counted — ismg_smsc_resends_total (in
+// mt:<link>: the submit_sm may have reached the SMSC, so it may be a
+// duplicate) and ismg_sp_report_repeats_total (in out:<spid>) — their
+// Attempts incremented and every record deleted, in one commit; then they
+// are sent again. Because a dispatcher keeps a slot from lease
 // until the outcome is durable, at most binds × window MTs per link are in
 // flight; the deliverer keeps at most the SP's window. A receipt whose
 // mapping was not yet durable at the crash comes back from the SMSC and
@@ -70,14 +84,26 @@
 //     session's inbound window). The SUBMIT handler blocks on its own
 //     commit, never the reader.
 //   - per SMSC link: smsclink's bind goroutines and deliver handlers
-//     (receipts/MO commit before answering); one dispatcher; submit
-//     goroutines, one per MT in flight (at most binds × window), kept
-//     for the next MT until the dispatcher ends.
+//     (receipts/MO commit before answering; receipts are parsed on the
+//     bind's reader, smsclink.ReceiptHandler); one dispatcher. A
+//     single-segment MT has no goroutine: the dispatcher calls
+//     smsclink.Link.SubmitAsync, the submit_sm_resp callback queues the
+//     Move to await (CommitAsync) and its commit callback frees the slot.
+//     MTs split into several submit_sm, failures and orphan receipts to
+//     apply run on submit goroutines (kept for the next MT until the
+//     dispatcher ends). At most binds × window MTs are in flight; at
+//     shutdown the dispatcher waits for their responses (bounded by the
+//     link's response timeout).
 //   - per SP account: one deliverer (out:<spid>); DELIVER_RESP callbacks run
 //     on the session's reader and only hand the answer to the deliverer
 //     (a refusal starts a goroutine that reschedules the DELIVER).
 //   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
 //     CDR group-sync goroutine and the Msg_Id high-water saver.
+//
+// # HTTP
+//
+// listen.http serves /metrics, /healthz and /debug/pprof/ (net/http/pprof
+// on the node's own mux).
 //
 // # Locks
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,6 @@ type linkRuntime struct {
 	cfg   SMSCLinkConfig
 	link  *smsclink.Link
 	q     string // mt:<link>
-	kv    string // sid:<link>
 	dc0   smstext.Coding
 	textM smpp.IDMode // how to turn a receipt-text id into the response spelling
 	cap   int         // submit_sm in flight at once: binds × window
@@ -59,7 +59,7 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	// tail of seconds), so the bound is set well above any SMSC's window.
 	lc.MaxDeliverInFlight = max(lc.MaxDeliverInFlight, 1024)
 	lc.Logger = n.log.With("component", "smsclink")
-	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, kv: kvSIDPrefix + c.Name, dc0: smstext.GSM7}
+	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, dc0: smstext.GSM7}
 	if c.DataCoding0 == "latin1" {
 		lr.dc0 = smstext.Latin1
 	}
@@ -77,7 +77,7 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	lr.mSubmitOK = n.m.SMSCSubmits.WithLabelValues(c.Name, "ok")
 	lr.mLatency = n.m.SMSCLatency.WithLabelValues(c.Name)
 	var err error
-	if lr.link, err = smsclink.New(lc, smsclink.HandlerFunc(n.handleDeliver)); err != nil {
+	if lr.link, err = smsclink.New(lc, smscHandler{n}); err != nil {
 		return nil, err
 	}
 	return lr, nil
@@ -159,7 +159,6 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 	now := n.now()
 	recs := make([]mtRecord, 0, len(items))
 	keep := items[:0]
-	var ops []queue.Op
 	for _, it := range items {
 		r, err := decodeMT(it.Value)
 		if err != nil {
@@ -174,16 +173,15 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 			<-slots
 			continue
 		}
-		r.InFlight = true
 		r.Attempts++
-		ops = append(ops, queue.Update(lr.q, it.ID, it.Due, r.Append(nil)))
 		recs = append(recs, r)
 		keep = append(keep, it)
 	}
 	if len(keep) == 0 {
 		return
 	}
-	if err := n.commit(hard, ops...); err != nil {
+	b, err := n.markInflight(hard, lr.q, keep)
+	if err != nil {
 		n.log.Error("mark in flight", "queue", lr.q, "err", err)
 		for _, it := range keep {
 			n.st.Release(lr.q, it.ID)
@@ -192,7 +190,7 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 		return
 	}
 	for i, it := range keep {
-		lr.run(submitJob{it: it, r: recs[i]}, hard, slots, wg)
+		lr.run(submitJob{it: it, r: recs[i], b: b}, hard, slots, wg)
 	}
 }
 
@@ -200,6 +198,7 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 type submitJob struct {
 	it queue.Item
 	r  mtRecord
+	b  *inflightBatch
 }
 
 // run hands j to an idle submit goroutine or starts one. The goroutines
@@ -207,16 +206,26 @@ type submitJob struct {
 // per MT would grow a fresh stack every time. The slots bound how many
 // there are.
 func (lr *linkRuntime) run(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) {
+	if lr.runAsync(j, hard, slots, wg) {
+		return
+	}
 	select {
 	case lr.work <- j:
 		return
 	default:
 	}
+	lr.spawn(j, hard, slots, wg)
+}
+
+// spawn starts a submit goroutine with j (its own function so that only
+// this path moves j to the heap).
+func (lr *linkRuntime) spawn(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
 			lr.submitOne(hard, j.it, &j.r)
+			lr.n.inflightDone(j.b)
 			<-slots
 			j = submitJob{}
 			select {
@@ -226,6 +235,129 @@ func (lr *linkRuntime) run(j submitJob, hard context.Context, slots chan struct{
 			}
 		}
 	}()
+}
+
+// runAsync submits a single-segment MT without a goroutine: the
+// submit_sm_resp callback queues the Move to await, whose commit callback
+// frees the slot (an MT split into several submit_sm, or whose submit
+// fails, takes the goroutine path of run). It reports false when j is
+// not for it.
+func (lr *linkRuntime) runAsync(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) bool {
+	pdus, err := buildSubmits(&j.r, lr.dc0, uint16(lr.ref.Add(1)))
+	if err != nil || len(pdus) != 1 {
+		return false
+	}
+	aj := &asyncSubmit{lr: lr, j: j, hard: hard, slots: slots, wg: wg}
+	wg.Add(1)
+	aj.t0 = time.Now()
+	err = lr.link.SubmitAsync(hard, pdus[0], aj.t0.Add(lr.cfg.ResponseTimeout+time.Second), aj.resp)
+	if err != nil {
+		// Not sent (no bind, a pause or rate wait past the deadline):
+		// reschedule off the dispatcher, whose next leases must not wait
+		// for this commit.
+		go func() {
+			lr.failed(hard, aj.j.it, &aj.j.r, err)
+			aj.finish()
+		}()
+	}
+	return true
+}
+
+// asyncSubmit is one MT of runAsync between its callbacks.
+type asyncSubmit struct {
+	lr    *linkRuntime
+	j     submitJob
+	hard  context.Context
+	slots chan struct{}
+	wg    *sync.WaitGroup
+	t0    time.Time
+	sids  [1]string
+	pend  *pendingMap
+}
+
+// resp runs on the bind's reader (or a timer): it must not block.
+func (a *asyncSubmit) resp(id string, err error) {
+	lr, n := a.lr, a.lr.n
+	if err != nil {
+		go func() { // rare: the retry bookkeeping commits synchronously
+			lr.failed(a.hard, a.j.it, &a.j.r, err)
+			a.finish()
+		}()
+		return
+	}
+	lr.mLatency.Observe(time.Since(a.t0).Seconds())
+	lr.mSubmitOK.Inc()
+	a.sids[0] = canonID(id)
+	op, pend := lr.awaitOp(a.j.it, &a.j.r, a.sids[:])
+	a.pend = pend
+	n.st.CommitAsync([]queue.Op{op}, a.committed)
+}
+
+// committed runs on the store's committer: it must be quick and must not
+// Commit.
+func (a *asyncSubmit) committed(err error) {
+	lr := a.lr
+	if err != nil {
+		lr.n.noteStoreErr(err)
+	}
+	orphans := lr.awaitDone(a.j.it, a.sids[:], a.pend, err)
+	if len(orphans) == 0 {
+		a.finish()
+		return
+	}
+	go func() {
+		lr.applyOrphans(a.hard, orphans)
+		a.finish()
+	}()
+}
+
+func (a *asyncSubmit) finish() {
+	a.lr.n.inflightDone(a.j.b)
+	<-a.slots
+	a.wg.Done()
+}
+
+// awaitOp records the SMSC ids in r, registers them as pending and
+// returns the Move of the MT to await. The await record carries the SMSC
+// ids: the in-memory index is the only sid → Msg_Id map, rebuilt from
+// await at start-up.
+func (lr *linkRuntime) awaitOp(it queue.Item, r *mtRecord, sids []string) (queue.Op, *pendingMap) {
+	r.InFlight = false
+	if len(sids) == 1 {
+		r.SMSCID = sids[0]
+	} else {
+		r.SMSCID = strings.Join(sids, " ")
+	}
+	r.Parts = uint8(len(sids))
+	r.Pending = r.Parts
+	pend := lr.idx.addPending(sids)
+	return queue.Move(lr.q, qAwait, it.ID, lr.n.now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
+}
+
+// awaitDone ends the pending state after the Move's commit (err) and
+// returns the orphan receipts to apply.
+func (lr *linkRuntime) awaitDone(it queue.Item, sids []string, pend *pendingMap, err error) []*orphanEntry {
+	orphans := lr.idx.resolvePending(sids, pend, it.ID, err == nil)
+	if err != nil {
+		// The SMSC has the message but we could not record it: leave it
+		// in flight in mt so it is sent again (a duplicate beats a loss).
+		lr.n.log.Error("store SMSC id mapping", "id", it.ID, "err", err)
+		lr.n.st.Release(lr.q, it.ID)
+		return nil
+	}
+	return orphans
+}
+
+// applyOrphans applies the receipts that arrived before their mapping.
+func (lr *linkRuntime) applyOrphans(ctx context.Context, orphans []*orphanEntry) {
+	for _, o := range orphans {
+		<-o.done
+		if o.id == 0 {
+			continue // its durable commit failed: the SMSC will resend
+		}
+		lr.n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan_matched").Inc()
+		lr.applyReceipt(ctx, o.sid, o.rec.Stat, o.rec.Done, o.id)
+	}
 }
 
 // submitOne sends one MT (one or more submit_sm) and records the outcome
@@ -240,10 +372,10 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 	}
 	sids := make([]string, 0, len(pdus))
 	for _, p := range pdus {
-		sctx, cancel := context.WithTimeout(ctx, lr.cfg.ResponseTimeout+time.Second)
+		// A pause or rate wait longer than a response could take fails
+		// the attempt (rescheduled); the session bounds the response.
 		t0 := time.Now()
-		id, err := lr.link.Submit(sctx, p)
-		cancel()
+		id, err := lr.link.SubmitBy(ctx, p, t0.Add(lr.cfg.ResponseTimeout+time.Second))
 		if err != nil {
 			lr.failed(ctx, it, r, err)
 			return
@@ -252,35 +384,9 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 		lr.mSubmitOK.Inc()
 		sids = append(sids, canonID(id))
 	}
-	r.InFlight = false
-	r.SMSCID = strings.Join(sids, " ")
-	r.Parts = uint8(len(sids))
-	r.Pending = r.Parts
-	ops := make([]queue.Op, 0, len(sids)+1)
-	var idBuf [8]byte
-	putU64(idBuf[:], it.ID)
-	pend := lr.idx.addPending(sids)
-	for _, sid := range sids {
-		ops = append(ops, queue.Put(lr.kv, []byte(sid), idBuf[:]))
-	}
-	ops = append(ops, queue.Move(lr.q, qAwait, it.ID, n.now().Add(n.cfg.Delivery.ReportTimeout), r.Append(nil)))
-	err = n.commit(ctx, ops...)
-	orphans := lr.idx.resolvePending(sids, pend, it.ID, err == nil)
-	if err != nil {
-		// The SMSC has the message but we could not record it: leave it
-		// in flight in mt so it is sent again (a duplicate beats a loss).
-		n.log.Error("store SMSC id mapping", "id", it.ID, "err", err)
-		n.st.Release(lr.q, it.ID)
-		return
-	}
-	for _, o := range orphans {
-		<-o.done
-		if o.id == 0 {
-			continue // its durable commit failed: the SMSC will resend
-		}
-		n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan_matched").Inc()
-		lr.applyReceipt(ctx, o.sid, o.rec.Stat, o.rec.Done, o.id)
-	}
+	op, pend := lr.awaitOp(it, r, sids)
+	err = n.commit(ctx, op)
+	lr.applyOrphans(ctx, lr.awaitDone(it, sids, pend, err))
 }
 
 // failed handles a submit error: temporary ones retry with exponential
@@ -335,25 +441,6 @@ func backoff(lo, hi time.Duration, attempt int) time.Duration {
 	return max(lo/2, d+j)
 }
 
-func putU64(b []byte, v uint64) {
-	_ = b[7]
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-}
-
-func getU64(b []byte) (uint64, bool) {
-	if len(b) != 8 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v, true
-}
-
 // sidIndex coordinates the two orders in which a submit_sm_resp and its
 // receipt can arrive. The dispatcher registers a pending mapping before
 // committing it; a receipt that finds one waits for the commit. A receipt
@@ -367,15 +454,13 @@ type sidIndex struct {
 	recent  map[string]struct{} // ids whose final receipt was applied: duplicates
 	ring    []string
 	ringPos int
-	// mapped mirrors the durable sid:<link> entries committed by this
-	// process (up to maxMapped), so a receipt finds its Msg_Id without a
-	// bolt read transaction. An entry is added only after its commit and
-	// removed once the receipt's commit deleted it; ids not found here
-	// (after a restart, or beyond the bound) are read from the store.
+	// mapped is the only SMSC id → Msg_Id map: every part of every await
+	// record not yet receipted (its SMSCID minus Done). An entry is added
+	// once the Move to await is durable and removed once the receipt's
+	// commit is; recover rebuilds it from await at start-up. Its size is
+	// bounded by the await queue.
 	mapped map[string]uint64
 }
-
-const maxMapped = 1 << 20
 
 type pendingMap struct{ done chan struct{} }
 
@@ -416,7 +501,7 @@ func (x *sidIndex) resolvePending(sids []string, p *pendingMap, id uint64, durab
 		if x.pending[s] == p {
 			delete(x.pending, s)
 		}
-		if durable && len(x.mapped) < maxMapped {
+		if durable {
 			x.mapped[s] = id
 		}
 		if o, ok := x.orphans[s]; ok {
@@ -451,6 +536,18 @@ func (x *sidIndex) lookupOrPark(sid string, rec orphanRecord) (p *pendingMap, ma
 	o = &orphanEntry{sid: sid, rec: rec, done: make(chan struct{})}
 	x.orphans[sid] = o
 	return nil, 0, o, false
+}
+
+// remap restores the mappings of await record id at start-up: the parts
+// of sids not listed in done.
+func (x *sidIndex) remap(id uint64, sids, done string) {
+	x.mu.Lock()
+	for s := range strings.FieldsSeq(sids) {
+		if !slices.Contains(strings.Fields(done), s) {
+			x.mapped[s] = id
+		}
+	}
+	x.mu.Unlock()
 }
 
 // mappedID returns the Msg_Id of a durable mapping this process knows.

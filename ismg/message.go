@@ -27,7 +27,9 @@ const (
 
 // Record flags.
 const (
-	flagInFlight = 1 << 0 // handed to the SMSC / SP and not yet answered
+	// flagInFlight is no longer written: in-flight batches are KV records
+	// (inflight.go), not a rewrite of every value.
+	flagInFlight = 1 << 0
 	flagReport   = 1 << 1 // out: the DELIVER is a status report
 )
 
@@ -37,7 +39,7 @@ var ErrBadRecord = errors.New("ismg: bad queue record")
 // mtRecord is one destination of one SUBMIT (one Msg_Id), from its
 // acceptance until its status report is built.
 type mtRecord struct {
-	InFlight bool // marked before submit_sm: a restart counts it as a resend
+	InFlight bool // legacy flag, no longer set: see inflight.go
 
 	SPID               string
 	ServiceID          string
@@ -64,6 +66,9 @@ type mtRecord struct {
 	Pending            uint8     // parts still waiting for a receipt
 	Stat               string    // worst final state so far (multi-part)
 	Content            []byte
+	// Done lists (space-separated) the parts of SMSCID whose final receipt
+	// was applied, so the receipt index rebuilt at start-up skips them.
+	Done string
 }
 
 // outRecord is one CMPP_DELIVER waiting for its SP: an MO message or a
@@ -120,7 +125,10 @@ func unixNano(t time.Time) int64 {
 }
 
 type recReader struct {
-	b    []byte
+	b []byte
+	// str is a copy of the whole record: the string fields are slices of
+	// it, one allocation per record instead of one per field.
+	str  string
 	name string // record kind, for errors
 	err  error
 }
@@ -180,7 +188,17 @@ func (r *recReader) raw(field string) []byte {
 	return v
 }
 
-func (r *recReader) s(field string) string { return string(r.raw(field)) }
+func (r *recReader) s(field string) string {
+	v := r.raw(field)
+	if len(v) == 0 {
+		return ""
+	}
+	end := len(r.str) - len(r.b) // r.b is a suffix of the record str copies
+	if end < len(v) {
+		return string(v)
+	}
+	return r.str[end-len(v) : end]
+}
 
 func (r *recReader) bytes(field string) []byte {
 	v := r.raw(field)
@@ -222,6 +240,7 @@ func openRecord(b []byte, kind byte, name string) (recReader, byte, error) {
 		return r, 0, fmt.Errorf("%w: %s: kind %q, want %q", ErrBadRecord, name, b[1], kind)
 	}
 	r.b = b[3:]
+	r.str = string(r.b)
 	return r, b[2], nil
 }
 
@@ -234,7 +253,7 @@ func (m *mtRecord) Append(b []byte) []byte {
 	if b == nil {
 		// One allocation of about the right size instead of growing
 		// through six.
-		b = make([]byte, 0, 128+len(m.Content)+len(m.SMSCID)+len(m.Stat))
+		b = make([]byte, 0, 128+len(m.Content)+len(m.SMSCID)+len(m.Stat)+len(m.Done))
 	}
 	w := newRecWriter(b, kindMT, flags)
 	w.s(m.SPID)
@@ -262,6 +281,7 @@ func (m *mtRecord) Append(b []byte) []byte {
 	w.u8(m.Pending)
 	w.s(m.Stat)
 	w.bytes(m.Content)
+	w.s(m.Done)
 	return w.b
 }
 
@@ -297,6 +317,7 @@ func decodeMT(b []byte) (mtRecord, error) {
 	m.Pending = r.u8("pending")
 	m.Stat = r.s("stat")
 	m.Content = r.bytes("content")
+	m.Done = r.s("done")
 	return m, r.end()
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +29,12 @@ import (
 
 // Queue and bucket names (see the package doc for the life cycle).
 const (
-	qMTPrefix   = "mt:" // + link name
-	qAwait      = "await"
-	qOrphan     = "orphan"
-	qOutPrefix  = "out:" // + SP_Id
-	qFwdPrefix  = "fwd:" // + gateway code
-	kvSIDPrefix = "sid:" // + link name: normalised SMSC id → Msg_Id
-	kvMeta      = "meta"
+	qMTPrefix  = "mt:" // + link name
+	qAwait     = "await"
+	qOrphan    = "orphan"
+	qOutPrefix = "out:" // + SP_Id
+	qFwdPrefix = "fwd:" // + gateway code
+	kvMeta     = "meta"
 )
 
 var keyMsgIDHighWater = []byte("msgid_hw")
@@ -90,7 +90,10 @@ type Node struct {
 	cdr     *billing.Writer
 	cdrSync *groupSync
 	ids     *cmpp.MsgIDGenerator
-	routes  atomic.Pointer[routing.Table]
+	// batchSeq numbers the in-flight batch records (inflight.go); recover
+	// deletes every record of the previous process before traffic flows.
+	batchSeq atomic.Uint64
+	routes   atomic.Pointer[routing.Table]
 
 	limits atomic.Pointer[LimitsConfig]
 	sps    atomic.Pointer[map[string]*spRuntime]
@@ -242,6 +245,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(n.gather, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", n.serveHealth)
+		// Profiles of the live process, on this mux only (the import also
+		// fills http.DefaultServeMux, which nothing here serves).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	if err := n.recover(); err != nil {
@@ -289,15 +299,25 @@ func (n *Node) recover() error {
 	for _, q := range n.st.Queues() {
 		switch {
 		case strings.HasPrefix(q, qMTPrefix), strings.HasPrefix(q, qOutPrefix):
-			count := 0
-			err := n.st.Scan(q, func(it queue.Item) bool {
-				if recordInFlight(it.Value) {
-					count++
+			bump := func(v []byte) []byte {
+				if r, err := decodeMT(v); err == nil {
+					r.Attempts++
+					return r.Append(nil)
 				}
-				return true
-			})
+				return nil
+			}
+			if strings.HasPrefix(q, qOutPrefix) {
+				bump = func(v []byte) []byte {
+					if o, err := decodeOut(v); err == nil {
+						o.Attempts++
+						return o.Append(nil)
+					}
+					return nil
+				}
+			}
+			count, err := n.recoverInflight(context.Background(), q, bump)
 			if err != nil {
-				return fmt.Errorf("ismg: recover %s: %w", q, err)
+				return err
 			}
 			if count == 0 {
 				continue
@@ -309,6 +329,21 @@ func (n *Node) recover() error {
 				sp := strings.TrimPrefix(q, qOutPrefix)
 				n.m.ReportRepeats.WithLabelValues(sp).Add(float64(count))
 				n.log.Warn("DELIVERs were in flight to the SP at the last stop; they are sent again", "sp", sp, "count", count)
+			}
+		case q == qAwait:
+			// The SMSC id → Msg_Id index lives in memory only.
+			err := n.st.Scan(q, func(it queue.Item) bool {
+				r, err := decodeMT(it.Value)
+				if err != nil {
+					return true // the await sweeper drops it
+				}
+				if lr := n.links[r.Link]; lr != nil {
+					lr.idx.remap(it.ID, r.SMSCID, r.Done)
+				}
+				return true
+			})
+			if err != nil {
+				return fmt.Errorf("ismg: recover await: %w", err)
 			}
 		case q == qOrphan:
 			err := n.st.Scan(q, func(it queue.Item) bool {

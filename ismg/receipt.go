@@ -3,7 +3,6 @@ package ismg
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,14 +21,30 @@ func (n *Node) handleDeliver(ctx context.Context, link string, d *smpp.DeliverSM
 		return smpp.StatusSysErr
 	}
 	if d.IsReceipt() {
-		return lr.handleReceipt(ctx, d)
+		info, err := smpp.ParseDeliverReceipt(d)
+		return lr.handleReceipt(ctx, d, info, err)
 	}
 	return n.handleMO(ctx, lr, d)
 }
 
-func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smpp.Status {
+// smscHandler is the smsclink Handler of every link; receipts come to
+// HandleReceipt already parsed.
+type smscHandler struct{ n *Node }
+
+func (h smscHandler) HandleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
+	return h.n.handleDeliver(ctx, link, d)
+}
+
+func (h smscHandler) HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
+	lr := h.n.links[link]
+	if lr == nil {
+		return smpp.StatusSysErr
+	}
+	return lr.handleReceipt(ctx, d, info, err)
+}
+
+func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
 	n := lr.n
-	info, err := smpp.ParseDeliverReceipt(d)
 	if err != nil {
 		// Nothing to match it with; retrying would not help.
 		n.m.Receipts.WithLabelValues(lr.cfg.Name, "bad").Inc()
@@ -78,12 +93,8 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM) smp
 		lr.idx.mu.Unlock()
 		close(o.done) // o.id stays 0: whoever took it skips it
 	}
-	// Not pending: it may be mapped already.
-	if _, err := n.st.GetKV(lr.kv, []byte(sid)); err == nil {
-		unpark()
-		return lr.applyReceipt(ctx, sid, stat, done, 0)
-	}
-	// Unknown yet: park it durably as an orphan.
+	// Neither pending nor mapped (the index holds every durable mapping):
+	// park it durably as an orphan.
 	id := n.ids.Next()
 	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, n.now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
 		unpark()
@@ -106,12 +117,6 @@ func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done 
 	n := lr.n
 	msgID, ok := lr.idx.mappedID(sid)
 	if !ok {
-		v, err := lr.n.st.GetKV(lr.kv, []byte(sid))
-		if msgID, ok = getU64(v); err != nil {
-			ok = false
-		}
-	}
-	if !ok {
 		if orphanID != 0 {
 			_ = n.commit(ctx, queue.Remove(qOrphan, orphanID))
 		}
@@ -127,6 +132,14 @@ func (lr *linkRuntime) applyReceiptTo(ctx context.Context, sid, stat string, don
 	n := lr.n
 	mu := n.msgLocks.lock(msgID)
 	defer n.msgLocks.unlock(msgID, mu)
+	if id, ok := lr.idx.mappedID(sid); !ok || id != msgID {
+		// A copy of this receipt was applied while we waited.
+		if orphanID != 0 {
+			_ = n.commit(ctx, queue.Remove(qOrphan, orphanID))
+		}
+		lr.mDuplicate.Inc()
+		return smpp.StatusOK
+	}
 	it, err := n.st.Get(qAwait, msgID)
 	var r mtRecord
 	if err == nil {
@@ -134,11 +147,7 @@ func (lr *linkRuntime) applyReceiptTo(ctx context.Context, sid, stat string, don
 	}
 	if err != nil {
 		// Already reported (timeout) or undecodable: drop the mapping.
-		ops := []queue.Op{queue.Delete(lr.kv, []byte(sid))}
-		if orphanID != 0 {
-			ops = append(ops, queue.Remove(qOrphan, orphanID))
-		}
-		if n.commit(ctx, ops...) == nil {
+		if orphanID == 0 || n.commit(ctx, queue.Remove(qOrphan, orphanID)) == nil {
 			lr.idx.unmap(sid)
 		}
 		lr.mDuplicate.Inc()
@@ -147,12 +156,16 @@ func (lr *linkRuntime) applyReceiptTo(ctx context.Context, sid, stat string, don
 	if r.Stat == "" || r.Stat == smpp.StatDelivered {
 		r.Stat = stat // the first failure of a multi-part message wins
 	}
-	ops := []queue.Op{queue.Delete(lr.kv, []byte(sid))}
+	var ops []queue.Op
 	if orphanID != 0 {
 		ops = append(ops, queue.Remove(qOrphan, orphanID))
 	}
 	if r.Pending > 1 {
 		r.Pending--
+		if r.Done != "" {
+			r.Done += " "
+		}
+		r.Done += sid
 		ops = append(ops, queue.Update(qAwait, msgID, it.Due, r.Append(nil)))
 		if err := n.commit(ctx, ops...); err != nil {
 			return smpp.StatusXTAppn
@@ -220,10 +233,11 @@ func smscSequence(sid string) uint32 {
 	if sid == "" {
 		return 0
 	}
-	if v, err := strconv.ParseUint(sid, 10, 64); err == nil {
+	// By hand: strconv's errors allocate, and most SMSC ids are hex.
+	if v, ok := parseUint(sid, 10); ok {
 		return uint32(v)
 	}
-	if v, err := strconv.ParseUint(sid, 16, 64); err == nil {
+	if v, ok := parseUint(sid, 16); ok {
 		return uint32(v)
 	}
 	var h uint32 = 2166136261
@@ -298,14 +312,8 @@ func (n *Node) sweepAwait(ctx context.Context) error {
 				n.msgLocks.unlock(it.ID, mu)
 				continue
 			}
-			var extra []queue.Op
 			lr := n.links[r.Link]
-			if lr != nil && r.SMSCID != "" {
-				for sid := range strings.FieldsSeq(r.SMSCID) {
-					extra = append(extra, queue.Delete(lr.kv, []byte(sid)))
-				}
-			}
-			if !n.finalReportOps(ctx, qAwait, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), extra) {
+			if !n.finalReportOps(ctx, qAwait, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), nil) {
 				n.st.Release(qAwait, it.ID)
 			} else if lr != nil && r.SMSCID != "" {
 				lr.idx.unmap(strings.Fields(r.SMSCID)...)
@@ -387,4 +395,32 @@ func (n *Node) sweepFwd(ctx context.Context, q string) error {
 			}
 		}
 	}
+}
+
+// parseUint is strconv.ParseUint(s, base, 64) == nil for base 10 or 16,
+// without an error value.
+func parseUint(s string, base uint64) (uint64, bool) {
+	if s == "" || len(s) > 64 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		var d uint64
+		switch {
+		case '0' <= c && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && 'a' <= c && c <= 'f':
+			d = uint64(c-'a') + 10
+		case base == 16 && 'A' <= c && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if v > (1<<64-1-d)/base {
+			return 0, false // overflow
+		}
+		v = v*base + d
+	}
+	return v, true
 }

@@ -459,14 +459,13 @@ func (n *Node) routeMT(t *routing.Table, dest string) (q, num string, ok bool) {
 	if r.Gateway.Code != n.gw {
 		return qFwdPrefix + r.Gateway.Code, num, true
 	}
-	link := r.Segment.SMSC
-	if _, ok := n.links[link]; !ok {
-		link = n.defaultLink
+	lr, ok := n.links[r.Segment.SMSC]
+	if !ok {
+		if lr, ok = n.links[n.defaultLink]; !ok {
+			return "", "", false
+		}
 	}
-	if link == "" {
-		return "", "", false
-	}
-	return qMTPrefix + link, num, true
+	return lr.q, num, true // precomputed: no concatenation per SUBMIT
 }
 
 // mtDepth is the number of messages waiting for (or at) the SMSC links.

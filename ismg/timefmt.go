@@ -71,5 +71,17 @@ func reportTime(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "0000000000"
 	}
-	return t.In(loc).Format("0601021504")
+	t = t.In(loc)
+	y, mo, d := t.Date()
+	h, mi, _ := t.Clock()
+	y %= 100
+	if y < 0 {
+		return t.Format("0601021504")
+	}
+	b := [10]byte{
+		byte('0' + y/10), byte('0' + y%10), byte('0' + int(mo)/10), byte('0' + int(mo)%10),
+		byte('0' + d/10), byte('0' + d%10), byte('0' + h/10), byte('0' + h%10),
+		byte('0' + mi/10), byte('0' + mi%10),
+	}
+	return string(b[:])
 }

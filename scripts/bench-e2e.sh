@@ -13,7 +13,8 @@
 # Knobs (environment): RUNS=3 N=100000 CONNS=4 WINDOW=32 WARMUP=10000
 # DELAY=20ms (smscsim receipt delay) BINDS=4 SMSC_WINDOW=256 SP_WINDOW=256
 # KEEP=1 (keep the temp dir and logs) GOGC (passed through to the
-# processes if set).
+# processes if set) PROFILE=1 (save a 10 s CPU profile of the ismg process
+# during run 1 as $WORK/ismg.cpu.pprof, and keep $WORK).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +80,7 @@ HTTP_PORT=$(free_port)
 "$BIN/smscsim" -listen "127.0.0.1:$SMSC_PORT" -delay "$DELAY" -window "$SMSC_WINDOW" \
   -stats 0 -log-level warn >"$WORK/smscsim.log" 2>&1 &
 PIDS+=($!)
+SMSC_PID=${PIDS[-1]}
 wait_up smscsim "${PIDS[-1]}" "$SMSC_PORT"
 
 mkdir -p "$WORK/ismg"
@@ -120,11 +122,27 @@ echo "setup: $CONNS SP connections x window $WINDOW, ismg $BINDS binds x window 
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
 declare -a TPUT DONE SP50 SP99 RP50 RP99
+# CPU seconds (user+sys) a process used so far, from /proc/<pid>/stat.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# CPU seconds of this shell's waited-for children (the spsim runs, jq):
+# `times` runs in this shell, not in a $(...) subshell that has none.
+child_cpu_s() { times >"$WORK/times"; awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$WORK/times"; }
+ISMG_CPU0=$(cpu_s "$ISMG_PID"); SMSC_CPU0=$(cpu_s "$SMSC_PID")
+child_cpu_s >"$WORK/cpu0"; SP_CPU0=$(cat "$WORK/cpu0")
 FMT='%-6s %8s %8s %12s %12s %14s %14s\n'
 printf "$FMT" run MT/s done/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms
 for i in $(seq 1 "$RUNS"); do
   out="$WORK/run$i.json"
+  prof=
+  if [ "$i" = 1 ] && [ "${PROFILE:-0}" = 1 ]; then
+    KEEP=1
+    curl -fsS -o "$WORK/ismg.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=10" &
+    prof=$!
+  fi
   run_spsim "$out" "$N"
+  if [ -n "$prof" ]; then
+    wait "$prof" && echo "bench-e2e: ismg CPU profile in $WORK/ismg.cpu.pprof (go tool pprof bin/ismg $WORK/ismg.cpu.pprof)" >&2
+  fi
   TPUT+=("$(jq '.throughput | floor' "$out")")
   DONE+=("$(jq '.messages / .duration_ns * 1e9 | floor' "$out")")
   SP50+=("$(ms "$(jq .submit_latency.p50_ns "$out")")")
@@ -133,7 +151,13 @@ for i in $(seq 1 "$RUNS"); do
   RP99+=("$(ms "$(jq .report_latency.p99_ns "$out")")")
   printf "$FMT" "$i" "${TPUT[-1]}" "${DONE[-1]}" "${SP50[-1]}" "${SP99[-1]}" "${RP50[-1]}" "${RP99[-1]}"
 done
+per_mt() { awk -v a="$1" -v b="$2" -v n="$((RUNS * N))" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
+ISMG_US=$(per_mt "$ISMG_CPU0" "$(cpu_s "$ISMG_PID")")
+SMSC_US=$(per_mt "$SMSC_CPU0" "$(cpu_s "$SMSC_PID")")
+child_cpu_s >"$WORK/cpu1"
+SP_US=$(per_mt "$SP_CPU0" "$(cat "$WORK/cpu1")")
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf "$FMT" median "$(median "${TPUT[@]}")" "$(median "${DONE[@]}")" "$(median "${SP50[@]}")" \
   "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")"
+echo "CPU per MT (µs, incl. its report): ismg $ISMG_US, smscsim $SMSC_US, spsim $SP_US, total $(awk -v a="$ISMG_US" -v b="$SMSC_US" -v c="$SP_US" 'BEGIN { printf "%.1f", a + b + c }')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,6 +1,8 @@
 package smsclink
 
 import (
+	"slices"
+
 	"tandem/smpp"
 )
 
@@ -61,19 +63,36 @@ func (l *Link) deliver(s *slot, r *smpp.Request, d *smpp.DeliverSM, ok smpp.PDU)
 	// The session's reader calls us, and Run waits for every session to end
 	// before it waits for handlers, so this Add never races with Wait.
 	j := deliverJob{r: r, d: d, ok: ok}
-	select {
-	case s.work <- j:
-	default:
-		l.handlers.Add(1)
-		go l.deliverLoop(s, j)
+	if rh, isRH := l.h.(ReceiptHandler); isRH && d.IsReceipt() {
+		j.rh = rh
+		j.info, j.infoErr = smpp.ParseDeliverReceipt(d)
 	}
+	s.idleMu.Lock()
+	if n := len(s.idle); n > 0 {
+		w := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		s.idleMu.Unlock()
+		w.ch <- j // buffered, and only the one who popped w sends
+		return
+	}
+	s.idleMu.Unlock()
+	l.handlers.Add(1)
+	go l.deliverLoop(s, j)
 }
+
+// deliverWorker is an idle Handler goroutine's mailbox.
+type deliverWorker struct{ ch chan deliverJob }
 
 // deliverJob is one delivery for a Handler goroutine.
 type deliverJob struct {
 	r  *smpp.Request
 	d  *smpp.DeliverSM
 	ok smpp.PDU
+	// A receipt for a ReceiptHandler, parsed on the reader.
+	rh      ReceiptHandler
+	info    smpp.ReceiptInfo
+	infoErr error
 }
 
 // deliverLoop runs j and then further deliveries of the slot until the
@@ -82,20 +101,36 @@ type deliverJob struct {
 // semaphore bounds how many there are.
 func (l *Link) deliverLoop(s *slot, j deliverJob) {
 	defer l.handlers.Done()
+	w := &deliverWorker{ch: make(chan deliverJob, 1)}
 	for {
 		l.deliver1(s, j)
 		j = deliverJob{}
+		s.idleMu.Lock()
+		s.idle = append(s.idle, w)
+		s.idleMu.Unlock()
 		select {
-		case j = <-s.work:
+		case j = <-w.ch:
 		case <-l.hctx.Done():
-			return
+			s.idleMu.Lock()
+			if i := slices.Index(s.idle, w); i >= 0 {
+				s.idle = slices.Delete(s.idle, i, i+1)
+				s.idleMu.Unlock()
+				return
+			}
+			s.idleMu.Unlock()
+			j = <-w.ch // taken by a delivery: its job is on the way
 		}
 	}
 }
 
 func (l *Link) deliver1(s *slot, j deliverJob) {
 	defer func() { <-s.sem }()
-	st := l.h.HandleDeliver(l.hctx, l.cfg.Name, j.d)
+	var st smpp.Status
+	if j.rh != nil {
+		st = j.rh.HandleReceipt(l.hctx, l.cfg.Name, j.d, j.info, j.infoErr)
+	} else {
+		st = l.h.HandleDeliver(l.hctx, l.cfg.Name, j.d)
+	}
 	if st != smpp.StatusOK {
 		l.counters.deliverErrors.Add(1)
 	}

@@ -18,13 +18,21 @@
 // while the SMSC keeps throttling and reset by a success. Temporary and
 // Classify sort errors into retry-later and fail-the-message.
 //
+// SubmitBy takes the deadline that decides ErrPaused/ErrRateWait as a
+// time rather than a context deadline; SubmitAsync does the same checks
+// and waits, queues the submit_sm and returns, and calls back with the
+// message_id or error (no goroutine, channel or timer of the caller's per
+// submit_sm).
+//
 // # Receiving
 //
 // Every deliver_sm (receipt or MO) and data_sm from any bind goes to
 // Handler.HandleDeliver; the response carries the status it returns and
 // is sent only when it returns, so the ISMG persists before acknowledging.
 // At most MaxDeliverInFlight calls run per bind; beyond that the SMSC gets
-// ESME_RX_T_APPN and retries later.
+// ESME_RX_T_APPN and retries later. A Handler that also implements
+// ReceiptHandler gets receipts through HandleReceipt, already parsed
+// (smpp.ParseDeliverReceipt) on the bind's reader.
 //
 // # Goroutines
 //
@@ -41,12 +49,15 @@
 //     by ShutdownTimeout.
 //   - two goroutines per session (reader and writer), owned by package
 //     smpp; the slot goroutine waits for them through Done.
-//   - Handler goroutines: a deliver_sm goes to an idle one of its slot or
+//   - Handler goroutines: a deliver_sm goes to the most recently idle one
+//     of its slot (so few of them run and keep grown stacks) or
 //     a new one is started from the session's reader (which must not
 //     block); they stay until the Handler context ends, so their stacks
 //     are reused. At most MaxDeliverInFlight per slot, tracked by a
 //     WaitGroup that Run waits for.
-//   - Submit and WaitReady run in their callers' goroutines and start none.
+//   - Submit, SubmitBy, SubmitAsync and WaitReady run in their callers'
+//     goroutines and start none; SubmitAsync's callback runs on the
+//     session's reader, a timer or the closing session.
 //
 // # Locks
 //

@@ -34,6 +34,17 @@ type Handler interface {
 	HandleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status
 }
 
+// ReceiptHandler is optionally implemented by a Handler: receipts (a
+// deliver_sm whose IsReceipt is true) then come to HandleReceipt instead,
+// with smpp.ParseDeliverReceipt's result, parsed on the bind's reader
+// goroutine. Its time parsing needs a deep stack: the handler goroutines
+// are many and a GC shrinks the stacks of the idle ones, so parsing there
+// would grow a stack again for most receipts; the reader is one goroutine
+// per bind and busy.
+type ReceiptHandler interface {
+	HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status
 
@@ -81,8 +92,14 @@ type slot struct {
 	idx  int
 	mode smpp.BindMode
 	log  *slog.Logger
-	sem  chan struct{}   // bounds its Handler calls
-	work chan deliverJob // unbuffered: to an idle Handler goroutine
+	sem  chan struct{} // bounds its Handler calls
+	// idle Handler goroutines, most recently idle last: a delivery goes
+	// to the last one, so a few goroutines do the work and keep grown
+	// stacks (a FIFO hand-off rotates through all of them, and a GC
+	// shrinks the stack of every idle one, so most deliveries would grow
+	// a stack again).
+	idleMu sync.Mutex
+	idle   []*deliverWorker
 
 	// Guarded by Link.mu.
 	state      BindState
@@ -132,7 +149,7 @@ func New(cfg Config, h Handler) (*Link, error) {
 	l.sessCfg.Stats = new(smpp.Stats)
 	for range cfg.Binds {
 		for _, m := range cfg.BindType.modes() {
-			s := &slot{idx: len(l.slots), mode: m, sem: make(chan struct{}, cfg.MaxDeliverInFlight), work: make(chan deliverJob)}
+			s := &slot{idx: len(l.slots), mode: m, sem: make(chan struct{}, cfg.MaxDeliverInFlight)}
 			s.log = log.With(LogKeySlot, s.idx, LogKeyMode, m.String())
 			l.slots = append(l.slots, s)
 		}

@@ -26,8 +26,17 @@ import (
 // rest. p must not be modified until Submit returns. Safe for concurrent
 // use.
 func (l *Link) Submit(ctx context.Context, p *smpp.SubmitSM) (string, error) {
+	dl, _ := ctx.Deadline()
+	return l.SubmitBy(ctx, p, dl)
+}
+
+// SubmitBy is Submit with the deadline that decides ErrPaused and
+// ErrRateWait given as a time instead of a context deadline (zero: no
+// limit), which saves the caller a context and a timer per submit_sm: the
+// response itself is bounded by ResponseTimeout either way.
+func (l *Link) SubmitBy(ctx context.Context, p *smpp.SubmitSM, deadline time.Time) (string, error) {
 	l.counters.submits.Add(1)
-	id, err := l.submit(ctx, p)
+	id, err := l.submit(ctx, p, deadline)
 	if err != nil {
 		l.counters.errs[Classify(err)].Add(1)
 		return "", err
@@ -36,20 +45,66 @@ func (l *Link) Submit(ctx context.Context, p *smpp.SubmitSM) (string, error) {
 	return id, nil
 }
 
-func (l *Link) submit(ctx context.Context, p *smpp.SubmitSM) (string, error) {
+// SubmitAsync is SubmitBy without waiting for the response: it returns
+// once the submit_sm is queued on a bind (after the same checks and
+// waits), and fn then gets the message_id or the error exactly once, from
+// the bind's reader goroutine, a timer or the closing session, so it must
+// not block. If SubmitAsync returns an error, fn is not called. It spares
+// the caller a goroutine, a channel and a timer per submit_sm.
+func (l *Link) SubmitAsync(ctx context.Context, p *smpp.SubmitSM, deadline time.Time, fn func(id string, err error)) error {
+	l.counters.submits.Add(1)
+	fail := func(err error) error {
+		l.counters.errs[Classify(err)].Add(1)
+		return err
+	}
+	c, gen, err := l.prepare(ctx, p, deadline)
+	if err != nil {
+		return fail(err)
+	}
+	err = c.sess.SendAsync(ctx, p, func(r smpp.PDU, err error) {
+		l.release(c, gen, err)
+		var id string
+		if err != nil {
+			err = fmt.Errorf("smsclink %s: bind %d: %w", l.cfg.Name, c.slot.idx, err)
+		} else if resp, ok := r.(*smpp.SubmitSMResp); ok {
+			id = resp.MessageID
+		} else {
+			err = fmt.Errorf("smsclink %s: bind %d: submit_sm answered with %T", l.cfg.Name, c.slot.idx, r)
+		}
+		if err != nil {
+			l.counters.errs[Classify(err)].Add(1)
+		} else {
+			l.counters.submitOK.Add(1)
+		}
+		fn(id, err)
+	})
+	if err != nil {
+		l.release(c, gen, err)
+		return fail(fmt.Errorf("smsclink %s: bind %d: %w", l.cfg.Name, c.slot.idx, err))
+	}
+	return nil
+}
+
+// prepare runs the checks and waits before a submit_sm and reserves a
+// window slot for it (release frees it).
+func (l *Link) prepare(ctx context.Context, p *smpp.SubmitSM, dl time.Time) (*conn, uint64, error) {
 	if err := p.Validate(); err != nil {
-		return "", fmt.Errorf("smsclink %s: %w", l.cfg.Name, err)
+		return nil, 0, fmt.Errorf("smsclink %s: %w", l.cfg.Name, err)
 	}
 	if err := l.available(); err != nil {
-		return "", err
+		return nil, 0, err
 	}
-	if err := l.waitPause(ctx); err != nil {
-		return "", err
+	if err := l.waitPause(ctx, dl); err != nil {
+		return nil, 0, err
 	}
-	if err := l.waitRate(ctx); err != nil {
-		return "", err
+	if err := l.waitRate(ctx, dl); err != nil {
+		return nil, 0, err
 	}
-	c, gen, err := l.acquire(ctx)
+	return l.acquire(ctx)
+}
+
+func (l *Link) submit(ctx context.Context, p *smpp.SubmitSM, dl time.Time) (string, error) {
+	c, gen, err := l.prepare(ctx, p, dl)
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +134,7 @@ func (l *Link) available() error {
 }
 
 // waitPause holds the caller while the link pauses after throttling.
-func (l *Link) waitPause(ctx context.Context) error {
+func (l *Link) waitPause(ctx context.Context, dl time.Time) error {
 	for {
 		until := l.pauseUntil.Load()
 		if until == 0 {
@@ -89,7 +144,7 @@ func (l *Link) waitPause(ctx context.Context) error {
 		if d <= 0 {
 			return nil
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		if !dl.IsZero() && time.Until(dl) < d {
 			return fmt.Errorf("smsclink %s: %w for another %v", l.cfg.Name, ErrPaused, d)
 		}
 		l.counters.pauseWaits.Add(1)
@@ -101,7 +156,7 @@ func (l *Link) waitPause(ctx context.Context) error {
 }
 
 // waitRate takes a token from the rate cap, waiting for it if need be.
-func (l *Link) waitRate(ctx context.Context) error {
+func (l *Link) waitRate(ctx context.Context, dl time.Time) error {
 	if l.lim == nil {
 		return nil
 	}
@@ -111,7 +166,7 @@ func (l *Link) waitRate(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+	if !dl.IsZero() && time.Until(dl) < d {
 		r.CancelAt(now)
 		return fmt.Errorf("smsclink %s: %w (%v)", l.cfg.Name, ErrRateWait, d)
 	}
