@@ -142,7 +142,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			}
 			inflight++
 			batchOf[it.ID] = batch
-			if err := sp.send(sess, it, recs[i], st, hard); err != nil {
+			if err := sp.send(sess, it, &recs[i], st, hard); err != nil {
 				inflight--
 				delete(batchOf, it.ID)
 				n.st.Release(sp.q, it.ID)
@@ -194,7 +194,9 @@ func (st *deliverState) take(abuf, fbuf []uint64) (acked, freed []uint64) {
 
 // send sends one DELIVER; the answer is handed to st on the session's
 // reader.
-func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o outRecord, st *deliverState, hard context.Context) error {
+// o points into the deliverer's batch slice so that the callback does not
+// move a copy of the record to the heap for every DELIVER.
+func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *deliverState, hard context.Context) error {
 	ok, bad := sp.mReportOK, sp.mReportErr
 	if !o.Report {
 		ok, bad = sp.mMOOK, sp.mMOErr
@@ -213,7 +215,7 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o outRecord, st *de
 }
 
 // retry reschedules a DELIVER the SP refused or did not answer.
-func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o outRecord, st *deliverState) {
+func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o *outRecord, st *deliverState) {
 	n := sp.n
 	o.InFlight = false
 	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(o.Attempts)))

@@ -100,6 +100,17 @@
 //   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
 //     CDR group-sync goroutine and the Msg_Id high-water saver.
 //
+// # CDR fsync
+//
+// A SUBMIT buffers its MT CDRs, joins the next CDR sync round, then
+// commits. The round starts when the queue's committer takes the batch
+// holding that commit (queue.Config.OnBatch), so there is at most one CDR
+// fsync per queue transaction, running alongside the queue's fsync; a
+// SUBMIT whose round has not started by the time its commit returned (a
+// commit refused without a transaction) starts one itself. SUBMIT_RESP
+// waits for both. Starting a round whenever the syncer was idle instead
+// gave about 2.4 CDR fsyncs per queue transaction.
+//
 // # HTTP
 //
 // listen.http serves /metrics, /healthz and /debug/pprof/ (net/http/pprof

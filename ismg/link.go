@@ -273,6 +273,7 @@ type asyncSubmit struct {
 	t0    time.Time
 	sids  [1]string
 	pend  *pendingMap
+	ops   [1]queue.Op // the Move to await; the store is done with it by committed
 }
 
 // resp runs on the bind's reader (or a timer): it must not block.
@@ -288,9 +289,8 @@ func (a *asyncSubmit) resp(id string, err error) {
 	lr.mLatency.Observe(time.Since(a.t0).Seconds())
 	lr.mSubmitOK.Inc()
 	a.sids[0] = canonID(id)
-	op, pend := lr.awaitOp(a.j.it, &a.j.r, a.sids[:])
-	a.pend = pend
-	n.st.CommitAsync([]queue.Op{op}, a.committed)
+	a.ops[0], a.pend = lr.awaitOp(a.j.it, &a.j.r, a.sids[:])
+	n.st.CommitAsync(a.ops[:], a.committed)
 }
 
 // committed runs on the store's committer: it must be quick and must not

@@ -89,7 +89,9 @@ type Node struct {
 	st      *queue.Store
 	cdr     *billing.Writer
 	cdrSync *groupSync
-	ids     *cmpp.MsgIDGenerator
+	// submitWaits pools the SUBMIT handlers' commit scratch (*submitWait).
+	submitWaits sync.Pool
+	ids         *cmpp.MsgIDGenerator
 	// batchSeq numbers the in-flight batch records (inflight.go); recover
 	// deletes every record of the previous process before traffic flows.
 	batchSeq atomic.Uint64
@@ -168,6 +170,11 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	qc.Logger = o.log.With("component", "queue")
 	qc.NoSync = o.noSync
 	qc.MaxDepth = 0 // depth is enforced per SP request (limits.queue_depth), not per queue
+	// One CDR fsync per queue transaction, started when the committer takes
+	// the batch: the SUBMITs in it wrote their CDRs before committing, so
+	// that fsync covers them and runs alongside the queue's.
+	n.cdrSync = newGroupSync(nil)
+	qc.OnBatch = n.cdrSync.poke
 	if n.st, err = queue.Open(filepath.Join(cfg.DataDir, "ismg.db"), qc); err != nil {
 		return nil, fmt.Errorf("ismg: open queue: %w", err)
 	}
@@ -183,7 +190,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	if n.cdr, err = billing.Open(bc); err != nil {
 		return nil, fmt.Errorf("ismg: billing: %w", err)
 	}
-	n.cdrSync = newGroupSync(n.cdr.Sync)
+	n.cdrSync.fn = n.cdr.Sync // before Run starts the syncer
 
 	var notBefore time.Time
 	if v, err := n.st.GetKV(kvMeta, keyMsgIDHighWater); err == nil && len(v) == 8 {
@@ -526,14 +533,19 @@ func (n *Node) writeCDR(r billing.Record) {
 	}
 }
 
-// syncCDR makes the CDRs written so far durable (group fsync).
-func (n *Node) syncCDR(ctx context.Context) {
-	if err := n.cdrSync.sync(ctx); err != nil && ctx.Err() == nil {
+// awaitCDR waits for the CDR group fsync round joined with
+// n.cdrSync.join(ch), which makes the CDRs written before the join
+// durable. It reports false when ctx ended first: ch then still gets the
+// answer later and must not be reused.
+func (n *Node) awaitCDR(ctx context.Context, ch chan error, round uint64) bool {
+	err := n.cdrSync.await(ctx, ch, round)
+	if err != nil && ctx.Err() == nil {
 		n.m.BillingErrors.Inc()
 		if n.billingBad.CompareAndSwap(false, true) {
 			n.log.Error("billing sync failed: SUBMITs are refused until restart", "err", err)
 		}
 	}
+	return err == nil || ctx.Err() == nil
 }
 
 func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
@@ -585,25 +597,50 @@ func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
 
 // groupSync coalesces concurrent requests for one expensive sync (the CDR
 // fsync): every caller waiting when a round starts shares its result.
+// Rounds start when poked: the queue's committer pokes when it takes a
+// batch (Config.OnBatch), so that there is about one CDR fsync per queue
+// transaction rather than one per SUBMIT that finds the syncer idle; a
+// waiter whose round has not started once its commit returned pokes
+// itself (await).
 type groupSync struct {
-	fn   func() error
-	mu   sync.Mutex
-	wait []chan error
-	kick chan struct{}
+	fn      func() error
+	mu      sync.Mutex
+	wait    []chan error
+	started uint64 // rounds started; guarded by mu
+	kick    chan struct{}
 }
 
 func newGroupSync(fn func() error) *groupSync {
 	return &groupSync{fn: fn, kick: make(chan struct{}, 1)}
 }
 
-func (g *groupSync) sync(ctx context.Context) error {
-	ch := make(chan error, 1)
-	g.mu.Lock()
-	g.wait = append(g.wait, ch)
-	g.mu.Unlock()
+// poke starts a round unless one is already due to start.
+func (g *groupSync) poke() {
 	select {
 	case g.kick <- struct{}{}:
 	default:
+	}
+}
+
+// join registers ch (buffered 1, empty) for the next round to start,
+// without starting it, and returns that round's number for await.
+func (g *groupSync) join(ch chan error) uint64 {
+	g.mu.Lock()
+	g.wait = append(g.wait, ch)
+	round := g.started + 1
+	g.mu.Unlock()
+	return round
+}
+
+// await waits for the result of round on ch, poking first if that round
+// has not started yet. The caller may reuse ch once await returned without
+// ctx ending.
+func (g *groupSync) await(ctx context.Context, ch chan error, round uint64) error {
+	g.mu.Lock()
+	started := g.started >= round
+	g.mu.Unlock()
+	if !started {
+		g.poke()
 	}
 	select {
 	case err := <-ch:
@@ -611,6 +648,11 @@ func (g *groupSync) sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// syncWith is join and await at once: a round that starts after the call.
+func (g *groupSync) syncWith(ctx context.Context, ch chan error) error {
+	return g.await(ctx, ch, g.join(ch))
 }
 
 // run is the syncer goroutine; on exit it answers the waiters left.
@@ -630,6 +672,7 @@ func (g *groupSync) round() {
 	g.mu.Lock()
 	ws := g.wait
 	g.wait = nil
+	g.started++
 	g.mu.Unlock()
 	if len(ws) == 0 {
 		return

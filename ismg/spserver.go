@@ -377,8 +377,14 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		return
 	}
 	content := []byte(p.MsgContent)
-	ops := make([]queue.Op, len(dests))
-	recs := make([]mtRecord, len(dests))
+	sw := n.getSubmitWait()
+	var ops []queue.Op
+	var recs []mtRecord
+	if len(dests) == 1 {
+		ops, recs = sw.ops[:], sw.recs[:]
+	} else {
+		ops, recs = make([]queue.Op, len(dests)), make([]mtRecord, len(dests))
+	}
 	for i := range dests {
 		r := &recs[i]
 		*r = mtRecord{
@@ -405,10 +411,15 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 	for i := range recs {
 		n.writeCDR(n.mtCDR(first+uint64(i), &recs[i], queues[i]))
 	}
-	committed := make(chan error, 1)
-	n.st.CommitAsync(ops, func(err error) { committed <- err })
-	n.syncCDR(s.Context())
-	if err := <-committed; err != nil {
+	// The CDR fsync round starts when the committer takes this commit
+	// (queue.Config.OnBatch), so it runs alongside the queue's fsync; await
+	// starts one itself should that not have happened.
+	round := n.cdrSync.join(sw.cdr)
+	n.st.CommitAsync(ops, sw.done)
+	err = <-sw.committed
+	cdrOK := n.awaitCDR(s.Context(), sw.cdr, round)
+	defer n.putSubmitWait(sw, cdrOK)
+	if err != nil {
 		n.noteStoreErr(err)
 		for i := range recs {
 			rec := n.mtCDR(first+uint64(i), &recs[i], queues[i])
@@ -533,4 +544,35 @@ func (n *Node) Reload(cfg Config) error {
 	}
 	n.log.Info("configuration reloaded", "sps", len(cfg.SPs))
 	return nil
+}
+
+// submitWait is the reusable scratch of one stored SUBMIT (Node.submitWaits):
+// the commit callback and channels, and the op and record of the usual
+// single destination, which would otherwise be allocated per SUBMIT.
+type submitWait struct {
+	committed chan error
+	done      func(error) // sends to committed
+	cdr       chan error
+	ops       [1]queue.Op
+	recs      [1]mtRecord
+}
+
+func (n *Node) getSubmitWait() *submitWait {
+	if sw, ok := n.submitWaits.Get().(*submitWait); ok {
+		return sw
+	}
+	sw := &submitWait{committed: make(chan error, 1), cdr: make(chan error, 1)}
+	sw.done = func(err error) { sw.committed <- err }
+	return sw
+}
+
+// putSubmitWait returns sw to the pool once the store answered (it is done
+// with the ops then) and, when cdrOK, the CDR sync's answer was received
+// (else it is still to come on sw.cdr).
+func (n *Node) putSubmitWait(sw *submitWait, cdrOK bool) {
+	if !cdrOK {
+		return
+	}
+	sw.ops, sw.recs = [1]queue.Op{}, [1]mtRecord{}
+	n.submitWaits.Put(sw)
 }

@@ -103,18 +103,44 @@ const (
 	keyText
 )
 
+// receiptKeys are the keys matchKey knows, by their first letter (lower
+// case) so that most positions are ruled out with one comparison.
+var receiptKeys = [...]struct {
+	name string
+	key  receiptKey
+}{
+	{"id:", keyID}, {"sub:", keySub}, {"dlvrd:", keyDlvrd},
+	{"submit date:", keySubmitDate}, {"submit_date:", keySubmitDate},
+	{"done date:", keyDoneDate}, {"done_date:", keyDoneDate},
+	{"stat:", keyStat}, {"err:", keyErr}, {"text:", keyText},
+}
+
 // matchKey reports which key starts s (case-insensitive, colon included)
-// and its length. "submit_date" and "done_date" are accepted too.
+// and its length. "submit date" and "done date" are accepted with an
+// underscore too.
 func matchKey(s string) (receiptKey, int) {
-	for _, k := range [...]struct {
+	if len(s) < 3 {
+		return keyNone, 0
+	}
+	var keys []struct {
 		name string
 		key  receiptKey
-	}{
-		{"id:", keyID}, {"sub:", keySub}, {"dlvrd:", keyDlvrd},
-		{"submit date:", keySubmitDate}, {"submit_date:", keySubmitDate},
-		{"done date:", keyDoneDate}, {"done_date:", keyDoneDate},
-		{"stat:", keyStat}, {"err:", keyErr}, {"text:", keyText},
-	} {
+	}
+	switch s[0] | 0x20 {
+	case 'i':
+		keys = receiptKeys[0:1]
+	case 's':
+		keys = receiptKeys[1:8]
+	case 'd':
+		keys = receiptKeys[2:7]
+	case 'e':
+		keys = receiptKeys[8:9]
+	case 't':
+		keys = receiptKeys[9:10]
+	default:
+		return keyNone, 0
+	}
+	for _, k := range keys {
 		if len(s) >= len(k.name) && strings.EqualFold(s[:len(k.name)], k.name) {
 			return k.key, len(k.name)
 		}
@@ -198,27 +224,49 @@ func parseCount(v string) int {
 	return n
 }
 
+// parseReceiptDate reads YYMMDDhhmm[ss] by hand: time.Parse costs more than
+// the rest of the receipt. It accepts exactly what time.Parse with
+// "0601021504" / "060102150405" accepts (two-digit years pivot at 69, the
+// day checked against the month) and returns the same UTC time.
 func parseReceiptDate(v string) time.Time {
 	v = strings.TrimSpace(v)
-	layout := ""
-	switch len(v) {
-	case 10:
-		layout = "0601021504"
-	case 12:
-		layout = "060102150405"
-	default:
+	if len(v) != 10 && len(v) != 12 {
 		return time.Time{}
 	}
-	for _, c := range []byte(v) {
-		if c < '0' || c > '9' {
+	var d [6]int
+	for i := 0; i < len(v); i += 2 {
+		c0, c1 := v[i]-'0', v[i+1]-'0'
+		if c0 > 9 || c1 > 9 {
 			return time.Time{}
 		}
+		d[i/2] = int(c0)*10 + int(c1)
 	}
-	t, err := time.Parse(layout, v)
-	if err != nil {
+	year, month, day, hour, minute, sec := d[0], d[1], d[2], d[3], d[4], d[5]
+	if year >= 69 {
+		year += 1900
+	} else {
+		year += 2000
+	}
+	if month < 1 || month > 12 || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}
 	}
-	return t
+	if day < 1 || day > daysIn(time.Month(month), year) {
+		return time.Time{}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+}
+
+func daysIn(m time.Month, year int) int {
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // Append appends the Appendix B text. Dates get 12 digits only when they

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,8 +28,9 @@ type batch struct {
 	depth  map[string]int // depth change per queue so far
 	log    []undo
 
-	qb    map[string]*bolt.Bucket // queue buckets of the open transaction
-	mb    map[string]*bolt.Bucket // key-value buckets of the open transaction
+	qb    map[string]*bolt.Bucket       // queue buckets of the open transaction
+	mb    map[string]*bolt.Bucket       // key-value buckets of the open transaction
+	cur   map[*bolt.Bucket]*bolt.Cursor // deleting cursors of the open transaction; see del
 	name  []byte
 	arena []byte // records written in the transaction; see write
 }
@@ -39,6 +41,7 @@ func newBatch() *batch {
 		depth:  make(map[string]int),
 		qb:     make(map[string]*bolt.Bucket),
 		mb:     make(map[string]*bolt.Bucket),
+		cur:    make(map[*bolt.Bucket]*bolt.Cursor),
 	}
 }
 
@@ -50,6 +53,7 @@ func (b *batch) reset() {
 	clear(b.depth)
 	clear(b.qb)
 	clear(b.mb)
+	clear(b.cur)
 	b.log = b.log[:0]
 	if cap(b.arena) > arenaKeep {
 		b.arena = nil
@@ -232,7 +236,7 @@ func (b *batch) write1(tx *bolt.Tx, op *Op, kb []byte) error {
 		if op.kind == opPut {
 			return bk.Put(op.key, op.value)
 		}
-		return bk.Delete(op.key)
+		return b.del(bk, op.key)
 	}
 	bk, err := b.bucket(tx, b.qb, queuePrefix, op.queue)
 	if err != nil {
@@ -243,7 +247,7 @@ func (b *batch) write1(tx *bolt.Tx, op *Op, kb []byte) error {
 	case opEnqueue:
 		return bk.Put(key, b.record(op.due, op.value))
 	case opRemove:
-		return bk.Delete(key)
+		return b.del(bk, key)
 	case opUpdate, opMove:
 		value := op.value
 		if value == nil {
@@ -261,7 +265,7 @@ func (b *batch) write1(tx *bolt.Tx, op *Op, kb []byte) error {
 		if op.kind == opUpdate {
 			return bk.Put(key, rec)
 		}
-		if err := bk.Delete(key); err != nil {
+		if err := b.del(bk, key); err != nil {
 			return err
 		}
 		to, err := b.bucket(tx, b.qb, queuePrefix, op.to)
@@ -271,4 +275,20 @@ func (b *batch) write1(tx *bolt.Tx, op *Op, kb []byte) error {
 		return to.Put(key, rec)
 	}
 	return fmt.Errorf("%w: op kind %d", ErrInvalid, op.kind)
+}
+
+// del is bk.Delete(key) through one cursor per bucket and transaction:
+// Bucket.Delete makes a cursor whose search stack is allocated afresh on
+// every call, and a group commit deletes hundreds of keys. Seek
+// repositions the cursor, so the mutations in between do not matter.
+func (b *batch) del(bk *bolt.Bucket, key []byte) error {
+	c := b.cur[bk]
+	if c == nil {
+		c = bk.Cursor()
+		b.cur[bk] = c
+	}
+	if k, _ := c.Seek(key); !bytes.Equal(k, key) {
+		return nil // like Bucket.Delete: a missing key is no error
+	}
+	return c.Delete()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ type request struct {
 	state atomic.Int32 // reqQueued → reqTaken by the committer, or → reqCancelled by the caller
 	done  chan error   // Commit: capacity 1
 	cb    func(error)  // CommitAsync
+	pool  *sync.Pool   // CommitAsync: where finish returns it
 	err   error        // set by the committer while building the batch
 }
 
@@ -27,8 +29,13 @@ const (
 )
 
 func (r *request) finish(err error) {
-	if r.cb != nil {
-		r.cb(err)
+	if cb := r.cb; cb != nil {
+		// Answered, an async request is done with: the committer does not
+		// touch it after finish, and ops is the caller's to reuse.
+		pool := r.pool
+		*r = request{}
+		pool.Put(r)
+		cb(err)
 		return
 	}
 	r.done <- err
@@ -104,8 +111,14 @@ func (s *Store) CommitAsync(ops []Op, done func(error)) {
 		done(nil)
 		return
 	}
-	r := &request{ops: ops, cb: done}
+	r, _ := s.areqs.Get().(*request)
+	if r == nil {
+		r = new(request)
+	}
+	r.ops, r.cb, r.pool = ops, done, &s.areqs
 	if err := s.submit(r); err != nil {
+		*r = request{}
+		s.areqs.Put(r)
 		done(err)
 	}
 }
@@ -146,6 +159,9 @@ func (s *Store) run() {
 			return
 		}
 		if len(reqs) > 0 {
+			if s.cfg.OnBatch != nil {
+				s.cfg.OnBatch()
+			}
 			s.commitBatch(b, reqs)
 		}
 		clear(reqs[:cap(reqs)])

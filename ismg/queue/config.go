@@ -47,6 +47,12 @@ type Config struct {
 	FileMode os.FileMode
 	// Logger receives commit failures and open/close events. nil discards.
 	Logger *slog.Logger
+	// OnBatch, if set, is called by the committer each time it has taken
+	// a batch of requests, before writing it: every request it holds was
+	// submitted before the call. It lets the caller start work that should
+	// run alongside the batch's fsync (the ISMG's CDR fsync). It must be
+	// quick and must not block or Commit.
+	OnBatch func()
 }
 
 // DefaultConfig returns the settings the ISMG runs with.

@@ -47,6 +47,7 @@ type Store struct {
 	failed atomic.Pointer[error] // sticky commit failure
 	ctr    counters
 	reqs   sync.Pool // *request of Commit, reused once answered
+	areqs  sync.Pool // *request of CommitAsync, reused once answered
 }
 
 // Open opens or creates the store at path and rebuilds the in-memory index

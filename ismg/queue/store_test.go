@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -662,5 +663,35 @@ func TestCacheAccounting(t *testing.T) {
 	mustCommit(t, s, Remove("mt", 2), Remove("mt", 3), Remove("inflight", 1))
 	if n := s.Stats().CacheBytes; n != 0 {
 		t.Fatalf("CacheBytes = %d after removing everything", n)
+	}
+}
+
+// TestOnBatch: the hook runs once the committer holds a request and before
+// that request's outcome is reported, so work it starts covers the request.
+func TestOnBatch(t *testing.T) {
+	cfg := testConfig(t)
+	var batches atomic.Int64
+	cfg.OnBatch = func() { batches.Add(1) }
+	s := openTest(t, "", cfg)
+	for i := range uint64(20) {
+		before := batches.Load()
+		done := make(chan int64, 1)
+		s.CommitAsync([]Op{Enqueue("mt", i+1, t0, []byte("v"))}, func(err error) {
+			if err != nil {
+				t.Errorf("commit %d: %v", i+1, err)
+			}
+			done <- batches.Load()
+		})
+		if after := <-done; after <= before {
+			t.Fatalf("commit %d: outcome before OnBatch (%d batches before, %d after)", i+1, before, after)
+		}
+	}
+	// A refused request still went through a batch.
+	before := batches.Load()
+	if err := s.Commit(context.Background(), Remove("mt", 999)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove missing: %v", err)
+	}
+	if batches.Load() <= before {
+		t.Fatal("no OnBatch for a refused request")
 	}
 }
