@@ -83,6 +83,10 @@ type DeliveryConfig struct {
 	// ShutdownTimeout bounds the graceful stop: SP sessions draining,
 	// in-flight submit_sm finishing, unbinds.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ExpirySweep is how often MTs waiting for an SMSC link that is down
+	// are checked against their Valid_Time, so they are reported EXPIRED on
+	// time rather than when the link returns.
+	ExpirySweep time.Duration `yaml:"expiry_sweep"`
 }
 
 // BillingConfig places the CDR files.
@@ -159,6 +163,7 @@ func DefaultConfig() Config {
 			DefaultValidity: 48 * time.Hour,
 			ReportTimeout:   48 * time.Hour,
 			OrphanTTL:       10 * time.Minute,
+			ExpirySweep:     30 * time.Second,
 			ShutdownTimeout: 10 * time.Second,
 		},
 		Billing: BillingConfig{Rotate: time.Hour},
@@ -347,6 +352,7 @@ func (c *Config) Validate() error {
 		{"delivery.retry_max", c.Delivery.RetryMax}, {"delivery.default_validity", c.Delivery.DefaultValidity},
 		{"delivery.report_timeout", c.Delivery.ReportTimeout}, {"billing.rotate", c.Billing.Rotate},
 		{"delivery.orphan_ttl", c.Delivery.OrphanTTL}, {"delivery.shutdown_timeout", c.Delivery.ShutdownTimeout},
+		{"delivery.expiry_sweep", c.Delivery.ExpirySweep},
 	} {
 		if d.v <= 0 {
 			bad(d.key, "must be > 0, got %v", d.v)

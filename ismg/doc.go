@@ -14,7 +14,9 @@
 //	       └─► fwd:<gw>    number homed at another gateway: waits for
 //	                       CMPP_FWD (federation issue); until then it expires
 //	                       at Valid_Time with an EXPIRED report
-//	mt:<link> ─ dispatcher: Lease; Valid_Time past → EXPIRED report;
+//	mt:<link> ─ dispatcher: Lease; Valid_Time past → EXPIRED report
+//	                       (while the link is down, a sweep every
+//	                       delivery.expiry_sweep reports the expired ones);
 //	                       Put inflight:mt:<link> batch record (one per
 //	                       leased batch, see below); submit_sm
 //	    ok   ──► await     Move (the value now carries the normalised SMSC

@@ -116,7 +116,7 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 		wg.Wait()
 	}()
 	for {
-		if err := lr.link.WaitReady(ctx); err != nil {
+		if !lr.waitReady(ctx, hard) {
 			return nil
 		}
 		select {
@@ -149,6 +149,61 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			continue
 		}
 		lr.start(ctx, hard, items, slots, &wg)
+	}
+}
+
+// waitReady waits until the link can submit, reporting every
+// delivery.expiry_sweep the MTs whose Valid_Time passed while it could not.
+// It returns false when ctx ends.
+func (lr *linkRuntime) waitReady(ctx, hard context.Context) bool {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, lr.n.cfg.Delivery.ExpirySweep)
+		err := lr.link.WaitReady(wctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		lr.expireWhileDown(hard)
+	}
+}
+
+// expireWhileDown reports EXPIRED every due MT of the link whose Valid_Time
+// has passed. It runs on the dispatcher goroutine while the link is down,
+// so nothing else leases the queue meanwhile; the items it keeps are
+// leased until the end of the sweep (so each is looked at once) and then
+// released for the link.
+func (lr *linkRuntime) expireWhileDown(hard context.Context) {
+	n := lr.n
+	var keep []uint64
+	defer func() {
+		for _, id := range keep {
+			n.st.Release(lr.q, id)
+		}
+	}()
+	now := n.now()
+	for {
+		items, err := n.st.Lease(lr.q, time.Now(), 512)
+		if err != nil {
+			n.log.Error("lease for expiry", "queue", lr.q, "err", err)
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		for _, it := range items {
+			r, err := decodeMT(it.Value)
+			if err != nil || r.ValidUntil.IsZero() || !now.After(r.ValidUntil) {
+				keep = append(keep, it.ID)
+				continue
+			}
+			n.m.Expired.WithLabelValues("mt").Inc()
+			if !n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "") {
+				return // the store refused (logged; item released): try at the next sweep
+			}
+		}
 	}
 }
 
