@@ -51,9 +51,8 @@ func (p *Deliver) AppendBody(b []byte, v Version) []byte {
 	if v.Is3() {
 		b = append(b, p.SrcTerminalType)
 	}
-	b = append(b, p.RegisteredDelivery, byte(len(content)))
-	b = append(b, content...)
-	return appendFixed(b, p.LinkID, trailerLen(v))
+	b = append(b, p.RegisteredDelivery)
+	return appendTail(b, content, p.LinkID, v)
 }
 
 // DecodeBody decodes a DELIVER. Msg_Content is kept as raw bytes whatever

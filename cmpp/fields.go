@@ -221,3 +221,12 @@ func (c bodyCopy) raw(off, n int) string { return c.s[off-c.base:][:n] }
 
 // tail returns everything from body offset off to the end of the copy.
 func (c bodyCopy) tail(off int) string { return c.s[off-c.base:] }
+
+// appendTail appends what SUBMIT, DELIVER and FWD end with: Msg_Length,
+// Msg_Content, then Reserve (2.x) or LinkID (3.0). content is already cut
+// to 255 bytes by the caller.
+func appendTail(b []byte, content, linkID string, v Version) []byte {
+	b = append(b, byte(len(content)))
+	b = append(b, content...)
+	return appendFixed(b, linkID, trailerLen(v))
+}

@@ -113,9 +113,7 @@ func (p *Fwd) AppendBody(b []byte, v Version) []byte {
 		b = appendFixed(b, p.DestPseudo, pseudoLen)
 		b = append(b, p.DestUserType)
 	}
-	b = append(b, byte(len(content)))
-	b = append(b, content...)
-	return appendFixed(b, p.LinkID, trailerLen(v))
+	return appendTail(b, content, p.LinkID, v)
 }
 
 // DecodeBody decodes a FWD. Msg_Fwd_Type must be 0..3, DestUsr_tl must be

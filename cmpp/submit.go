@@ -97,9 +97,7 @@ func (p *Submit) AppendBody(b []byte, v Version) []byte {
 	if v.Is3() {
 		b = append(b, p.DestTerminalType)
 	}
-	b = append(b, byte(len(content)))
-	b = append(b, content...)
-	return appendFixed(b, p.LinkID, trailerLen(v))
+	return appendTail(b, content, p.LinkID, v)
 }
 
 // DecodeBody decodes a SUBMIT. DestUsr_tl must be 1..99 and, together with
