@@ -92,3 +92,22 @@ func TestParseConfigUnknownKey(t *testing.T) {
 		t.Fatalf("unknown key not reported: %v", err)
 	}
 }
+
+func TestParseConfigRuntime(t *testing.T) {
+	cfg, err := ParseConfig("ismg.yaml", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Runtime.GCPercent != 400 || cfg.Runtime.MemoryLimitMB != 0 {
+		t.Errorf("runtime defaults: %+v", cfg.Runtime)
+	}
+	_, err = ParseConfig("ismg.yaml", []byte(goodConfig+"runtime:\n  gc_percent: 5\n  memory_limit_mb: -1\n"))
+	for _, want := range []string{
+		`ismg.yaml:25: runtime.gc_percent: want 25..10000, got 5`,
+		`ismg.yaml:26: runtime.memory_limit_mb: must be >= 0, got -1`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

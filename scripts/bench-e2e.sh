@@ -14,7 +14,11 @@
 # DELAY=20ms (smscsim receipt delay) BINDS=4 SMSC_WINDOW=256 SP_WINDOW=256
 # KEEP=1 (keep the temp dir and logs) GOGC (passed through to the
 # processes if set) PROFILE=1 (save a 10 s CPU profile of the ismg process
-# during run 1 as $WORK/ismg.cpu.pprof, and keep $WORK).
+# during run 1 as $WORK/ismg.cpu.pprof and the allocation profile and
+# metrics after it as $WORK/ismg.allocs.pprof and $WORK/ismg.metrics;
+# profile spsim's run 1 and smscsim's whole life as $WORK/spsim.cpu.pprof
+# and $WORK/smscsim.cpu.pprof, and keep $WORK). RATE=0 (SUBMITs per second
+# over all connections; 0: as fast as the windows allow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +31,7 @@ DELAY=${DELAY:-20ms}
 BINDS=${BINDS:-4}
 SMSC_WINDOW=${SMSC_WINDOW:-256}
 SP_WINDOW=${SP_WINDOW:-256}
+RATE=${RATE:-0}
 
 command -v jq >/dev/null || { echo "bench-e2e: needs jq" >&2; exit 2; }
 
@@ -77,8 +82,10 @@ SMSC_PORT=$(free_port)
 CMPP_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 
+SMSC_PROF=()
+[ "${PROFILE:-0}" = 1 ] && SMSC_PROF=(-cpuprofile "$WORK/smscsim.cpu.pprof")
 "$BIN/smscsim" -listen "127.0.0.1:$SMSC_PORT" -delay "$DELAY" -window "$SMSC_WINDOW" \
-  -stats 0 -log-level warn >"$WORK/smscsim.log" 2>&1 &
+  -stats 0 -log-level warn "${SMSC_PROF[@]}" >"$WORK/smscsim.log" 2>&1 &
 PIDS+=($!)
 SMSC_PID=${PIDS[-1]}
 wait_up smscsim "${PIDS[-1]}" "$SMSC_PORT"
@@ -101,10 +108,10 @@ wait_up ismg "$ISMG_PID" "http://127.0.0.1:$HTTP_PORT/healthz"
 
 SP=(-addr "127.0.0.1:$CMPP_PORT" -sp-id 901234 -secret sina-secret -src-id 10657001
     -dest-prefix 1390010 -version 3.0 -coding ascii -text "Tandem e2e benchmark message"
-    -conns "$CONNS" -window "$WINDOW" -wait-reports -report-timeout 120s -json)
+    -conns "$CONNS" -window "$WINDOW" -rate "$RATE" -wait-reports -report-timeout 120s -json)
 
-run_spsim() { # out-file n
-  if ! "$BIN/spsim" "${SP[@]}" -n "$2" >"$1" 2>"$1.err"; then
+run_spsim() { # out-file n [extra flags]
+  if ! "$BIN/spsim" "${SP[@]}" -n "$2" "${@:3}" >"$1" 2>"$1.err"; then
     echo "bench-e2e: spsim failed:" >&2; cat "$1.err" "$1" >&2; return 1
   fi
   local bad
@@ -117,7 +124,7 @@ run_spsim() { # out-file n
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
 echo "machine: $machine"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "setup: $CONNS SP connections x window $WINDOW, ismg $BINDS binds x window $SMSC_WINDOW, receipt delay $DELAY, fsync on${GOGC:+, GOGC=$GOGC}"
+echo "setup: $CONNS SP connections x window $WINDOW, offered $( [ "$RATE" = 0 ] && echo "as fast as the windows allow" || echo "$RATE SUBMIT/s"), ismg $BINDS binds x window $SMSC_WINDOW, receipt delay $DELAY, fsync on${GOGC:+, GOGC=$GOGC}"
 [ "$WARMUP" -gt 0 ] && run_spsim "$WORK/warmup.json" "$WARMUP"
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
@@ -127,21 +134,30 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($
 # CPU seconds of this shell's waited-for children (the spsim runs, jq):
 # `times` runs in this shell, not in a $(...) subshell that has none.
 child_cpu_s() { times >"$WORK/times"; awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$WORK/times"; }
+# read+write system calls of a process so far, from /proc/<pid>/io.
+sys_rw() { awk '/^sysc[rw]:/ { n += $2 } END { print n }' "/proc/$1/io"; }
 ISMG_CPU0=$(cpu_s "$ISMG_PID"); SMSC_CPU0=$(cpu_s "$SMSC_PID")
+ISMG_RW0=$(sys_rw "$ISMG_PID"); SMSC_RW0=$(sys_rw "$SMSC_PID")
 child_cpu_s >"$WORK/cpu0"; SP_CPU0=$(cat "$WORK/cpu0")
 FMT='%-6s %8s %8s %12s %12s %14s %14s\n'
 printf "$FMT" run MT/s done/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms
 for i in $(seq 1 "$RUNS"); do
   out="$WORK/run$i.json"
   prof=
+  spprof=()
   if [ "$i" = 1 ] && [ "${PROFILE:-0}" = 1 ]; then
+    spprof=(-cpuprofile "$WORK/spsim.cpu.pprof")
     KEEP=1
     curl -fsS -o "$WORK/ismg.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=10" &
     prof=$!
   fi
-  run_spsim "$out" "$N"
+  run_spsim "$out" "$N" "${spprof[@]}"
   if [ -n "$prof" ]; then
     wait "$prof" && echo "bench-e2e: ismg CPU profile in $WORK/ismg.cpu.pprof (go tool pprof bin/ismg $WORK/ismg.cpu.pprof)" >&2
+    curl -fsS -o "$WORK/ismg.allocs.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/allocs" &&
+      echo "bench-e2e: ismg allocation profile in $WORK/ismg.allocs.pprof" >&2
+    curl -fsS -o "$WORK/ismg.metrics" "http://127.0.0.1:$HTTP_PORT/metrics" &&
+      echo "bench-e2e: ismg metrics after run 1 in $WORK/ismg.metrics" >&2
   fi
   TPUT+=("$(jq '.throughput | floor' "$out")")
   DONE+=("$(jq '.messages / .duration_ns * 1e9 | floor' "$out")")
@@ -160,4 +176,5 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 printf "$FMT" median "$(median "${TPUT[@]}")" "$(median "${DONE[@]}")" "$(median "${SP50[@]}")" \
   "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")"
 echo "CPU per MT (µs, incl. its report): ismg $ISMG_US, smscsim $SMSC_US, spsim $SP_US, total $(awk -v a="$ISMG_US" -v b="$SMSC_US" -v c="$SP_US" 'BEGIN { printf "%.1f", a + b + c }')"
+echo "read+write syscalls per MT: ismg $(per_mt "$ISMG_RW0" "$(sys_rw "$ISMG_PID")" | awk '{ printf "%.2f", $1 / 1e6 }'), smscsim $(per_mt "$SMSC_RW0" "$(sys_rw "$SMSC_PID")" | awk '{ printf "%.2f", $1 / 1e6 }')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

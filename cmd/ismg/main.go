@@ -13,10 +13,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
-	"tandem/routing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"tandem/ismg"
+	"tandem/routing"
 )
 
 func main() {
@@ -67,7 +71,10 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	if err != nil {
 		return err
 	}
-	node, err := ismg.New(cfg, ismg.WithLogger(log))
+	applyRuntime(cfg.Runtime, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	node, err := ismg.New(cfg, ismg.WithLogger(log), ismg.WithRegistry(reg))
 	if err != nil {
 		return err
 	}
@@ -88,4 +95,21 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 			}
 		}
 	}
+}
+
+// applyRuntime sets the collector's pacing from the config's runtime
+// section unless the GOGC or GOMEMLIMIT environment variable already did.
+// It is applied at start-up only (a reload leaves it).
+func applyRuntime(rc ismg.RuntimeConfig, log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(rc.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && rc.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(rc.MemoryLimitMB << 20)
+	}
+	// SetGCPercent reports the value it replaces, so reading it means
+	// setting it back.
+	pct := debug.SetGCPercent(-1)
+	debug.SetGCPercent(pct)
+	log.Info("go runtime", "gc_percent", pct, "memory_limit_bytes", debug.SetMemoryLimit(-1))
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"tandem/internal/simproc"
 	"tandem/sim/smscsim"
 	"tandem/smstext"
 )
@@ -51,6 +52,7 @@ type options struct {
 	moCoding   string
 	logLevel   slog.Level
 	drain      time.Duration
+	cpuProfile string
 }
 
 // mo is one line of the -mo-file.
@@ -92,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	fs.StringVar(&o.moCoding, "mo-coding", "auto", "coding of injected MO: auto, gsm7, ascii, latin1, ucs2")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, how long ESMEs get to settle before the links close")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
@@ -200,6 +203,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	simproc.TuneGC()
+	stopProf, err := simproc.StartCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProf(); err != nil {
+			log.Warn("profile not written", "err", err)
+		}
+	}()
 	cfg.Logger = log
 	s, err := smscsim.New(cfg)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"tandem/internal/simproc"
 	"tandem/sim/spsim"
 )
 
@@ -46,9 +47,10 @@ func main() {
 }
 
 type options struct {
-	json     bool
-	progress time.Duration
-	logLevel slog.Level
+	json       bool
+	progress   time.Duration
+	logLevel   slog.Level
+	cpuProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) {
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.progress, "progress", 0, "print progress to stderr this often (0: never)")
 	fs.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
@@ -136,6 +139,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	simproc.TuneGC()
+	stopProf, err := simproc.StartCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProf(); err != nil {
+			fmt.Fprintln(stderr, "spsim:", err)
+		}
+	}()
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	c, err := spsim.New(cfg)
 	if err != nil {
