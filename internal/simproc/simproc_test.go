@@ -2,8 +2,8 @@ package simproc
 
 import (
 	"os"
-	"runtime/debug"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
