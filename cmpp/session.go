@@ -443,7 +443,7 @@ func (s *Session) send(ctx context.Context, p PDU, wait bool) (PDU, error) {
 		return nil, ErrWindowFull
 	}
 	c := s.getCall()
-	c.want, c.slot = p.Command().Response(), true
+	c.want, c.slot, c.deadline = p.Command().Response(), true, s.since()+s.cfg.ResponseTimeout
 	if err := s.register(c); err != nil {
 		s.win.release()
 		s.calls.Put(c)
@@ -453,18 +453,13 @@ func (s *Session) send(ctx context.Context, p PDU, wait bool) (PDU, error) {
 		return s.abandon(c, err)
 	}
 	s.stats.RequestsSent.Add(1)
-	c.timer.Reset(s.cfg.ResponseTimeout)
+	// The response, the sweeper's ErrTimeout or the session's end arrives
+	// on c.ch.
 	select {
 	case r := <-c.ch:
-		c.timer.Stop()
 		s.calls.Put(c)
 		return r.p, r.err
-	case <-c.timer.C:
-		s.stats.Timeouts.Add(1)
-		return s.abandon(c, fmt.Errorf("%w: %v (Sequence_Id %d) unanswered after %v",
-			ErrTimeout, p.Command(), c.seq, s.cfg.ResponseTimeout))
 	case <-ctx.Done():
-		c.timer.Stop()
 		return s.abandon(c, ctx.Err())
 	}
 }
@@ -485,14 +480,12 @@ func (s *Session) getCall() *call {
 	if c, ok := s.calls.Get().(*call); ok {
 		return c
 	}
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &call{ch: make(chan callResult, 1), timer: t}
+	return &call{ch: make(chan callResult, 1)}
 }
 
 // SendAsync sends request p without waiting: fn is called once with the
-// response or an error (ErrTimeout, ErrClosed), from the read goroutine or
-// a timer, so it must not block. If SendAsync returns an error, fn is not
+// response or an error (ErrTimeout, ErrClosed), from the read goroutine,
+// the timeout sweeper or the closing session, so it must not block. If SendAsync returns an error, fn is not
 // called. It fails at once with ErrWindowFull like Send, and blocks only
 // while the outbound queue is full.
 func (s *Session) SendAsync(p PDU, fn func(resp PDU, err error)) error {
@@ -503,12 +496,12 @@ func (s *Session) SendAsync(p PDU, fn func(resp PDU, err error)) error {
 		s.stats.WindowFull.Add(1)
 		return ErrWindowFull
 	}
-	c := &call{want: p.Command().Response(), slot: true, fn: fn}
+	c := &call{want: p.Command().Response(), slot: true, fn: fn, deadline: s.since() + s.cfg.ResponseTimeout}
 	if err := s.register(c); err != nil {
 		s.win.release()
 		return s.closedErr()
 	}
-	seq, cmd := c.seq, p.Command()
+	seq := c.seq
 	if err := s.enqueue(context.Background(), s.encode(seq, p)); err != nil {
 		if s.win.takeIf(seq, c) {
 			return err
@@ -516,14 +509,36 @@ func (s *Session) SendAsync(p PDU, fn func(resp PDU, err error)) error {
 		return nil // the session's end already reported err to fn
 	}
 	s.stats.RequestsSent.Add(1)
-	c.fnTimer.Store(time.AfterFunc(s.cfg.ResponseTimeout, func() {
-		if s.win.takeIf(seq, c) {
-			s.stats.Timeouts.Add(1)
-			fn(nil, fmt.Errorf("%w: %v (Sequence_Id %d) unanswered after %v",
-				ErrTimeout, cmd, seq, s.cfg.ResponseTimeout))
-		}
-	}))
 	return nil
+}
+
+// sweepPeriod is how often the sweeper looks for requests past
+// ResponseTimeout: a timeout fires up to an eighth late, which a timer per
+// request would avoid at a cost paid on every request.
+func (s *Session) sweepPeriod() time.Duration {
+	return min(max(s.cfg.ResponseTimeout/8, time.Millisecond), time.Second)
+}
+
+// sweepLoop fails the requests left unanswered for ResponseTimeout; it
+// runs with the session (owned by serve) and ends with its context.
+func (s *Session) sweepLoop() {
+	t := time.NewTicker(s.sweepPeriod())
+	defer t.Stop()
+	var buf []*call
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+		buf = s.win.expire(s.since(), buf[:0])
+		for i, c := range buf {
+			buf[i] = nil
+			s.stats.Timeouts.Add(1)
+			c.complete(nil, fmt.Errorf("%w: %v (Sequence_Id %d) unanswered after %v",
+				ErrTimeout, c.want.Request(), c.seq, s.cfg.ResponseTimeout))
+		}
+	}
 }
 
 // Reply answers the peer's request h with resp, which must be its response
@@ -668,6 +683,7 @@ func (s *Session) serve() {
 	s.log.Debug("session open", "version", s.version.String())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.closeWith(s.writeLoop()) })
+	wg.Go(s.sweepLoop)
 	s.closeWith(s.readLoop())
 	wg.Wait()
 	s.conn.Close()

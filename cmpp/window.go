@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -20,12 +19,13 @@ type call struct {
 	seq  uint32
 	want CommandID // the response Command_Id we expect
 	slot bool      // holds a window slot; ACTIVE_TEST and TERMINATE do not
+	// deadline (since the session's epoch) is when the sweeper fails the
+	// call with ErrTimeout; zero for session-internal calls, which keep
+	// their own time.
+	deadline time.Duration
 
-	ch    chan callResult // Send: buffered 1
-	timer *time.Timer     // Send: reused across pooled calls
-
-	fn      func(PDU, error)           // SendAsync
-	fnTimer atomic.Pointer[time.Timer] // SendAsync timeout, stopped on completion
+	ch chan callResult // Send: buffered 1
+	fn func(PDU, error) // SendAsync
 }
 
 type callResult struct {
@@ -38,9 +38,6 @@ func (c *call) complete(p PDU, err error) {
 	case c.ch != nil:
 		c.ch <- callResult{p, err}
 	case c.fn != nil:
-		if t := c.fnTimer.Load(); t != nil {
-			t.Stop()
-		}
 		c.fn(p, err)
 	}
 }
@@ -144,6 +141,24 @@ func (w *window) takeIf(seq uint32, c *call) bool {
 		w.removed(c)
 	}
 	return ok
+}
+
+// expire removes the calls whose deadline is at or before now, freeing
+// their slots, and appends them to buf for the caller to complete: one
+// sweep per tick replaces a timer per request.
+func (w *window) expire(now time.Duration, buf []*call) []*call {
+	w.mu.Lock()
+	for seq, c := range w.pending {
+		if c.deadline != 0 && c.deadline <= now {
+			delete(w.pending, seq)
+			buf = append(buf, c)
+		}
+	}
+	w.mu.Unlock()
+	for _, c := range buf {
+		w.removed(c)
+	}
+	return buf
 }
 
 func (w *window) len() int {

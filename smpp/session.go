@@ -248,9 +248,10 @@ func newSession(conn net.Conn, role Role, cfg Config, h Handler, onStart, onClos
 	if onStart != nil {
 		onStart(s)
 	}
-	s.running.Store(2)
+	s.running.Store(3)
 	go s.run(s.readLoop)
 	go s.run(s.writeLoop)
+	go s.run(s.sweepLoop)
 	return s, nil
 }
 
@@ -437,7 +438,7 @@ func (s *Session) send(ctx context.Context, p PDU, wait, internal bool) (PDU, er
 		}
 		return nil, fmt.Errorf("smpp: send %v: %w", id, err)
 	}
-	wt := &waiter{cmd: id, ch: make(chan result, 1)}
+	wt := &waiter{cmd: id, ch: make(chan result, 1), deadline: time.Now().Add(s.cfg.RequestTimeout).UnixNano()}
 	seq, err := s.win.add(s.nextSeq, wt)
 	if err != nil {
 		return nil, fmt.Errorf("smpp: send %v: %w", id, err)
@@ -447,30 +448,52 @@ func (s *Session) send(ctx context.Context, p PDU, wait, internal bool) (PDU, er
 		return nil, fmt.Errorf("smpp: send %v seq %d: %w", id, seq, err)
 	}
 	s.stats.Requests.Add(1)
-	t := time.NewTimer(s.cfg.RequestTimeout)
-	defer t.Stop()
+	// The response, the sweeper's ErrTimeout or the session's end arrives
+	// on wt.ch.
 	select {
 	case r := <-wt.ch:
 		return r.p, r.err
-	case <-t.C:
-		if s.win.take(seq) == nil {
-			return s.late(wt)
-		}
-		s.stats.Timeouts.Add(1)
-		return nil, fmt.Errorf("smpp: %v seq %d: %w after %v", id, seq, ErrTimeout, s.cfg.RequestTimeout)
 	case <-ctx.Done():
-		if s.win.take(seq) == nil {
+		if !s.win.takeIf(seq, wt) {
 			return s.late(wt)
 		}
 		return nil, fmt.Errorf("smpp: %v seq %d: %w", id, seq, ctx.Err())
 	}
 }
 
+// sweepPeriod is how often the sweeper looks for requests past
+// RequestTimeout: a timeout fires up to an eighth late, which a timer per
+// request would avoid at a cost paid on every request.
+func (s *Session) sweepPeriod() time.Duration {
+	return min(max(s.cfg.RequestTimeout/8, time.Millisecond), time.Second)
+}
+
+// sweepLoop fails the requests left unanswered for RequestTimeout; it is
+// one of the session's goroutines and ends with its context.
+func (s *Session) sweepLoop() error {
+	t := time.NewTicker(s.sweepPeriod())
+	defer t.Stop()
+	var buf []*waiter
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return nil
+		}
+		buf = s.win.expire(time.Now().UnixNano(), buf[:0])
+		for i, wt := range buf {
+			buf[i] = nil
+			s.stats.Timeouts.Add(1)
+			wt.finish(result{err: fmt.Errorf("smpp: %v seq %d: %w after %v", wt.cmd, wt.seq, ErrTimeout, s.cfg.RequestTimeout)})
+		}
+	}
+}
+
 // SendAsync sends request p without waiting for its response: fn is
 // called exactly once with the response or the error (as Send would
 // return them: *StatusError, ErrTimeout after RequestTimeout, ErrClosed),
-// from the reader goroutine, a timer or the closing session, so it must
-// not block. SendAsync itself waits for a window slot until ctx is done;
+// from the reader goroutine, the timeout sweeper or the closing session,
+// so it must not block. SendAsync itself waits for a window slot until ctx is done;
 // if it returns an error, fn is not called. It serves callers that keep a
 // whole window in flight without a goroutine per request.
 func (s *Session) SendAsync(ctx context.Context, p PDU, fn func(PDU, error)) error {
@@ -498,7 +521,7 @@ func (s *Session) SendAsync(ctx context.Context, p PDU, fn func(PDU, error)) err
 		}
 		return fmt.Errorf("smpp: send %v: %w", id, err)
 	}
-	wt := &waiter{cmd: id, fn: fn}
+	wt := &waiter{cmd: id, fn: fn, deadline: time.Now().Add(s.cfg.RequestTimeout).UnixNano()}
 	seq, err := s.win.add(s.nextSeq, wt)
 	if err != nil {
 		return fmt.Errorf("smpp: send %v: %w", id, err)
@@ -510,13 +533,6 @@ func (s *Session) SendAsync(ctx context.Context, p PDU, fn func(PDU, error)) err
 		return nil // the closing session already reported to fn
 	}
 	s.stats.Requests.Add(1)
-	timeout := s.cfg.RequestTimeout
-	wt.timer.Store(time.AfterFunc(timeout, func() {
-		if s.win.takeIf(seq, wt) {
-			s.stats.Timeouts.Add(1)
-			fn(nil, fmt.Errorf("smpp: %v seq %d: %w after %v", id, seq, ErrTimeout, timeout))
-		}
-	}))
 	return nil
 }
 

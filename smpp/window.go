@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // ErrWindowFull: Send found the window of outstanding requests full. Back
@@ -20,12 +18,14 @@ type result struct {
 }
 
 // waiter is one outstanding request: Send waits on ch, SendAsync gets a
-// callback instead (and a timer for its timeout).
+// callback instead. The session's sweeper fails it with ErrTimeout once
+// deadline (UnixNano) has passed.
 type waiter struct {
-	cmd   CommandID
-	ch    chan result // buffered 1: the reader never blocks on it
-	fn    func(PDU, error)
-	timer atomic.Pointer[time.Timer]
+	cmd      CommandID
+	seq      uint32
+	ch       chan result // buffered 1: the reader never blocks on it
+	fn       func(PDU, error)
+	deadline int64
 }
 
 // finish hands the outcome to whoever waits. Whoever removed the waiter
@@ -34,9 +34,6 @@ func (wt *waiter) finish(r result) {
 	if wt.fn == nil {
 		wt.ch <- r
 		return
-	}
-	if t := wt.timer.Load(); t != nil {
-		t.Stop()
 	}
 	wt.fn(r.p, r.err)
 }
@@ -93,8 +90,28 @@ func (w *window) add(next func() uint32, wt *waiter) (uint32, error) {
 	for w.pending[seq] != nil {
 		seq = next()
 	}
+	wt.seq = seq
 	w.pending[seq] = wt
 	return seq, nil
+}
+
+// expire removes the waiters whose deadline is at or before now (UnixNano),
+// freeing their slots, and appends them to buf for the caller to finish:
+// one sweep per tick replaces a timer per request.
+func (w *window) expire(now int64, buf []*waiter) []*waiter {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for seq, wt := range w.pending {
+		if wt.deadline != 0 && wt.deadline <= now {
+			delete(w.pending, seq)
+			<-w.slots
+			buf = append(buf, wt)
+		}
+	}
+	if len(buf) > 0 {
+		w.notifyLocked()
+	}
+	return buf
 }
 
 // take removes and returns the waiter for seq, or nil, and frees its slot.
