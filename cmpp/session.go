@@ -30,6 +30,9 @@ var (
 	// ErrTerminated is the session's Err after a graceful TERMINATE from
 	// either side.
 	ErrTerminated = errors.New("cmpp: session terminated")
+	// ErrWriteQueueFull is returned by ReplyNoWait when the outbound queue
+	// has no room: the reply was not queued.
+	ErrWriteQueueFull = errors.New("cmpp: write queue full")
 	// ErrPeerDead means ActiveTestMisses ACTIVE_TESTs in a row went
 	// unanswered.
 	ErrPeerDead = errors.New("cmpp: peer dead: ACTIVE_TEST unanswered")
@@ -556,6 +559,33 @@ func (s *Session) Reply(h Header, resp PDU) error {
 	// completes on it still finds the reply in the queue.
 	defer s.inDone(h.Seq)
 	return s.reply(h.Seq, resp)
+}
+
+// ReplyNoWait is Reply for callers that must never block (a store's commit
+// callback): when the outbound queue is full it returns ErrWriteQueueFull
+// without queueing, and the request stays unanswered for a later Reply.
+// The queue holds WriteQueue frames, by default a reply to every request
+// of a full inbound window plus a window of our own requests, so it is
+// full only when the peer stopped reading.
+func (s *Session) ReplyNoWait(h Header, resp PDU) error {
+	if resp == nil || resp.Command() != h.Command.Response() {
+		return s.Reply(h, resp) // the same error
+	}
+	if s.ctx.Err() != nil {
+		s.inDone(h.Seq)
+		return s.closedErr()
+	}
+	f := s.encode(h.Seq, resp)
+	select {
+	case s.out <- f:
+	default:
+		s.putBuf(f.buf)
+		return ErrWriteQueueFull
+	}
+	s.stats.queueLen(len(s.out))
+	s.stats.ResponsesSent.Add(1)
+	s.inDone(h.Seq)
+	return nil
 }
 
 func (s *Session) inDone(seq uint32) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"testing"
 	"time"
 )
@@ -103,5 +104,51 @@ func TestRegisterSkipsPending(t *testing.T) {
 	s.seq.Store(math.MaxUint32)
 	if err := s.register(c); err != nil || c.seq != 2 {
 		t.Fatalf("register: seq %d, %v", c.seq, err)
+	}
+}
+
+// ReplyNoWait never blocks: with the writer stuck on a peer that does not
+// read, it reports ErrWriteQueueFull once the queue is full, and Reply
+// would have blocked there.
+func TestReplyNoWaitQueueFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			accepted <- c // never read
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.TCPConn).SetWriteBuffer(4096)
+	peer := <-accepted
+	defer peer.Close()
+	s := newSession(conn, Config{WriteQueue: 4, WriteTimeout: time.Minute, ActiveTestInterval: -1}.withDefaults(), nil)
+	go s.serve()
+	defer func() {
+		s.Close()
+		<-s.Done()
+	}()
+	h := Header{Command: CmdSubmit}
+	for i := range 1 << 20 {
+		h.Seq = uint32(i + 1)
+		err = s.ReplyNoWait(h, &SubmitResp{MsgID: uint64(i)})
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("ReplyNoWait = %v, want ErrWriteQueueFull", err)
+	}
+	if err := s.ReplyNoWait(h, &DeliverResp{}); err == nil || errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("wrong response type: %v, want the type error", err)
 	}
 }

@@ -533,19 +533,17 @@ func (n *Node) writeCDR(r billing.Record) {
 	}
 }
 
-// awaitCDR waits for the CDR group fsync round joined with
-// n.cdrSync.join(ch), which makes the CDRs written before the join
-// durable. It reports false when ctx ended first: ch then still gets the
-// answer later and must not be reused.
-func (n *Node) awaitCDR(ctx context.Context, ch chan error, round uint64) bool {
-	err := n.cdrSync.await(ctx, ch, round)
-	if err != nil && ctx.Err() == nil {
-		n.m.BillingErrors.Inc()
-		if n.billingBad.CompareAndSwap(false, true) {
-			n.log.Error("billing sync failed: SUBMITs are refused until restart", "err", err)
-		}
+// noteCDRSync accounts for a failed CDR fsync: billing is marked broken,
+// which refuses new SUBMITs (flow control) rather than accepting unbilled
+// ones.
+func (n *Node) noteCDRSync(err error) {
+	if err == nil || errors.Is(err, errSyncStopped) {
+		return
 	}
-	return err == nil || ctx.Err() == nil
+	n.m.BillingErrors.Inc()
+	if n.billingBad.CompareAndSwap(false, true) {
+		n.log.Error("billing sync failed: SUBMITs are refused until restart", "err", err)
+	}
 }
 
 func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
@@ -596,19 +594,20 @@ func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // groupSync coalesces concurrent requests for one expensive sync (the CDR
-// fsync): every caller waiting when a round starts shares its result.
-// Rounds start when poked: the queue's committer pokes when it takes a
-// batch (Config.OnBatch), so that there is about one CDR fsync per queue
-// transaction rather than one per SUBMIT that finds the syncer idle; a
-// waiter whose round has not started once its commit returned pokes
-// itself (await).
+// fsync): every callback registered when a round starts gets that round's
+// result. Rounds start when poked: the queue's committer pokes when it
+// takes a batch (Config.OnBatch), so that there is about one CDR fsync per
+// queue transaction, running alongside the queue's own.
 type groupSync struct {
-	fn      func() error
-	mu      sync.Mutex
-	wait    []chan error
-	started uint64 // rounds started; guarded by mu
-	kick    chan struct{}
+	fn     func() error
+	mu     sync.Mutex
+	wait   []func(error)
+	closed bool // the syncer has stopped: join answers at once
+	kick   chan struct{}
 }
+
+// errSyncStopped answers joins after the syncer stopped.
+var errSyncStopped = errors.New("ismg: CDR syncer stopped")
 
 func newGroupSync(fn func() error) *groupSync {
 	return &groupSync{fn: fn, kick: make(chan struct{}, 1)}
@@ -622,64 +621,47 @@ func (g *groupSync) poke() {
 	}
 }
 
-// join registers ch (buffered 1, empty) for the next round to start,
-// without starting it, and returns that round's number for await.
-func (g *groupSync) join(ch chan error) uint64 {
+// join registers done for the next round to start, without starting it:
+// the caller sees to a poke after the join (a SUBMIT's commit does, through
+// OnBatch). done runs on the syncer goroutine and must be quick; after the
+// syncer stopped it runs at once with errSyncStopped.
+func (g *groupSync) join(done func(error)) {
 	g.mu.Lock()
-	g.wait = append(g.wait, ch)
-	round := g.started + 1
-	g.mu.Unlock()
-	return round
-}
-
-// await waits for the result of round on ch, poking first if that round
-// has not started yet. The caller may reuse ch once await returned without
-// ctx ending.
-func (g *groupSync) await(ctx context.Context, ch chan error, round uint64) error {
-	g.mu.Lock()
-	started := g.started >= round
-	g.mu.Unlock()
-	if !started {
-		g.poke()
+	if g.closed {
+		g.mu.Unlock()
+		done(errSyncStopped)
+		return
 	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	g.wait = append(g.wait, done)
+	g.mu.Unlock()
 }
 
-// syncWith is join and await at once: a round that starts after the call.
-func (g *groupSync) syncWith(ctx context.Context, ch chan error) error {
-	return g.await(ctx, ch, g.join(ch))
-}
-
-// run is the syncer goroutine; on exit it answers the waiters left.
+// run is the syncer goroutine; on exit it syncs once more for the callbacks
+// left.
 func (g *groupSync) run(ctx context.Context) {
 	for {
 		select {
 		case <-g.kick:
+			g.round(false)
 		case <-ctx.Done():
-			g.round()
+			g.round(true)
 			return
 		}
-		g.round()
 	}
 }
 
-func (g *groupSync) round() {
+func (g *groupSync) round(last bool) {
 	g.mu.Lock()
 	ws := g.wait
 	g.wait = nil
-	g.started++
+	g.closed = last
 	g.mu.Unlock()
 	if len(ws) == 0 {
 		return
 	}
 	err := g.fn()
 	for _, w := range ws {
-		w <- err
+		w(err)
 	}
 }
 

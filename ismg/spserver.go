@@ -311,7 +311,12 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		reject(cmpp.ResultFlowControl, reasonWindow)
 		return
 	}
-	defer c.inflight.Add(-1)
+	stored := false // from here on, the answer comes from submitWait.finish
+	defer func() {
+		if !stored {
+			c.inflight.Add(-1)
+		}
+	}()
 
 	switch {
 	case p.MsgSrc != sp.id:
@@ -378,15 +383,14 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 	}
 	content := []byte(p.MsgContent)
 	sw := n.getSubmitWait()
-	var ops []queue.Op
-	var recs []mtRecord
 	if len(dests) == 1 {
-		ops, recs = sw.ops[:], sw.recs[:]
+		sw.ops, sw.recs, sw.queues = sw.op1[:], sw.rec1[:], sw.q1[:]
+		sw.queues[0] = queues[0]
 	} else {
-		ops, recs = make([]queue.Op, len(dests)), make([]mtRecord, len(dests))
+		sw.ops, sw.recs, sw.queues = make([]queue.Op, len(dests)), make([]mtRecord, len(dests)), queues
 	}
 	for i := range dests {
-		r := &recs[i]
+		r := &sw.recs[i]
 		*r = mtRecord{
 			SPID: sp.id, ServiceID: p.ServiceID, SrcID: p.SrcID, Dest: dests[i],
 			FeeUserType: p.FeeUserType, FeeType: p.FeeType, FeeCode: p.FeeCode, FeeTerminalID: p.FeeTerminalID,
@@ -402,49 +406,24 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		} else {
 			r.Link = strings.TrimPrefix(queues[i], qMTPrefix)
 		}
-		ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
+		sw.ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
 	}
 	// The CDRs are buffered first so that their fsync runs alongside the
 	// queue's group commit instead of after it: SUBMIT_RESP waits for
 	// both. Should the commit fail, each MT record is voided by a REPORT
 	// record with Stat REJECTD, so nothing refused is ever billed.
-	for i := range recs {
-		n.writeCDR(n.mtCDR(first+uint64(i), &recs[i], queues[i]))
+	for i := range sw.recs {
+		n.writeCDR(n.mtCDR(first+uint64(i), &sw.recs[i], sw.queues[i]))
 	}
+	sw.s, sw.h, sw.sp, sw.c, sw.first, sw.start = s, h, sp, c, first, start
+	sw.pending.Store(2)
+	stored = true
 	// The CDR fsync round starts when the committer takes this commit
-	// (queue.Config.OnBatch), so it runs alongside the queue's fsync; await
-	// starts one itself should that not have happened.
-	round := n.cdrSync.join(sw.cdr)
-	n.st.CommitAsync(ops, sw.done)
-	err = <-sw.committed
-	cdrOK := n.awaitCDR(s.Context(), sw.cdr, round)
-	defer n.putSubmitWait(sw, cdrOK)
-	if err != nil {
-		n.noteStoreErr(err)
-		for i := range recs {
-			rec := n.mtCDR(first+uint64(i), &recs[i], queues[i])
-			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatRejected, n.now()
-			n.writeCDR(rec)
-		}
-		reason := reasonStore
-		switch {
-		case errors.Is(err, queue.ErrQueueFull), errors.Is(err, queue.ErrStoreFull):
-			reason = reasonQueue
-		case s.Context().Err() != nil:
-			reason = reasonShutdown
-		}
-		n.log.Warn("SUBMIT not stored", "sp", sp.id, "err", err)
-		reject(cmpp.ResultFlowControl, reason)
-		return
-	}
-	for _, q := range queues {
-		if strings.HasPrefix(q, qFwdPrefix) {
-			n.ensureFwdSweeper(q)
-		}
-	}
-	_ = s.Reply(h, &cmpp.SubmitResp{MsgID: first, Result: cmpp.ResultOK})
-	sp.mSubmitOK.Add(float64(len(dests)))
-	n.m.SubmitLatency.Observe(time.Since(start).Seconds())
+	// (queue.Config.OnBatch), so it runs alongside the queue's fsync. The
+	// handler goroutine is free from here: the later of the two callbacks
+	// answers the SP (submitWait.finish).
+	n.cdrSync.join(sw.cdrDone)
+	n.st.CommitAsync(sw.ops, sw.storeDone)
 }
 
 func hasServiceCode(src string, codes []string) bool {
@@ -546,33 +525,104 @@ func (n *Node) Reload(cfg Config) error {
 	return nil
 }
 
-// submitWait is the reusable scratch of one stored SUBMIT (Node.submitWaits):
-// the commit callback and channels, and the op and record of the usual
-// single destination, which would otherwise be allocated per SUBMIT.
+// submitWait is one stored SUBMIT between the handler and its answer
+// (pooled in Node.submitWaits): the commit's ops and records, with room for
+// the usual single destination so that it allocates nothing per SUBMIT, and
+// the two outcomes the SUBMIT_RESP waits for, the queue commit and the CDR
+// fsync, whose callbacks run on the committer and the syncer.
 type submitWait struct {
-	committed chan error
-	done      func(error) // sends to committed
-	cdr       chan error
-	ops       [1]queue.Op
-	recs      [1]mtRecord
+	n                  *Node
+	storeDone, cdrDone func(error)
+
+	s     *cmpp.Session
+	h     cmpp.Header
+	sp    *spRuntime
+	c     *spConn
+	first uint64
+	start time.Time
+
+	ops    []queue.Op
+	recs   []mtRecord
+	queues []string
+	op1    [1]queue.Op
+	rec1   [1]mtRecord
+	q1     [1]string
+
+	pending  atomic.Int32 // outcomes still to come
+	storeErr error
+	cdrErr   error
 }
 
 func (n *Node) getSubmitWait() *submitWait {
 	if sw, ok := n.submitWaits.Get().(*submitWait); ok {
 		return sw
 	}
-	sw := &submitWait{committed: make(chan error, 1), cdr: make(chan error, 1)}
-	sw.done = func(err error) { sw.committed <- err }
+	sw := &submitWait{n: n}
+	sw.storeDone = func(err error) {
+		sw.storeErr = err
+		if err != nil {
+			// Refused at once (store failed or closed), this commit may
+			// never reach the committer's OnBatch poke.
+			n.cdrSync.poke()
+		}
+		if sw.pending.Add(-1) == 0 {
+			sw.finish()
+		}
+	}
+	sw.cdrDone = func(err error) {
+		sw.cdrErr = err
+		if sw.pending.Add(-1) == 0 {
+			sw.finish()
+		}
+	}
 	return sw
 }
 
-// putSubmitWait returns sw to the pool once the store answered (it is done
-// with the ops then) and, when cdrOK, the CDR sync's answer was received
-// (else it is still to come on sw.cdr).
-func (n *Node) putSubmitWait(sw *submitWait, cdrOK bool) {
-	if !cdrOK {
-		return
+// finish answers the SUBMIT once both outcomes are in. It runs on the
+// committer or the CDR syncer, so it must not block: should the session's
+// write queue be full (a peer that stopped reading), the answer is left to
+// a goroutine.
+func (sw *submitWait) finish() {
+	n, s, sp := sw.n, sw.s, sw.sp
+	n.noteCDRSync(sw.cdrErr)
+	resp := cmpp.SubmitResp{MsgID: sw.first, Result: cmpp.ResultOK}
+	if err := sw.storeErr; err != nil {
+		n.noteStoreErr(err)
+		for i := range sw.recs {
+			rec := n.mtCDR(sw.first+uint64(i), &sw.recs[i], sw.queues[i])
+			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatRejected, n.now()
+			n.writeCDR(rec)
+		}
+		reason := reasonStore
+		switch {
+		case errors.Is(err, queue.ErrQueueFull), errors.Is(err, queue.ErrStoreFull):
+			reason = reasonQueue
+		case s.Context().Err() != nil:
+			reason = reasonShutdown
+		}
+		n.log.Warn("SUBMIT not stored", "sp", sp.id, "err", err)
+		n.m.Submits.WithLabelValues(sp.id, "rejected", reason).Inc()
+		resp = cmpp.SubmitResp{Result: cmpp.ResultFlowControl}
+	} else {
+		for _, q := range sw.queues {
+			if strings.HasPrefix(q, qFwdPrefix) {
+				n.ensureFwdSweeper(q)
+			}
+		}
+		sp.mSubmitOK.Add(float64(len(sw.recs)))
+		n.m.SubmitLatency.Observe(time.Since(sw.start).Seconds())
 	}
-	sw.ops, sw.recs = [1]queue.Op{}, [1]mtRecord{}
+	if err := s.ReplyNoWait(sw.h, &resp); errors.Is(err, cmpp.ErrWriteQueueFull) {
+		h := sw.h
+		go func() { _ = s.Reply(h, &resp) }()
+	}
+	sw.c.inflight.Add(-1)
+	n.putSubmitWait(sw)
+}
+
+func (n *Node) putSubmitWait(sw *submitWait) {
+	sw.s, sw.sp, sw.c, sw.storeErr, sw.cdrErr = nil, nil, nil, nil, nil
+	sw.ops, sw.recs, sw.queues = nil, nil, nil
+	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]string{}
 	n.submitWaits.Put(sw)
 }

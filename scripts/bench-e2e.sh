@@ -31,6 +31,7 @@ DELAY=${DELAY:-20ms}
 BINDS=${BINDS:-4}
 SMSC_WINDOW=${SMSC_WINDOW:-256}
 SP_WINDOW=${SP_WINDOW:-256}
+SIM_PROCS=${SIM_PROCS:-1}
 RATE=${RATE:-0}
 
 command -v jq >/dev/null || { echo "bench-e2e: needs jq" >&2; exit 2; }
@@ -84,7 +85,7 @@ HTTP_PORT=$(free_port)
 
 SMSC_PROF=()
 [ "${PROFILE:-0}" = 1 ] && SMSC_PROF=(-cpuprofile "$WORK/smscsim.cpu.pprof")
-"$BIN/smscsim" -listen "127.0.0.1:$SMSC_PORT" -delay "$DELAY" -window "$SMSC_WINDOW" \
+GOMAXPROCS=$SIM_PROCS "$BIN/smscsim" -listen "127.0.0.1:$SMSC_PORT" -delay "$DELAY" -window "$SMSC_WINDOW" \
   -stats 0 -log-level warn "${SMSC_PROF[@]}" >"$WORK/smscsim.log" 2>&1 &
 PIDS+=($!)
 SMSC_PID=${PIDS[-1]}
@@ -111,7 +112,7 @@ SP=(-addr "127.0.0.1:$CMPP_PORT" -sp-id 901234 -secret sina-secret -src-id 10657
     -conns "$CONNS" -window "$WINDOW" -rate "$RATE" -wait-reports -report-timeout 120s -json)
 
 run_spsim() { # out-file n [extra flags]
-  if ! "$BIN/spsim" "${SP[@]}" -n "$2" "${@:3}" >"$1" 2>"$1.err"; then
+  if ! GOMAXPROCS=$SIM_PROCS "$BIN/spsim" "${SP[@]}" -n "$2" "${@:3}" >"$1" 2>"$1.err"; then
     echo "bench-e2e: spsim failed:" >&2; cat "$1.err" "$1" >&2; return 1
   fi
   local bad

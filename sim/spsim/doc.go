@@ -25,10 +25,11 @@
 //
 // # Goroutines and locks
 //
-// Run starts Window worker goroutines per connection and waits for them;
-// each sends one SUBMIT at a time with Session.SendWait, so a connection
-// never has more than Window outstanding. DELIVERs are handled in the cmpp
-// session's handler goroutines. Client.mu (report bookkeeping and the
+// Run starts one sender goroutine per connection and waits for them; each
+// keeps up to Window SUBMITs outstanding with Session.SendAsync (a slot
+// semaphore of Window), and the answers are accounted for on the session's
+// reader as they arrive. DELIVERs are handled in the cmpp session's handler
+// goroutines. Client.mu (report bookkeeping and the
 // maps) and the Histogram and pacer mutexes are leaves; counters are
 // atomics. Run terminates every connection before it returns.
 package spsim

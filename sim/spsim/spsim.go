@@ -153,9 +153,7 @@ func (c *Client) Run(ctx context.Context) (Result, error) {
 	c.sendStart = time.Now()
 	var wg sync.WaitGroup
 	for _, s := range sessions {
-		for range c.cfg.Window {
-			wg.Go(func() { c.worker(ctx, sendCtx, s, p) })
-		}
+		wg.Go(func() { c.sender(ctx, sendCtx, s, p) })
 	}
 	wg.Wait()
 	cancel()
@@ -219,9 +217,26 @@ func (c *Client) terminateAll(sessions []*cmpp.Session) {
 	wg.Wait()
 }
 
-// worker sends whole messages on s, one SUBMIT at a time, until the total
-// is reached, sendCtx ends or s fails.
-func (c *Client) worker(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer) {
+// sender sends whole messages on s until the total is reached, sendCtx
+// ends or s fails, keeping up to Window SUBMITs outstanding with
+// Session.SendAsync: the way a fast SP client works, and the response is
+// timed on the session's reader as it arrives rather than when a waiting
+// goroutine gets to run. It returns once every SUBMIT it sent has its
+// answer (or ctx ends).
+func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer) {
+	slots := make(chan struct{}, c.cfg.Window)
+	var inflight sync.WaitGroup
+	defer func() {
+		done := make(chan struct{})
+		go func() {
+			inflight.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}()
 	for sendCtx.Err() == nil && s.Err() == nil {
 		i := c.next.Add(1) - 1
 		if c.cfg.Total > 0 && i >= uint64(c.cfg.Total) {
@@ -238,16 +253,36 @@ func (c *Client) worker(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer)
 			if p.wait(sendCtx) != nil {
 				return
 			}
-			if !c.submit(ctx, s, dest, seg) {
+			select {
+			case slots <- struct{}{}:
+			case <-sendCtx.Done():
+				return
+			case <-s.Done():
+				return
+			}
+			sub := c.newSubmit(dest, seg)
+			t0 := time.Now()
+			c.submitted.Add(1)
+			inflight.Add(1)
+			err := s.SendAsync(sub, func(resp cmpp.PDU, err error) {
+				c.answered(resp, err, t0, time.Now())
+				<-slots
+				inflight.Done()
+			})
+			if err != nil {
+				<-slots
+				inflight.Done()
+				c.submitted.Add(^uint64(0)) // not sent
+				if !errors.Is(err, cmpp.ErrClosed) {
+					c.fail(err)
+				}
 				return
 			}
 		}
 	}
 }
 
-// submit sends one SUBMIT and accounts for its answer; false means the
-// session is gone.
-func (c *Client) submit(ctx context.Context, s *cmpp.Session, dest string, seg smstext.Segment) bool {
+func (c *Client) newSubmit(dest string, seg smstext.Segment) *cmpp.Submit {
 	sub := &cmpp.Submit{
 		PkTotal:            seg.Total,
 		PkNumber:           seg.Seq,
@@ -267,32 +302,33 @@ func (c *Client) submit(ctx context.Context, s *cmpp.Session, dest string, seg s
 	if seg.UDH != nil {
 		sub.TPUDHI = 1
 	}
-	t0 := time.Now()
-	c.submitted.Add(1)
-	resp, err := s.SendWait(ctx, sub)
-	now := time.Now()
+	return sub
+}
+
+// answered accounts for one SUBMIT's answer; it runs on the session's
+// reader (or its timeout sweeper), so it only records.
+func (c *Client) answered(resp cmpp.PDU, err error, sent, now time.Time) {
 	if err != nil {
 		c.fail(err)
-		return s.Err() == nil && ctx.Err() == nil
+		return
 	}
-	c.submitLat.Record(now.Sub(t0))
+	c.submitLat.Record(now.Sub(sent))
 	c.lastResp.Store(now.UnixNano())
 	r, ok := resp.(*cmpp.SubmitResp)
 	if !ok {
 		c.fail(fmt.Errorf("spsim: SUBMIT answered with %T", resp))
-		return true
+		return
 	}
 	if r.Result != cmpp.ResultOK {
 		c.mu.Lock()
 		c.rejected[r.Result]++
 		c.mu.Unlock()
-		return true
+		return
 	}
 	c.acked.Add(1)
 	if c.cfg.RegisteredDelivery == 1 {
-		c.track(r.MsgID, t0)
+		c.track(r.MsgID, sent)
 	}
-	return true
 }
 
 func (c *Client) fail(err error) {
