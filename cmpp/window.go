@@ -24,7 +24,7 @@ type call struct {
 	// their own time.
 	deadline time.Duration
 
-	ch chan callResult // Send: buffered 1
+	ch chan callResult  // Send: buffered 1
 	fn func(PDU, error) // SendAsync
 }
 
