@@ -92,6 +92,12 @@ type Config struct {
 	// at once with ResultFlowControl; others wait up to ResponseTimeout for
 	// a slot, then the session closes with ErrInboundWindow.
 	InboundWindow int
+	// InlineHandler runs the Handler on the reader goroutine instead of
+	// handing each request to a handler goroutine. It saves a goroutine
+	// switch per request, for handlers that never block (they answer later
+	// from callbacks, as the ISMG's SUBMIT does after its group commit):
+	// while the handler runs, nothing more is read from the peer.
+	InlineHandler bool
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
 	// Stats, if set, is updated by the session; sessions may share one.
@@ -866,6 +872,10 @@ func (s *Session) dispatch(h Header, p PDU) error {
 			return fmt.Errorf("%w: %v (Sequence_Id %d) found all %d slots busy for %v",
 				ErrInboundWindow, h.Command, h.Seq, s.cfg.InboundWindow, s.cfg.ResponseTimeout)
 		}
+	}
+	if s.cfg.InlineHandler {
+		s.handler.ServeCMPP(s, h, p)
+		return nil
 	}
 	select {
 	case s.work <- job{h, p}:

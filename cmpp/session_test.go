@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -981,5 +983,51 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := cmpp.Dial(context.Background(), "127.0.0.1:1", cmpp.ClientConfig{Session: cmpp.Config{Window: -1}}); err == nil {
 		t.Error("Dial with a bad config succeeded")
+	}
+}
+
+// With InlineHandler the reader runs the handler itself: requests are
+// handled one at a time, in arrival order, and a handler may answer later
+// from another goroutine.
+func TestInlineHandler(t *testing.T) {
+	checkGoroutines(t)
+	var running, maxRunning atomic.Int32
+	var order []uint32
+	var mu sync.Mutex
+	ts := cmpptest.NewUnstartedServer(cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		if n := running.Add(1); n > maxRunning.Load() {
+			maxRunning.Store(n)
+		}
+		mu.Lock()
+		order = append(order, h.Seq)
+		mu.Unlock()
+		running.Add(-1)
+		go func() { _ = s.Reply(h, &cmpp.SubmitResp{MsgID: uint64(h.Seq)}) }()
+	}))
+	ts.Config.InlineHandler = true
+	ts.Config.InboundWindow = 64
+	ts.Start(t)
+	const n = 64
+	cfg := ts.ClientConfig(t, cmpp.V30)
+	cfg.Session.Window = n
+	c := cmpptest.DialConfig(t, ts.Addr, cfg)
+	errs := make(chan error, n)
+	for range n {
+		if err := c.SendAsync(newSubmit(), func(resp cmpp.PDU, err error) { errs <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		if err := recv(t, errs, "SUBMIT_RESP"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if maxRunning.Load() != 1 {
+		t.Errorf("%d handlers ran at once", maxRunning.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != n || !slices.IsSorted(order) {
+		t.Errorf("handled in order %v", order)
 	}
 }

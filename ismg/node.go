@@ -233,7 +233,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 			ActiveTestInterval: cfg.Limits.ActiveTest,
 			ReadTimeout:        cfg.Limits.ReadTimeout,
 			MaxPDU:             uint32(cfg.Limits.MaxPDU),
-			Logger:             o.log.With("component", "cmpp"),
+			// serveCMPP never waits: a SUBMIT is answered from its commit
+			// callbacks, everything else at once.
+			InlineHandler: true,
+			Logger:        o.log.With("component", "cmpp"),
 		},
 		Auth:           cmpp.AuthenticatorFunc(n.authenticate),
 		Handler:        cmpp.HandlerFunc(n.serveCMPP),
