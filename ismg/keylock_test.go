@@ -36,3 +36,27 @@ func TestKeyLocks(t *testing.T) {
 		t.Fatalf("%d locks left in the table", len(k.m))
 	}
 }
+
+// TestKeyLocksTry checks that tryLock never waits: it fails while the id is
+// held, succeeds for other ids and once the holder is gone.
+func TestKeyLocksTry(t *testing.T) {
+	k := keyLocks{m: map[uint64]*keyLock{}}
+	held := k.lock(1)
+	if k.tryLock(1) != nil {
+		t.Fatal("tryLock took a held id")
+	}
+	other := k.tryLock(2)
+	if other == nil {
+		t.Fatal("tryLock refused a free id")
+	}
+	k.unlock(2, other)
+	k.unlock(1, held)
+	again := k.tryLock(1)
+	if again == nil {
+		t.Fatal("tryLock refused a released id")
+	}
+	k.unlock(1, again)
+	if len(k.m) != 0 {
+		t.Fatalf("%d locks left in the table", len(k.m))
+	}
+}

@@ -699,6 +699,20 @@ func (k *keyLocks) lock(id uint64) *keyLock {
 	return l
 }
 
+// tryLock is lock for callers that must not wait: nil when id's lock is
+// held or wanted.
+func (k *keyLocks) tryLock(id uint64) *keyLock {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m[id] != nil {
+		return nil
+	}
+	l := &keyLock{refs: 1}
+	l.mu.Lock()
+	k.m[id] = l
+	return l
+}
+
 func (k *keyLocks) unlock(id uint64, l *keyLock) {
 	l.mu.Unlock()
 	k.mu.Lock()

@@ -35,6 +35,11 @@ func (h smscHandler) HandleDeliver(ctx context.Context, link string, d *smpp.Del
 	return h.n.handleDeliver(ctx, link, d)
 }
 
+func (h smscHandler) HandleReceiptAsync(link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool {
+	lr := h.n.links[link]
+	return lr != nil && lr.receiptAsync(d, info, err, respond)
+}
+
 func (h smscHandler) HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
 	lr := h.n.links[link]
 	if lr == nil {
@@ -56,17 +61,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 		n.m.Receipts.WithLabelValues(lr.cfg.Name, "intermediate").Inc()
 		return smpp.StatusOK
 	}
-	var sid string
-	if id, ok := d.TLVs.ReceiptedMessageID(); ok && id != "" {
-		sid = canonID(id)
-	} else {
-		sid = lr.textID(info.MessageID)
-	}
-	stat := smpp.StateStat(info.State)
-	done := info.Receipt.DoneDate
-	if done.IsZero() {
-		done = n.now()
-	}
+	sid, stat, done := lr.receiptFields(d, info)
 	rec := orphanRecord{Link: lr.cfg.Name, SID: sid, Stat: stat, Done: done, Received: n.now()}
 	p, mapped, o, dup := lr.idx.lookupOrPark(sid, rec)
 	switch {
@@ -107,6 +102,71 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	close(o.done)
 	n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan").Inc()
 	return smpp.StatusOK
+}
+
+// receiptFields are the normalised SMSC id, the Stat and the done time of
+// a final receipt.
+func (lr *linkRuntime) receiptFields(d *smpp.DeliverSM, info smpp.ReceiptInfo) (sid, stat string, done time.Time) {
+	if id, ok := d.TLVs.ReceiptedMessageID(); ok && id != "" {
+		sid = canonID(id)
+	} else {
+		sid = lr.textID(info.MessageID)
+	}
+	done = info.Receipt.DoneDate
+	if done.IsZero() {
+		done = lr.n.now()
+	}
+	return sid, smpp.StateStat(info.State), done
+}
+
+// receiptAsync is handleReceipt's fast path, run on the bind's reader: the
+// final receipt of a single-part message whose mapping is durable becomes
+// its status report through CommitAsync, and the commit callback answers
+// the SMSC, so no goroutine waits for the commit. Everything else (bad or
+// intermediate receipts, no mapping yet, orphans, duplicates, multi-part
+// messages, a Msg_Id another receipt is working on) returns false and goes
+// to handleReceipt.
+func (lr *linkRuntime) receiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool {
+	if err != nil || !info.State.Final() || info.State == smpp.StateAccepted {
+		return false
+	}
+	n := lr.n
+	sid, stat, done := lr.receiptFields(d, info)
+	msgID, ok := lr.idx.mappedID(sid)
+	if !ok {
+		return false
+	}
+	mu := n.msgLocks.tryLock(msgID)
+	if mu == nil {
+		return false
+	}
+	it, err := n.st.Get(qAwait, msgID)
+	var r mtRecord
+	if err == nil {
+		r, err = decodeMT(it.Value)
+	}
+	if id, ok := lr.idx.mappedID(sid); err != nil || r.Pending > 1 || !ok || id != msgID {
+		n.msgLocks.unlock(msgID, mu)
+		return false
+	}
+	if r.Stat == "" || r.Stat == smpp.StatDelivered {
+		r.Stat = stat
+	}
+	ops := n.reportOps(qAwait, msgID, &r, r.Stat, sid, done, nil)
+	n.st.CommitAsync(ops, func(err error) {
+		if err != nil {
+			n.noteStoreErr(err)
+		}
+		st := smpp.StatusXTAppn
+		if n.reportCommitted(err, qAwait, msgID, &r, r.Stat, "smsc", done) {
+			lr.idx.markDone(sid)
+			lr.mMatched.Inc()
+			st = smpp.StatusOK
+		}
+		n.msgLocks.unlock(msgID, mu)
+		respond(st)
+	})
+	return true
 }
 
 // applyReceipt matches a final receipt with its message through the
@@ -191,6 +251,13 @@ func (n *Node) finalReport(ctx context.Context, q string, id uint64, r *mtRecord
 // queues its status report for the SP, in one commit with extra; then
 // writes the REPORT CDR.
 func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
+	ops := n.reportOps(q, id, r, stat, sid, done, extra)
+	return n.reportCommitted(n.commit(ctx, ops...), q, id, r, stat, origin, done)
+}
+
+// reportOps are the ops of finalReportOps: extra, the removal of id from q
+// and the SP's status report if it asked for one.
+func (n *Node) reportOps(q string, id uint64, r *mtRecord, stat, sid string, done time.Time, extra []queue.Op) []queue.Op {
 	ops := append(extra, queue.Remove(q, id))
 	if r.RegisteredDelivery == 1 {
 		o := outRecord{
@@ -201,7 +268,14 @@ func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRec
 		}
 		ops = append(ops, queue.Enqueue(qOutPrefix+r.SPID, id, time.Time{}, o.Append(nil)))
 	}
-	if err := n.commit(ctx, ops...); err != nil {
+	return ops
+}
+
+// reportCommitted finishes finalReportOps once the commit of reportOps
+// returned err: the REPORT CDR and metrics on success. It reports false
+// when the message is still to be finished (the store refused).
+func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, stat, origin string, done time.Time) bool {
+	if err != nil {
 		if errors.Is(err, queue.ErrNotFound) {
 			return true // someone else finished it
 		}

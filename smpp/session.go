@@ -28,6 +28,9 @@ var (
 	ErrBindTimeout = errors.New("smpp: no bind within the bind timeout")
 	// ErrAlreadyResponded: Request.Respond was called twice.
 	ErrAlreadyResponded = errors.New("smpp: request already answered")
+	// ErrWriteQueueFull: RespondNoWait found the write queue full; nothing
+	// was sent and the request may still be answered.
+	ErrWriteQueueFull = errors.New("smpp: write queue full")
 
 	// errUnbound and errLocalClose are clean endings: Err reports nil.
 	errUnbound    = errors.New("smpp: unbound")
@@ -154,6 +157,44 @@ func (r *Request) Respond(resp PDU, status Status) error {
 		}
 	}
 	return s.enqueue(context.Background(), frame{p: resp, seq: r.Header.Seq, status: status})
+}
+
+// RespondNoWait is Respond for callers that must never block (a store's
+// commit callback): when the write queue is full it returns
+// ErrWriteQueueFull and r stays unanswered, for a later Respond. Binds are
+// answered with Respond only.
+func (r *Request) RespondNoWait(resp PDU, status Status) error {
+	id := r.Header.ID
+	if _, isBind := r.PDU.(*Bind); isBind || !id.HasResponse() {
+		return fmt.Errorf("smpp: respond without waiting to %v: use Respond", id)
+	}
+	if resp == nil {
+		resp, _ = New(id.Response())
+	}
+	if resp.CommandID() != id.Response() {
+		return fmt.Errorf("smpp: respond to %v seq %d with %v", id, r.Header.Seq, resp.CommandID())
+	}
+	if status == StatusOK {
+		if err := resp.Validate(); err != nil {
+			return err
+		}
+	}
+	if !r.done.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: %v seq %d", ErrAlreadyResponded, id, r.Header.Seq)
+	}
+	s := r.s
+	if s.ctx.Err() != nil {
+		s.win.owe(-1)
+		return s.closedErr()
+	}
+	select {
+	case s.out <- frame{p: resp, seq: r.Header.Seq, status: status}:
+		s.win.owe(-1)
+		return nil
+	default:
+		r.done.Store(false)
+		return ErrWriteQueueFull
+	}
 }
 
 // frame is one PDU queued for the writer. The writer encodes it, so the

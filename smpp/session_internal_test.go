@@ -1,6 +1,11 @@
 package smpp
 
-import "testing"
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
 
 func TestSequenceWraps(t *testing.T) {
 	var s Session
@@ -35,5 +40,60 @@ func TestConfigValidate(t *testing.T) {
 		if c.Validate() == nil {
 			t.Errorf("invalid config accepted: %+v", c)
 		}
+	}
+}
+
+// RespondNoWait never blocks: with the writer stuck on a peer that does not
+// read, it reports ErrWriteQueueFull once the queue is full and leaves the
+// request answerable.
+func TestRespondNoWaitQueueFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			accepted <- c // never read
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.TCPConn).SetWriteBuffer(4096)
+	peer := <-accepted
+	defer peer.Close()
+	cfg := DefaultConfig()
+	cfg.WriteQueue, cfg.WriteTimeout, cfg.EnquireInterval = 4, time.Minute, 0
+	s, err := NewSession(conn, RoleESME, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		s.Close()
+		<-s.Done()
+	}()
+	var last *Request
+	for i := range 1 << 20 {
+		last = &Request{Header: Header{ID: CmdDeliverSM, Seq: uint32(i + 1)}, PDU: &DeliverSM{}, s: s}
+		s.win.owe(1)
+		err = last.RespondNoWait(&DeliverSMResp{}, StatusOK)
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("RespondNoWait = %v, want ErrWriteQueueFull", err)
+	}
+	if last.done.Load() {
+		t.Fatal("a refused RespondNoWait marked the request answered")
+	}
+	bind := &Request{Header: Header{ID: CmdBindTransceiver, Seq: 1}, PDU: &Bind{}, s: s}
+	if err := bind.RespondNoWait(nil, StatusOK); err == nil {
+		t.Fatal("RespondNoWait answered a bind")
 	}
 }

@@ -98,3 +98,75 @@ func TestReceiptHandler(t *testing.T) {
 		t.Fatalf("HandleDeliver got %+v", d)
 	}
 }
+
+// asyncReceipts is an AsyncReceiptHandler: receipts whose text names id
+// "sync" are declined (they must reach HandleReceipt), the others are
+// answered later from another goroutine with the status sent on answer.
+type asyncReceipts struct {
+	taken  chan func(smpp.Status)
+	synced chan string
+}
+
+func (a *asyncReceipts) HandleDeliver(context.Context, string, *smpp.DeliverSM) smpp.Status {
+	return smpp.StatusSysErr
+}
+
+func (a *asyncReceipts) HandleReceipt(_ context.Context, _ string, _ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error) smpp.Status {
+	a.synced <- info.MessageID
+	return smpp.StatusOK
+}
+
+func (a *asyncReceipts) HandleReceiptAsync(_ string, _ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error, respond func(smpp.Status)) bool {
+	if info.MessageID == "sync" {
+		return false
+	}
+	a.taken <- respond
+	return true
+}
+
+// An AsyncReceiptHandler answers receipts from a callback: the SMSC gets
+// the deliver_sm_resp only when respond is called, with its status, and a
+// declined receipt goes to HandleReceipt.
+func TestAsyncReceiptHandler(t *testing.T) {
+	srv := startSMSC(t, &testSMSC{})
+	h := &asyncReceipts{taken: make(chan func(smpp.Status), 1), synced: make(chan string, 1)}
+	cfg := testConfig(t, srv.Addr)
+	l := startLink(t, cfg, h)
+	waitBound(t, l.Link, 1)
+	ss := srv.SMPP.Sessions()[0]
+	ctx := testCtx(t)
+	receipt := func(id string) *smpp.DeliverSM {
+		return &smpp.DeliverSM{
+			SourceAddr: smpp.Addr{Addr: "8613800000007"}, DestAddr: smpp.Addr{Addr: "Tandem"}, ESMClass: smpp.ESMClassReceipt,
+			ShortMessage: []byte("id:" + id + " sub:001 dlvrd:001 submit date:2601020304 done date:2601020305 stat:DELIVRD err:000 text:x"),
+		}
+	}
+	res := make(chan error, 1)
+	go func() { _, err := ss.Deliver(ctx, receipt("A1")); res <- err }()
+	var respond func(smpp.Status)
+	select {
+	case respond = <-h.taken:
+	case <-ctx.Done():
+		t.Fatal("receipt not taken by HandleReceiptAsync")
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("deliver_sm_resp before respond: %v", err)
+	default:
+	}
+	go respond(smpp.StatusXTAppn)
+	if err := <-res; !errors.Is(err, &smpp.StatusError{Status: smpp.StatusXTAppn}) {
+		t.Fatalf("deliver_sm_resp: %v, want respond's ESME_RX_T_APPN", err)
+	}
+
+	go func() { _, err := ss.Deliver(ctx, receipt("sync")); res <- err }()
+	if id := <-h.synced; id != "sync" {
+		t.Fatalf("HandleReceipt got %q", id)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("declined receipt: %v", err)
+	}
+	if c := l.Counters(); c.Delivers != 2 || c.DeliverErrors != 1 {
+		t.Fatalf("counters %+v", c)
+	}
+}

@@ -1,6 +1,7 @@
 package smsclink
 
 import (
+	"errors"
 	"slices"
 
 	"tandem/smpp"
@@ -66,6 +67,17 @@ func (l *Link) deliver(s *slot, r *smpp.Request, d *smpp.DeliverSM, ok smpp.PDU)
 	if rh, isRH := l.h.(ReceiptHandler); isRH && d.IsReceipt() {
 		j.rh = rh
 		j.info, j.infoErr = smpp.ParseDeliverReceipt(d)
+		if arh, isAsync := rh.(AsyncReceiptHandler); isAsync {
+			l.handlers.Add(1)
+			respond := func(st smpp.Status) {
+				defer l.handlers.Done()
+				l.respond(s, r, ok, st, true)
+			}
+			if arh.HandleReceiptAsync(l.cfg.Name, d, j.info, j.infoErr, respond) {
+				return
+			}
+			l.handlers.Done()
+		}
 	}
 	s.idleMu.Lock()
 	if n := len(s.idle); n > 0 {
@@ -124,17 +136,38 @@ func (l *Link) deliverLoop(s *slot, j deliverJob) {
 }
 
 func (l *Link) deliver1(s *slot, j deliverJob) {
-	defer func() { <-s.sem }()
 	var st smpp.Status
 	if j.rh != nil {
 		st = j.rh.HandleReceipt(l.hctx, l.cfg.Name, j.d, j.info, j.infoErr)
 	} else {
 		st = l.h.HandleDeliver(l.hctx, l.cfg.Name, j.d)
 	}
+	l.respond(s, j.r, j.ok, st, false)
+}
+
+// respond answers a delivery and frees its slot. noWait is for callers that
+// must not block (an AsyncReceiptHandler's respond): a full write queue
+// then leaves the answer to a goroutine.
+func (l *Link) respond(s *slot, r *smpp.Request, ok smpp.PDU, st smpp.Status, noWait bool) {
 	if st != smpp.StatusOK {
 		l.counters.deliverErrors.Add(1)
 	}
-	if err := j.r.Respond(j.ok, st); err != nil {
-		s.log.Warn("deliver_sm_resp not sent", smpp.LogKeyErr, err, smpp.LogKeySeq, j.r.Header.Seq)
+	var err error
+	if noWait {
+		if err = r.RespondNoWait(ok, st); errors.Is(err, smpp.ErrWriteQueueFull) {
+			go func() {
+				defer func() { <-s.sem }()
+				if err := r.Respond(ok, st); err != nil {
+					s.log.Warn("deliver_sm_resp not sent", smpp.LogKeyErr, err, smpp.LogKeySeq, r.Header.Seq)
+				}
+			}()
+			return
+		}
+	} else {
+		err = r.Respond(ok, st)
+	}
+	<-s.sem
+	if err != nil {
+		s.log.Warn("deliver_sm_resp not sent", smpp.LogKeyErr, err, smpp.LogKeySeq, r.Header.Seq)
 	}
 }

@@ -33,6 +33,9 @@
 // ESME_RX_T_APPN and retries later. A Handler that also implements
 // ReceiptHandler gets receipts through HandleReceipt, already parsed
 // (smpp.ParseDeliverReceipt) on the bind's reader.
+// An AsyncReceiptHandler may take a receipt on the reader instead
+// (HandleReceiptAsync) and answer it from a callback, such as its store's
+// commit callback, with no goroutine waiting.
 //
 // # Goroutines
 //

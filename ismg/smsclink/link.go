@@ -45,6 +45,17 @@ type ReceiptHandler interface {
 	HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status
 }
 
+// AsyncReceiptHandler is a ReceiptHandler that can answer a receipt later,
+// without a goroutine waiting: HandleReceiptAsync runs on the bind's
+// reader and must not block. It returns true after arranging for respond
+// to be called exactly once, from any goroutine, with the status to answer
+// (respond does not block either); it returns false, having done nothing,
+// to have the receipt go to HandleReceipt on a Handler goroutine.
+type AsyncReceiptHandler interface {
+	ReceiptHandler
+	HandleReceiptAsync(link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status
 
