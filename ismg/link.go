@@ -348,7 +348,7 @@ func (a *asyncSubmit) resp(id string, err error) {
 	n.st.CommitAsync(a.ops[:], a.committed)
 }
 
-// committed runs on the store's committer: it must be quick and must not
+// committed runs on the store's finisher: it must be quick and must not
 // Commit.
 func (a *asyncSubmit) committed(err error) {
 	lr := a.lr

@@ -529,7 +529,7 @@ func (n *Node) Reload(cfg Config) error {
 // (pooled in Node.submitWaits): the commit's ops and records, with room for
 // the usual single destination so that it allocates nothing per SUBMIT, and
 // the two outcomes the SUBMIT_RESP waits for, the queue commit and the CDR
-// fsync, whose callbacks run on the committer and the syncer.
+// fsync, whose callbacks run on the store's finisher and the syncer.
 type submitWait struct {
 	n                  *Node
 	storeDone, cdrDone func(error)
@@ -579,7 +579,7 @@ func (n *Node) getSubmitWait() *submitWait {
 }
 
 // finish answers the SUBMIT once both outcomes are in. It runs on the
-// committer or the CDR syncer, so it must not block: should the session's
+// store's finisher or the CDR syncer, so it must not block: should the session's
 // write queue be full (a peer that stopped reading), the answer is left to
 // a goroutine.
 func (sw *submitWait) finish() {

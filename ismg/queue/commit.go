@@ -98,8 +98,9 @@ func (s *Store) recycle(r *request) {
 // once the transaction is on disk or the ops were rejected. It lets one
 // connection goroutine keep a whole window of messages in flight.
 //
-// done runs on the committer goroutine: it must be quick and must not
-// call Commit or Close (that would deadlock); CommitAsync is fine. If the
+// done runs on the store's finisher goroutine, which answers the committed
+// batches in order: it must be quick and must not call Commit or Close
+// (that would deadlock); CommitAsync is fine. If the
 // request is refused at once (store closed or failed), done runs on the
 // caller's goroutine before CommitAsync returns. ops and their slices must
 // stay untouched until done is called.
@@ -146,10 +147,23 @@ func (s *Store) signal() {
 	}
 }
 
+// finBacklog is how many committed batches may wait for the finisher
+// before the committer waits for it.
+const finBacklog = 4
+
 // run is the committer goroutine, owned by the Store and ended by Close
-// after the last pending request.
+// after the last pending request; it owns the finisher goroutine.
 func (s *Store) run() {
-	defer close(s.stopped)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		s.finisher()
+	}()
+	defer func() {
+		close(s.fin)
+		<-finished
+		close(s.stopped)
+	}()
 	b := newBatch()
 	var reqs []*request
 	for {
@@ -303,10 +317,36 @@ func (s *Store) commitBatch(b *batch, reqs []*request) {
 		s.ctr.commits.Add(uint64(accepted))
 		s.ctr.ops.Add(uint64(nops))
 		s.ctr.rejected.Add(uint64(len(reqs) - accepted))
-		for _, r := range reqs {
+		s.finishLater(reqs)
+		return
+	}
+}
+
+// finishLater hands a committed batch to the finisher, which answers its
+// requests (wakes the Commit callers, runs the CommitAsync callbacks)
+// while the committer goes on with the next transaction: the callbacks do
+// not lengthen the commit cycle every caller waits for. Batches are
+// answered in commit order.
+func (s *Store) finishLater(reqs []*request) {
+	var buf []*request
+	select {
+	case buf = <-s.finFree:
+	default:
+	}
+	s.fin <- append(buf[:0], reqs...)
+}
+
+// finisher answers the batches of finishLater until fin is closed.
+func (s *Store) finisher() {
+	for buf := range s.fin {
+		for i, r := range buf {
+			buf[i] = nil
 			r.finish(r.err)
 		}
-		return
+		select {
+		case s.finFree <- buf[:0]:
+		default:
+		}
 	}
 }
 

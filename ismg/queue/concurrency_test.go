@@ -200,3 +200,35 @@ func concurrentConsumers(t *testing.T, cfg Config) {
 		t.Fatalf("%d items left", s.Len("mt"))
 	}
 }
+
+// CommitAsync callbacks run in commit order on the finisher, and Close
+// returns only after the last one ran.
+func TestAsyncCallbacksInOrderBeforeClose(t *testing.T) {
+	s := openTest(t, "", testConfig(t))
+	const n = 2000
+	var mu sync.Mutex
+	var got []uint64
+	for i := range uint64(n) {
+		s.CommitAsync([]Op{Enqueue("mt", i+1, t0, nil)}, func(err error) {
+			if err != nil {
+				t.Errorf("commit %d: %v", i+1, err)
+			}
+			mu.Lock()
+			got = append(got, i+1)
+			mu.Unlock()
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("%d callbacks before Close returned, want %d", len(got), n)
+	}
+	for i, id := range got {
+		if id != uint64(i+1) {
+			t.Fatalf("callback %d was for commit %d: out of order", i, id)
+		}
+	}
+}

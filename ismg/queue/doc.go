@@ -69,8 +69,11 @@
 //
 // # Goroutines and locks
 //
-// The Store owns one goroutine, the committer, started by Open and ended by
-// Close after it has committed every request handed over before Close. Two
+// The Store owns two goroutines, started by Open and ended by Close after
+// every request handed over before Close is committed and answered: the
+// committer, which builds, commits and applies the transactions, and the
+// finisher, which answers each committed batch (wakes Commit callers, runs
+// CommitAsync callbacks) while the committer goes on with the next. Two
 // mutexes, never held together: pmu guards the hand-off list of pending
 // requests; mu guards the in-memory index and leases (the committer holds it
 // read-locked while validating and write-locked while applying a committed

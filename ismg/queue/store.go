@@ -40,7 +40,11 @@ type Store struct {
 	isClosed atomic.Bool // reads fail with ErrClosed, even from the cache
 
 	kick    chan struct{} // capacity 1: "pending is not empty"
-	stopped chan struct{} // closed when the committer exited
+	stopped chan struct{} // closed when the committer and the finisher exited
+	// fin carries committed batches from the committer to the finisher,
+	// which answers their requests (see finishLater); finFree recycles
+	// the slices.
+	fin, finFree chan []*request
 	closing chan struct{} // closed by Close: wakes Wait
 	once    sync.Once
 
@@ -86,6 +90,8 @@ func Open(path string, cfg Config) (*Store, error) {
 		queues:  make(map[string]*qindex),
 		kick:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
+		fin:     make(chan []*request, finBacklog),
+		finFree: make(chan []*request, finBacklog+1),
 		closing: make(chan struct{}),
 	}
 	items, err := s.load()
