@@ -45,8 +45,8 @@ type Store struct {
 	// which answers their requests (see finishLater); finFree recycles
 	// the slices.
 	fin, finFree chan []*request
-	closing chan struct{} // closed by Close: wakes Wait
-	once    sync.Once
+	closing      chan struct{} // closed by Close: wakes Wait
+	once         sync.Once
 
 	failed atomic.Pointer[error] // sticky commit failure
 	ctr    counters
