@@ -110,6 +110,8 @@ var (
 	descLeased = prometheus.NewDesc("ismg_queue_leased", "Items per queue being worked on.", []string{"queue"}, nil)
 	descTxs    = prometheus.NewDesc("ismg_store_transactions_total", "bbolt transactions (one fsync each).", nil, nil)
 	descOps    = prometheus.NewDesc("ismg_store_ops_total", "Queue ops committed.", nil, nil)
+	descSync   = prometheus.NewDesc("ismg_store_commit_seconds", "bbolt transaction commit time (page writes and fsyncs).", nil, nil)
+	descSyncMx = prometheus.NewDesc("ismg_store_commit_max_seconds", "Slowest bbolt transaction commit so far.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -117,6 +119,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLeased
 	ch <- descTxs
 	ch <- descOps
+	ch <- descSync
+	ch <- descSyncMx
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -127,4 +131,13 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descTxs, prometheus.CounterValue, float64(st.Txs))
 	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(st.Ops))
+	bounds := queue.SyncBuckets()
+	buckets := make(map[float64]uint64, len(bounds))
+	var cum uint64
+	for i, b := range bounds {
+		cum += st.SyncHist[i]
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(descSync, cum+st.SyncHist[len(bounds)], st.SyncTime.Seconds(), buckets)
+	ch <- prometheus.MustNewConstMetric(descSyncMx, prometheus.GaugeValue, st.SyncMax.Seconds())
 }

@@ -26,8 +26,10 @@ type Config struct {
 	Connections int
 	// Window is the most SUBMITs unanswered per connection.
 	Window int
-	// Rate caps SUBMITs per second over all connections; zero sends as
-	// fast as the windows allow.
+	// Rate is the offered load in SUBMITs per second over all
+	// connections, open loop (SUBMIT k is due at start + k/Rate, and
+	// latency is timed from that due time); zero sends as fast as the
+	// windows allow, timing each SUBMIT from its send.
 	Rate float64
 	// Total is the number of messages to send (a long message counts once
 	// and sends one SUBMIT per segment). Zero means until Duration.

@@ -30,6 +30,6 @@
 // semaphore of Window), and the answers are accounted for on the session's
 // reader as they arrive. DELIVERs are handled in the cmpp session's handler
 // goroutines. Client.mu (report bookkeeping and the
-// maps) and the Histogram and pacer mutexes are leaves; counters are
+// maps) and the Histogram mutex are leaves; counters and the pacer are
 // atomics. Run terminates every connection before it returns.
 package spsim

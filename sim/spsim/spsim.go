@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/time/rate"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -149,8 +148,8 @@ func (c *Client) Run(ctx context.Context) (Result, error) {
 		sendCtx, cancel = context.WithTimeout(ctx, c.cfg.Duration)
 	}
 	defer cancel()
-	p := newPacer(c.cfg.Rate)
 	c.sendStart = time.Now()
+	p := newPacer(c.cfg.Rate, c.sendStart)
 	var wg sync.WaitGroup
 	for _, s := range sessions {
 		wg.Go(func() { c.sender(ctx, sendCtx, s, p) })
@@ -225,6 +224,8 @@ func (c *Client) terminateAll(sessions []*cmpp.Session) {
 // answer (or ctx ends).
 func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer) {
 	slots := make(chan struct{}, c.cfg.Window)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	var inflight sync.WaitGroup
 	defer func() {
 		done := make(chan struct{})
@@ -250,7 +251,8 @@ func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer)
 		dest := c.dest(i)
 		c.messages.Add(1)
 		for _, seg := range segs {
-			if p.wait(sendCtx) != nil {
+			due, err := p.wait(sendCtx, timer)
+			if err != nil {
 				return
 			}
 			select {
@@ -261,10 +263,10 @@ func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer)
 				return
 			}
 			sub := c.newSubmit(dest, seg)
-			t0 := time.Now()
+			t0 := latencyStart(due, time.Now())
 			c.submitted.Add(1)
 			inflight.Add(1)
-			err := s.SendAsync(sub, func(resp cmpp.PDU, err error) {
+			err = s.SendAsync(sub, func(resp cmpp.PDU, err error) {
 				c.answered(resp, err, t0, time.Now())
 				<-slots
 				inflight.Done()
@@ -503,24 +505,57 @@ func (c *Client) result() Result {
 	return r
 }
 
-// pacer spaces SUBMITs over all connections at a fixed rate (burst 1, so
-// slots missed while the senders were slow are not made up with a burst).
-// A nil pacer does not wait.
+// pacer schedules SUBMITs over all connections at a fixed rate, open loop:
+// SUBMIT k is due at start + k/rate whatever happened before, so a gateway
+// that slows down still gets the offered rate (the slots it made us miss
+// are sent as soon as the window allows), and a late SUBMIT's latency is
+// timed from its due time rather than from its send, which would hide the
+// wait (coordinated omission). A sender may go up to pacerSlack early
+// (timed from its send then), so that it sleeps about once per pacerSlack
+// rather than once per SUBMIT, as an SP sending in small bursts would. A
+// nil pacer does not wait.
 type pacer struct {
-	lim *rate.Limiter
+	start    time.Time
+	interval float64 // ns between SUBMITs
+	next     atomic.Uint64
 }
 
-func newPacer(r float64) *pacer {
+func newPacer(r float64, start time.Time) *pacer {
 	if r <= 0 {
 		return nil
 	}
-	return &pacer{lim: rate.NewLimiter(rate.Limit(r), 1)}
+	return &pacer{start: start, interval: float64(time.Second) / r}
 }
 
-// wait blocks until the caller's slot.
-func (p *pacer) wait(ctx context.Context) error {
+// pacerSlack is how early a paced SUBMIT may go.
+const pacerSlack = time.Millisecond
+
+// wait blocks until pacerSlack before the caller's slot is due and returns
+// the due time (zero for a nil pacer, which does not wait).
+func (p *pacer) wait(ctx context.Context, t *time.Timer) (time.Time, error) {
 	if p == nil {
-		return ctx.Err()
+		return time.Time{}, ctx.Err()
 	}
-	return p.lim.Wait(ctx)
+	due := p.start.Add(time.Duration(float64(p.next.Add(1)-1) * p.interval))
+	d := time.Until(due) - pacerSlack
+	if d <= 0 {
+		return due, ctx.Err()
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return due, nil
+	case <-ctx.Done():
+		t.Stop()
+		return due, ctx.Err()
+	}
+}
+
+// latencyStart is when a SUBMIT sent at sent with slot due (zero when not
+// paced) starts its latency: the due time if it went late, else its send.
+func latencyStart(due, sent time.Time) time.Time {
+	if !due.IsZero() && due.Before(sent) {
+		return due
+	}
+	return sent
 }

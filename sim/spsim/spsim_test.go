@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -468,5 +469,45 @@ func TestConnectionLost(t *testing.T) {
 	}
 	if res.Acked != 2 || res.Errors != 1 || res.LastError == "" {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// The pacer is open loop: slot k is due at start + k/rate, and a slot that
+// is already due does not wait (missed slots are made up, not dropped).
+// Latency starts at the due time of a late SUBMIT, at the send of an early
+// or unpaced one.
+func TestPacerSchedule(t *testing.T) {
+	start := time.Now().Add(-time.Second) // a second behind: 100 slots due
+	p := newPacer(100, start)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for k := range 100 {
+		due, err := p.wait(context.Background(), timer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := start.Add(time.Duration(k) * 10 * time.Millisecond); !due.Equal(want) {
+			t.Fatalf("slot %d due %v, want %v", k, due, want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p = newPacer(1, time.Now().Add(time.Hour)) // first slot an hour away
+	if _, err := p.wait(ctx, timer); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with a cancelled context: %v", err)
+	}
+	if due, err := (*pacer)(nil).wait(context.Background(), timer); err != nil || !due.IsZero() {
+		t.Fatalf("nil pacer: %v %v", due, err)
+	}
+	now := time.Now()
+	early, late := now.Add(time.Millisecond), now.Add(-time.Millisecond)
+	if got := latencyStart(late, now); !got.Equal(late) {
+		t.Errorf("late SUBMIT timed from %v, want its due time", got)
+	}
+	if got := latencyStart(early, now); !got.Equal(now) {
+		t.Errorf("early SUBMIT timed from %v, want its send", got)
+	}
+	if got := latencyStart(time.Time{}, now); !got.Equal(now) {
+		t.Errorf("unpaced SUBMIT timed from %v, want its send", got)
 	}
 }
