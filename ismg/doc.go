@@ -105,13 +105,14 @@
 // # CDR fsync
 //
 // A SUBMIT buffers its MT CDRs, joins the next CDR sync round, then
-// commits. The round starts when the queue's committer takes the batch
-// holding that commit (queue.Config.OnBatch), so there is at most one CDR
-// fsync per queue transaction, running alongside the queue's fsync; a
-// SUBMIT whose round has not started by the time its commit returned (a
-// commit refused without a transaction) starts one itself. SUBMIT_RESP
-// waits for both. Starting a round whenever the syncer was idle instead
-// gave about 2.4 CDR fsyncs per queue transaction.
+// commits. The queue's committer runs the round when it takes the batch
+// holding that commit (queue.Config.OnBatch), before the transaction, so
+// there is one CDR fsync per queue transaction; a commit refused before
+// reaching the committer pokes the syncer goroutine instead. SUBMIT_RESP
+// waits for both outcomes and is sent from whichever callback comes last.
+// Starting a round whenever the syncer was idle gave about 2.4 CDR fsyncs
+// per queue transaction; running it alongside the queue's fsyncs let
+// ext4's journal stall queue commits for 10-25 ms under load.
 //
 // # HTTP
 //

@@ -49,9 +49,10 @@ type Config struct {
 	Logger *slog.Logger
 	// OnBatch, if set, is called by the committer each time it has taken
 	// a batch of requests, before writing it: every request it holds was
-	// submitted before the call. It lets the caller start work that should
-	// run alongside the batch's fsync (the ISMG's CDR fsync). It must be
-	// quick and must not block or Commit.
+	// submitted before the call. It lets the caller make something durable
+	// that the batch's callers also wait for (the ISMG's CDR fsync). Its
+	// time adds to every commit cycle, and it must not Commit (that would
+	// deadlock).
 	OnBatch func()
 }
 
