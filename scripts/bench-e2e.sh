@@ -10,10 +10,12 @@
 # submit->report p50/p99. Exits non-zero if any run fails, refuses a
 # SUBMIT or misses a status report.
 #
-# Knobs (environment): RUNS=3 N=100000 CONNS=4 WINDOW=32 WARMUP=10000
+# Knobs (environment): RUNS=3 N=100000 CONNS=4 WINDOW=16 (CMPP's W=16) WARMUP=10000
 # DELAY=20ms (smscsim receipt delay) BINDS=4 SMSC_WINDOW=256 SP_WINDOW=256
 # KEEP=1 (keep the temp dir and logs) GOGC (passed through to the
-# processes if set) PROFILE=1 (save a 10 s CPU profile of the ismg process
+# processes if set) SIM_PROCS=1 (GOMAXPROCS of spsim and smscsim: on a
+# 2-core machine the load generators leave the node under test a core's
+# worth, as they would on their own machines) PROFILE=1 (save a 10 s CPU profile of the ismg process
 # during run 1 as $WORK/ismg.cpu.pprof and the allocation profile and
 # metrics after it as $WORK/ismg.allocs.pprof and $WORK/ismg.metrics;
 # profile spsim's run 1 and smscsim's whole life as $WORK/spsim.cpu.pprof
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 N=${N:-100000}
 CONNS=${CONNS:-4}
-WINDOW=${WINDOW:-32}
+WINDOW=${WINDOW:-16}
 WARMUP=${WARMUP:-10000}
 DELAY=${DELAY:-20ms}
 BINDS=${BINDS:-4}
@@ -125,7 +127,7 @@ run_spsim() { # out-file n [extra flags]
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
 echo "machine: $machine"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "setup: $CONNS SP connections x window $WINDOW, offered $( [ "$RATE" = 0 ] && echo "as fast as the windows allow" || echo "$RATE SUBMIT/s"), ismg $BINDS binds x window $SMSC_WINDOW, receipt delay $DELAY, fsync on${GOGC:+, GOGC=$GOGC}"
+echo "setup: $CONNS SP connections x window $WINDOW, offered $( [ "$RATE" = 0 ] && echo "as fast as the windows allow" || echo "$RATE SUBMIT/s"), ismg $BINDS binds x window $SMSC_WINDOW, receipt delay $DELAY, fsync on, simulators GOMAXPROCS=$SIM_PROCS${GOGC:+, GOGC=$GOGC}"
 [ "$WARMUP" -gt 0 ] && run_spsim "$WORK/warmup.json" "$WARMUP"
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
