@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
 	"testing"
 	"time"
+
+	"tandem/internal/stucknet"
 )
 
 func TestWindow(t *testing.T) {
@@ -111,26 +112,7 @@ func TestRegisterSkipsPending(t *testing.T) {
 // read, it reports ErrWriteQueueFull once the queue is full, and Reply
 // would have blocked there.
 func TestReplyNoWaitQueueFull(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(4096)
-			accepted <- c // never read
-		}
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.(*net.TCPConn).SetWriteBuffer(4096)
-	peer := <-accepted
-	defer peer.Close()
+	conn := stucknet.Dial(t)
 	s := newSession(conn, Config{WriteQueue: 4, WriteTimeout: time.Minute, ActiveTestInterval: -1}.withDefaults(), nil)
 	go s.serve()
 	defer func() {
@@ -138,6 +120,7 @@ func TestReplyNoWaitQueueFull(t *testing.T) {
 		<-s.Done()
 	}()
 	h := Header{Command: CmdSubmit}
+	var err error
 	for i := range 1 << 20 {
 		h.Seq = uint32(i + 1)
 		err = s.ReplyNoWait(h, &SubmitResp{MsgID: uint64(i)})

@@ -127,24 +127,9 @@ func (r *Request) Respond(resp PDU, status Status) error {
 	if !id.HasResponse() {
 		return fmt.Errorf("smpp: respond to %v: it has no response", id)
 	}
-	if resp == nil {
-		resp, _ = New(id.Response())
-	}
-	if br, ok := resp.(*BindResp); ok && br.Mode == 0 {
-		if b, ok := r.PDU.(*Bind); ok {
-			br.Mode = b.Mode
-		}
-	}
-	if resp.CommandID() != id.Response() {
-		return fmt.Errorf("smpp: respond to %v seq %d with %v", id, r.Header.Seq, resp.CommandID())
-	}
-	if status == StatusOK {
-		if err := resp.Validate(); err != nil {
-			return err
-		}
-	}
-	if !r.done.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: %v seq %d", ErrAlreadyResponded, id, r.Header.Seq)
+	resp, err := r.claim(resp, status)
+	if err != nil {
+		return err
 	}
 	s := r.s
 	defer s.win.owe(-1)
@@ -159,28 +144,43 @@ func (r *Request) Respond(resp PDU, status Status) error {
 	return s.enqueue(context.Background(), frame{p: resp, seq: r.Header.Seq, status: status})
 }
 
+// claim checks resp (nil: the empty response) as the answer to r with
+// status and marks r answered; a bind response gets the request's mode.
+func (r *Request) claim(resp PDU, status Status) (PDU, error) {
+	id := r.Header.ID
+	if resp == nil {
+		resp, _ = New(id.Response())
+	}
+	if br, ok := resp.(*BindResp); ok && br.Mode == 0 {
+		if b, ok := r.PDU.(*Bind); ok {
+			br.Mode = b.Mode
+		}
+	}
+	if resp.CommandID() != id.Response() {
+		return nil, fmt.Errorf("smpp: respond to %v seq %d with %v", id, r.Header.Seq, resp.CommandID())
+	}
+	if status == StatusOK {
+		if err := resp.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if !r.done.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("%w: %v seq %d", ErrAlreadyResponded, id, r.Header.Seq)
+	}
+	return resp, nil
+}
+
 // RespondNoWait is Respond for callers that must never block (a store's
 // commit callback): when the write queue is full it returns
 // ErrWriteQueueFull and r stays unanswered, for a later Respond. Binds are
 // answered with Respond only.
 func (r *Request) RespondNoWait(resp PDU, status Status) error {
-	id := r.Header.ID
-	if _, isBind := r.PDU.(*Bind); isBind || !id.HasResponse() {
-		return fmt.Errorf("smpp: respond without waiting to %v: use Respond", id)
+	if _, isBind := r.PDU.(*Bind); isBind || !r.Header.ID.HasResponse() {
+		return fmt.Errorf("smpp: respond without waiting to %v: use Respond", r.Header.ID)
 	}
-	if resp == nil {
-		resp, _ = New(id.Response())
-	}
-	if resp.CommandID() != id.Response() {
-		return fmt.Errorf("smpp: respond to %v seq %d with %v", id, r.Header.Seq, resp.CommandID())
-	}
-	if status == StatusOK {
-		if err := resp.Validate(); err != nil {
-			return err
-		}
-	}
-	if !r.done.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: %v seq %d", ErrAlreadyResponded, id, r.Header.Seq)
+	resp, err := r.claim(resp, status)
+	if err != nil {
+		return err
 	}
 	s := r.s
 	if s.ctx.Err() != nil {

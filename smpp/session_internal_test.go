@@ -2,9 +2,10 @@ package smpp
 
 import (
 	"errors"
-	"net"
 	"testing"
 	"time"
+
+	"tandem/internal/stucknet"
 )
 
 func TestSequenceWraps(t *testing.T) {
@@ -47,26 +48,7 @@ func TestConfigValidate(t *testing.T) {
 // read, it reports ErrWriteQueueFull once the queue is full and leaves the
 // request answerable.
 func TestRespondNoWaitQueueFull(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(4096)
-			accepted <- c // never read
-		}
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.(*net.TCPConn).SetWriteBuffer(4096)
-	peer := <-accepted
-	defer peer.Close()
+	conn := stucknet.Dial(t)
 	cfg := DefaultConfig()
 	cfg.WriteQueue, cfg.WriteTimeout, cfg.EnquireInterval = 4, time.Minute, 0
 	s, err := NewSession(conn, RoleESME, cfg, nil)

@@ -203,16 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	simproc.TuneGC()
-	stopProf, err := simproc.StartCPUProfile(o.cpuProfile)
+	stopProf, err := simproc.Setup(o.cpuProfile, func(err error) { log.Warn("profile not written", "err", err) })
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := stopProf(); err != nil {
-			log.Warn("profile not written", "err", err)
-		}
-	}()
+	defer stopProf()
 	cfg.Logger = log
 	s, err := smscsim.New(cfg)
 	if err != nil {

@@ -139,16 +139,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	simproc.TuneGC()
-	stopProf, err := simproc.StartCPUProfile(o.cpuProfile)
+	stopProf, err := simproc.Setup(o.cpuProfile, func(err error) { fmt.Fprintln(stderr, "spsim:", err) })
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := stopProf(); err != nil {
-			fmt.Fprintln(stderr, "spsim:", err)
-		}
-	}()
+	defer stopProf()
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	c, err := spsim.New(cfg)
 	if err != nil {

@@ -46,3 +46,19 @@ func StartCPUProfile(path string) (stop func() error, err error) {
 		return nil
 	}, nil
 }
+
+// Setup applies TuneGC and starts the CPU profile of a -cpuprofile flag
+// (path may be empty); the returned stop writes the profile out, reporting
+// a failure to warn.
+func Setup(cpuProfile string, warn func(error)) (stop func(), err error) {
+	TuneGC()
+	stopProf, err := StartCPUProfile(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := stopProf(); err != nil {
+			warn(err)
+		}
+	}, nil
+}

@@ -61,3 +61,21 @@ func TestTuneGCSetsDefault(t *testing.T) {
 		t.Fatalf("gc percent %d, want %d", got, GCPercent)
 	}
 }
+
+func TestSetupWritesProfileOnStop(t *testing.T) {
+	t.Setenv("GOGC", "")
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	stop, err := Setup(path, func(err error) { t.Errorf("warned: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("profile: %v", err)
+	}
+	if got := debug.SetGCPercent(100); got != GCPercent {
+		t.Fatalf("gc percent %d, want %d", got, GCPercent)
+	}
+}
