@@ -665,7 +665,9 @@ func (g *groupSync) round(last bool) {
 	g.mu.Lock()
 	ws := g.wait
 	g.wait = nil
-	g.closed = last
+	if last {
+		g.closed = true
+	}
 	g.mu.Unlock()
 	if len(ws) == 0 {
 		return
