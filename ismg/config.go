@@ -88,6 +88,13 @@ type DeliveryConfig struct {
 	// are checked against their Valid_Time, so they are reported EXPIRED on
 	// time rather than when the link returns.
 	ExpirySweep time.Duration `yaml:"expiry_sweep"`
+	// DeliverTTL bounds how long a status report or MO waits for its SP:
+	// one the SP keeps refusing, or whose SP stays away, is dropped this
+	// long after it was queued (counted in ismg_sp_delivers_total with
+	// result "expired" and logged), so an abandoned SP account cannot fill
+	// the store. Checked when the DELIVER is next due and, while the SP is
+	// offline, every expiry_sweep.
+	DeliverTTL time.Duration `yaml:"deliver_ttl"`
 }
 
 // BillingConfig places the CDR files.
@@ -175,6 +182,7 @@ func DefaultConfig() Config {
 			ReportTimeout:   48 * time.Hour,
 			OrphanTTL:       10 * time.Minute,
 			ExpirySweep:     30 * time.Second,
+			DeliverTTL:      72 * time.Hour,
 			ShutdownTimeout: 10 * time.Second,
 		},
 		Billing: BillingConfig{Rotate: time.Hour},
@@ -364,7 +372,7 @@ func (c *Config) Validate() error {
 		{"delivery.retry_max", c.Delivery.RetryMax}, {"delivery.default_validity", c.Delivery.DefaultValidity},
 		{"delivery.report_timeout", c.Delivery.ReportTimeout}, {"billing.rotate", c.Billing.Rotate},
 		{"delivery.orphan_ttl", c.Delivery.OrphanTTL}, {"delivery.shutdown_timeout", c.Delivery.ShutdownTimeout},
-		{"delivery.expiry_sweep", c.Delivery.ExpirySweep},
+		{"delivery.expiry_sweep", c.Delivery.ExpirySweep}, {"delivery.deliver_ttl", c.Delivery.DeliverTTL},
 	} {
 		if d.v <= 0 {
 			bad(d.key, "must be > 0, got %v", d.v)

@@ -35,7 +35,9 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 		// The in-flight batch record of every DELIVER sent and not yet
 		// settled (inflight.go); a record is deleted in the commit after
 		// its last item settled.
-		batchOf = map[uint64]*inflightBatch{}
+		batchOf   = map[uint64]*inflightBatch{}
+		lastSweep time.Time
+		expired   []expiredOut // leased past deliver_ttl: removed in this round's commit
 	)
 	for {
 		removes, freed = st.take(removes[:0], freed[:0])
@@ -66,6 +68,13 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			if items, err = n.st.Lease(sp.q, time.Now(), window-inflight); err != nil {
 				return err
 			}
+		} else if sess == nil && time.Since(lastSweep) >= n.cfg.Delivery.ExpirySweep {
+			// Offline SP: look at what waits for it, so that DELIVERs
+			// past deliver_ttl are dropped even if it never returns.
+			lastSweep = time.Now()
+			if err := sp.expireOffline(hard); err != nil {
+				return err
+			}
 		}
 		if len(items) == 0 && len(ops) == 0 && len(removes) == 0 {
 			var timer <-chan time.Time
@@ -75,6 +84,9 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 					t = time.NewTimer(max(time.Until(due), time.Millisecond))
 					timer = t.C
 				}
+			} else if sess == nil {
+				t = time.NewTimer(n.cfg.Delivery.ExpirySweep)
+				timer = t.C
 			}
 			select {
 			case <-watch: // nil (blocks) when the window is full or no session
@@ -93,12 +105,19 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			ops = append(ops, queue.Remove(sp.q, id))
 		}
 		recs := make([]outRecord, 0, len(items))
-		keep := items[:0]
+		// Not compacted in place: a failed commit releases all of items.
+		keep := make([]queue.Item, 0, len(items))
+		expired = expired[:0]
 		for _, it := range items {
 			o, err := decodeOut(it.Value)
 			if err != nil {
 				n.log.Error("dropping undecodable DELIVER", "queue", sp.q, "id", it.ID, "err", err)
 				ops = append(ops, queue.Remove(sp.q, it.ID))
+				continue
+			}
+			if sp.expired(&o) {
+				ops = append(ops, queue.Remove(sp.q, it.ID))
+				expired = append(expired, expiredOut{it.ID, o})
 				continue
 			}
 			o.Attempts++
@@ -131,6 +150,9 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 				return nil
 			}
 			continue
+		}
+		for i := range expired {
+			sp.noteExpired(expired[i].id, &expired[i].o)
 		}
 		for i, it := range keep {
 			if sess == nil || sess.Err() != nil || i > 0 {
@@ -212,6 +234,72 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 		// Rare: leave the read goroutine at once and retry later.
 		go sp.retry(hard, it, o, st)
 	})
+}
+
+// expiredOut is a leased DELIVER dropped for its age, noted once the
+// removal is durable.
+type expiredOut struct {
+	id uint64
+	o  outRecord
+}
+
+// expired reports whether o has waited longer than delivery.deliver_ttl.
+func (sp *spRuntime) expired(o *outRecord) bool {
+	return !o.Created.IsZero() && sp.n.now().Sub(o.Created) > sp.n.cfg.Delivery.DeliverTTL
+}
+
+func (sp *spRuntime) noteExpired(id uint64, o *outRecord) {
+	kind, m := "mo", sp.mMOExpired
+	if o.Report {
+		kind, m = "report", sp.mReportExpired
+	}
+	m.Inc()
+	sp.n.log.Warn("DELIVER expired undelivered", "sp", sp.id, "kind", kind, "id", id,
+		"queued", o.Created, "attempts", o.Attempts, "deliver_ttl", sp.n.cfg.Delivery.DeliverTTL)
+}
+
+// expireOffline drops the DELIVERs past deliver_ttl of an SP with no
+// session, in batches, releasing the rest; it runs on the deliverer, so
+// nothing else leases the queue meanwhile.
+func (sp *spRuntime) expireOffline(ctx context.Context) error {
+	n := sp.n
+	var keep []uint64
+	defer func() {
+		for _, id := range keep {
+			n.st.Release(sp.q, id)
+		}
+	}()
+	for {
+		items, err := n.st.Lease(sp.q, time.Now(), 512)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		var (
+			ops     []queue.Op
+			dropped []uint64
+			recs    []outRecord
+		)
+		for _, it := range items {
+			o, err := decodeOut(it.Value)
+			if err != nil || !sp.expired(&o) {
+				keep = append(keep, it.ID)
+				continue
+			}
+			ops = append(ops, queue.Remove(sp.q, it.ID))
+			dropped = append(dropped, it.ID)
+			recs = append(recs, o)
+		}
+		if len(ops) > 0 {
+			if err := n.commit(ctx, ops...); err != nil {
+				n.log.Error("drop expired DELIVERs", "queue", sp.q, "err", err)
+				keep = append(keep, dropped...)
+				return nil // try again at the next sweep
+			}
+			for i, id := range dropped {
+				sp.noteExpired(id, &recs[i])
+			}
+		}
+	}
 }
 
 // retry reschedules a DELIVER the SP refused or did not answer.

@@ -12,7 +12,7 @@ import (
 type Metrics struct {
 	Submits         *prometheus.CounterVec   // sp, result (ok|rejected), reason
 	SubmitLatency   prometheus.Histogram     // SUBMIT read → SUBMIT_RESP (durable)
-	Delivers        *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|failed)
+	Delivers        *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|expired)
 	SPConnections   *prometheus.GaugeVec     // sp
 	ConnectRejected *prometheus.CounterVec   // reason
 	SMSCSubmits     *prometheus.CounterVec   // link, result (ok|temporary|permanent)

@@ -53,6 +53,7 @@ type spRuntime struct {
 
 	// Metric children used per message, looked up once.
 	mSubmitOK, mReportOK, mReportErr, mMOOK, mMOErr prometheus.Counter
+	mReportExpired, mMOExpired                      prometheus.Counter
 }
 
 func newSPRuntime(n *Node, a *SPAccount) *spRuntime {
@@ -63,6 +64,8 @@ func newSPRuntime(n *Node, a *SPAccount) *spRuntime {
 	sp.mReportOK = n.m.Delivers.WithLabelValues(sp.id, "report", "ok")
 	sp.mReportErr = n.m.Delivers.WithLabelValues(sp.id, "report", "error")
 	sp.mMOOK = n.m.Delivers.WithLabelValues(sp.id, "mo", "ok")
+	sp.mReportExpired = n.m.Delivers.WithLabelValues(sp.id, "report", "expired")
+	sp.mMOExpired = n.m.Delivers.WithLabelValues(sp.id, "mo", "expired")
 	sp.mMOErr = n.m.Delivers.WithLabelValues(sp.id, "mo", "error")
 	return sp
 }
