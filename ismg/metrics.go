@@ -32,7 +32,7 @@ type Metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
-	lat := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}
+	lat := []float64{.0005, .001, .002, .003, .004, .005, .0075, .01, .015, .02, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
 		Submits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ismg_sp_submits_total", Help: "CMPP_SUBMITs per SP by result and rejection reason (one per destination when accepted).",

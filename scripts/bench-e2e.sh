@@ -7,8 +7,12 @@
 # runs spsim RUNS times with -wait-reports -json and prints, per run and as
 # medians: MT/s (acked SUBMITs per second of sending), done/s (messages per
 # second until the last status report arrived), submit->resp p50/p99 and
-# submit->report p50/p99. Exits non-zero if any run fails, refuses a
-# SUBMIT or misses a status report.
+# submit->report p50/p99 as spsim saw them, the bucket of the ismg's own
+# SUBMIT->SUBMIT_RESP histogram holding its 99th percentile (node-p99: from
+# reading the SUBMIT to queueing its answer) and, with RATE, how late spsim
+# sent at p99 (lag-p99: a client that does not keep up measures itself
+# too). Exits non-zero if any run fails, refuses a SUBMIT or misses a
+# status report.
 #
 # Knobs (environment): RUNS=3 N=100000 CONNS=4 WINDOW=16 (CMPP's W=16) WARMUP=10000
 # DELAY=20ms (smscsim receipt delay) BINDS=4 SMSC_WINDOW=256 SP_WINDOW=256
@@ -131,7 +135,7 @@ echo "setup: $CONNS SP connections x window $WINDOW, offered $( [ "$RATE" = 0 ] 
 [ "$WARMUP" -gt 0 ] && run_spsim "$WORK/warmup.json" "$WARMUP"
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
-declare -a TPUT DONE SP50 SP99 RP50 RP99
+declare -a TPUT DONE SP50 SP99 RP50 RP99 NP99 LAG99
 # CPU seconds (user+sys) a process used so far, from /proc/<pid>/stat.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 # CPU seconds of this shell's waited-for children (the spsim runs, jq):
@@ -142,8 +146,21 @@ sys_rw() { awk '/^sysc[rw]:/ { n += $2 } END { print n }' "/proc/$1/io"; }
 ISMG_CPU0=$(cpu_s "$ISMG_PID"); SMSC_CPU0=$(cpu_s "$SMSC_PID")
 ISMG_RW0=$(sys_rw "$ISMG_PID"); SMSC_RW0=$(sys_rw "$SMSC_PID")
 child_cpu_s >"$WORK/cpu0"; SP_CPU0=$(cat "$WORK/cpu0")
-FMT='%-6s %8s %8s %12s %12s %14s %14s\n'
-printf "$FMT" run MT/s done/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms
+# submit_hist prints the ismg's own SUBMIT->SUBMIT_RESP histogram
+# (ismg_submit_resp_seconds, from the SUBMIT read to its answer queued):
+# "le count" lines, cumulative, +Inf last.
+submit_hist() {
+  curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" |
+    awk -F'[{}" ]+' '/^ismg_submit_resp_seconds_bucket/ { for (i = 1; i < NF; i++) if ($i == "le=") print $(i + 1), $NF }'
+}
+# node_p99 prints the bound of the histogram bucket holding the 99th
+# percentile of the SUBMITs between two submit_hist snapshots, in ms.
+node_p99() { # before-file after-file
+  awk 'NR == FNR { b[$1] = $2; next } { d = $2 - b[$1]; le[++n] = $1; c[n] = d }
+       END { t = c[n]; for (i = 1; i <= n; i++) if (c[i] >= 0.99 * t) { if (le[i] == "+Inf") print "inf"; else printf "%g", le[i] * 1000; exit } }' "$1" "$2"
+}
+FMT='%-6s %8s %8s %12s %12s %14s %14s %13s %12s\n'
+printf "$FMT" run MT/s done/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms node-p99-ms lag-p99-ms
 for i in $(seq 1 "$RUNS"); do
   out="$WORK/run$i.json"
   prof=
@@ -154,7 +171,9 @@ for i in $(seq 1 "$RUNS"); do
     curl -fsS -o "$WORK/ismg.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=10" &
     prof=$!
   fi
+  submit_hist >"$WORK/hist0"
   run_spsim "$out" "$N" "${spprof[@]}"
+  submit_hist >"$WORK/hist1"
   if [ -n "$prof" ]; then
     wait "$prof" && echo "bench-e2e: ismg CPU profile in $WORK/ismg.cpu.pprof (go tool pprof bin/ismg $WORK/ismg.cpu.pprof)" >&2
     curl -fsS -o "$WORK/ismg.allocs.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/allocs" &&
@@ -168,7 +187,9 @@ for i in $(seq 1 "$RUNS"); do
   SP99+=("$(ms "$(jq .submit_latency.p99_ns "$out")")")
   RP50+=("$(ms "$(jq .report_latency.p50_ns "$out")")")
   RP99+=("$(ms "$(jq .report_latency.p99_ns "$out")")")
-  printf "$FMT" "$i" "${TPUT[-1]}" "${DONE[-1]}" "${SP50[-1]}" "${SP99[-1]}" "${RP50[-1]}" "${RP99[-1]}"
+  NP99+=("$(node_p99 "$WORK/hist0" "$WORK/hist1")")
+  LAG99+=("$(if [ "$RATE" = 0 ]; then echo -; else ms "$(jq .send_lag.p99_ns "$out")"; fi)")
+  printf "$FMT" "$i" "${TPUT[-1]}" "${DONE[-1]}" "${SP50[-1]}" "${SP99[-1]}" "${RP50[-1]}" "${RP99[-1]}" "≤${NP99[-1]}" "${LAG99[-1]}"
 done
 per_mt() { awk -v a="$1" -v b="$2" -v n="$((RUNS * N))" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
 ISMG_US=$(per_mt "$ISMG_CPU0" "$(cpu_s "$ISMG_PID")")
@@ -177,7 +198,7 @@ child_cpu_s >"$WORK/cpu1"
 SP_US=$(per_mt "$SP_CPU0" "$(cat "$WORK/cpu1")")
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf "$FMT" median "$(median "${TPUT[@]}")" "$(median "${DONE[@]}")" "$(median "${SP50[@]}")" \
-  "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")"
+  "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")" "" ""
 echo "CPU per MT (µs, incl. its report): ismg $ISMG_US, smscsim $SMSC_US, spsim $SP_US, total $(awk -v a="$ISMG_US" -v b="$SMSC_US" -v c="$SP_US" 'BEGIN { printf "%.1f", a + b + c }')"
 echo "read+write syscalls per MT: ismg $(per_mt "$ISMG_RW0" "$(sys_rw "$ISMG_PID")" | awk '{ printf "%.2f", $1 / 1e6 }'), smscsim $(per_mt "$SMSC_RW0" "$(sys_rw "$SMSC_PID")" | awk '{ printf "%.2f", $1 / 1e6 }')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -33,6 +33,10 @@ type Result struct {
 
 	SubmitLatency Latency `json:"submit_latency"` // SUBMIT sent → SUBMIT_RESP (any Result)
 	ReportLatency Latency `json:"report_latency"` // SUBMIT sent → its status report
+	// SendLag is, with Rate, how late SUBMITs went out after their due
+	// time (the window was full, or this client did not get the CPU): a
+	// large lag means the figures above measure the client too.
+	SendLag Latency `json:"send_lag"`
 
 	SendDuration time.Duration `json:"send_duration_ns"` // first SUBMIT → last SUBMIT_RESP
 	Duration     time.Duration `json:"duration_ns"`      // the whole run, report wait included
@@ -61,6 +65,9 @@ func (r *Result) Print(w io.Writer) error {
 		r.DuplicateReports, r.UnknownReports, r.BadReports, r.DuplicateMsgIDs)
 	fmt.Fprintf(&b, "  MO             %8d\n", r.MO)
 	fmt.Fprintf(&b, "  submit→resp    %v\n", r.SubmitLatency)
+	if r.SendLag.Count > 0 {
+		fmt.Fprintf(&b, "  send lag       %v\n", r.SendLag)
+	}
 	fmt.Fprintf(&b, "  submit→report  %v\n", r.ReportLatency)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -33,6 +33,7 @@ type Client struct {
 	lastResp  atomic.Int64 // unix nanos of the latest SUBMIT_RESP
 
 	submitLat Histogram
+	sendLag   Histogram // paced runs: send time − due time
 	reportLat Histogram
 
 	// mu guards the report bookkeeping and the maps below; it is a leaf.
@@ -263,7 +264,11 @@ func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer)
 				return
 			}
 			sub := c.newSubmit(dest, seg)
-			t0 := latencyStart(due, time.Now())
+			now := time.Now()
+			t0 := latencyStart(due, now)
+			if !due.IsZero() {
+				c.sendLag.Record(max(now.Sub(due), 0))
+			}
 			c.submitted.Add(1)
 			inflight.Add(1)
 			err = s.SendAsync(sub, func(resp cmpp.PDU, err error) {
@@ -470,6 +475,7 @@ func (c *Client) result() Result {
 		Acked:         c.acked.Load(),
 		Errors:        c.errs.Load(),
 		SubmitLatency: c.submitLat.Summary(),
+		SendLag:       c.sendLag.Summary(),
 		ReportLatency: c.reportLat.Summary(),
 	}
 	if !c.started.IsZero() {
