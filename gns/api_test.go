@@ -170,9 +170,14 @@ func TestForwardingAndReads(t *testing.T) {
 	defer cancel()
 	leader, follower := leaderOf(nodes), followerOf(nodes)
 	fc := dial(t, follower.GRPCAddr())
-	if _, err := importFile(ctx, fc, loadSample(t), 5); err != nil {
+	imp, err := importFile(ctx, fc, loadSample(t), 5)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// A stale read answers from the follower's own table, which may lag
+	// the acknowledged import: the stale reads below start once the
+	// follower has applied it.
+	waitFor(t, 10*time.Second, "the follower to apply the import", func() bool { return follower.Revision() >= imp.Revision })
 	for i := range 20 {
 		resp, err := fc.Write(ctx, &gnspb.WriteRequest{Changes: []*gnspb.Change{putSegment(fmt.Sprintf("1510%03d", i), "020001")}})
 		if err != nil {
