@@ -1,11 +1,13 @@
 package ismg
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"tandem/billing"
 	"tandem/cmpp"
 	"tandem/sim/smscsim"
 )
@@ -251,5 +253,72 @@ func TestExpiresWhileSMSCDown(t *testing.T) {
 	ds = c.waitDelivers(t, 20*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 2 })
 	if got := reports(ds)[rl.MsgID].Stat; got != cmpp.StatDelivered {
 		t.Fatalf("long-lived MT after the SMSC came back: %q", got)
+	}
+}
+
+// TestCancel: CMPP_CANCEL removes an MT still waiting for its SMSC link
+// (scheduled here), voids its CDR with a DELETED REPORT record and sends
+// no status report; cancelling it again, an unknown Msg_Id, or an MT the
+// SMSC already has, fails.
+func TestCancel(t *testing.T) {
+	e := newEnv(t, nil)
+	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+	cancelMT := func(id uint64) uint32 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := c.s.SendWait(ctx, &cmpp.Cancel{MsgID: id})
+		if err != nil {
+			t.Fatalf("CANCEL: %v", err)
+		}
+		return resp.(*cmpp.CancelResp).SuccessID
+	}
+
+	later := submitPDU(bjNumber, 0, []byte("in an hour"))
+	later.AtTime = "000000010000000R"
+	r := c.submit(t, later)
+	if got := cancelMT(r.MsgID); got != cmpp.CancelOK {
+		t.Fatalf("CANCEL of a scheduled MT: Success_Id %d", got)
+	}
+	if n := e.node.Store().Len(qMTPrefix + "north"); n != 0 {
+		t.Fatalf("mt:north holds %d after the cancel", n)
+	}
+	if got := cancelMT(r.MsgID); got != cmpp.CancelFailed {
+		t.Fatalf("second CANCEL: Success_Id %d", got)
+	}
+	if got := cancelMT(r.MsgID + 1000); got != cmpp.CancelFailed {
+		t.Fatalf("CANCEL of an unknown Msg_Id: Success_Id %d", got)
+	}
+
+	sent := c.submit(t, submitPDU(bjNumber, 0, []byte("now")))
+	waitSMSC(t, e.smsc, func(s smscsim.Stats) bool { return s.Accepted >= 1 })
+	if got := cancelMT(sent.MsgID); got != cmpp.CancelFailed {
+		t.Fatalf("CANCEL of an MT the SMSC has: Success_Id %d", got)
+	}
+	ds := c.waitDelivers(t, 10*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) >= 1 })
+	if _, ok := reports(ds)[r.MsgID]; ok {
+		t.Fatal("a status report for the cancelled MT")
+	}
+	if n := metric(t, e.node.HTTPAddr(), "ismg_sp_cancels_total", `result="ok"`); n != 1 {
+		t.Fatalf("ismg_sp_cancels_total{result=ok} = %v", n)
+	}
+
+	if err := e.node.cdr.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := billing.ReadFile(e.node.cdr.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mt, deleted bool
+	for _, rec := range recs {
+		if rec.MsgID != r.MsgID {
+			continue
+		}
+		mt = mt || rec.Kind == billing.KindMT
+		deleted = deleted || rec.Kind == billing.KindReport && rec.FinalStatus == cmpp.StatDeleted
+	}
+	if !mt || !deleted {
+		t.Fatalf("CDRs of the cancelled MT: MT %v, DELETED REPORT %v", mt, deleted)
 	}
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	Submits         *prometheus.CounterVec   // sp, result (ok|rejected), reason
 	SubmitLatency   prometheus.Histogram     // SUBMIT read → SUBMIT_RESP (durable)
 	Delivers        *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|expired)
+	Cancels         *prometheus.CounterVec   // sp, result (ok|not_found|in_flight|store)
 	SPConnections   *prometheus.GaugeVec     // sp
 	ConnectRejected *prometheus.CounterVec   // reason
 	SMSCSubmits     *prometheus.CounterVec   // link, result (ok|temporary|permanent)
@@ -44,6 +45,9 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 		Delivers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ismg_sp_delivers_total", Help: "CMPP_DELIVERs to SPs by kind and outcome.",
 		}, []string{"sp", "kind", "result"}),
+		Cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_sp_cancels_total", Help: "CMPP_CANCELs by outcome.",
+		}, []string{"sp", "result"}),
 		SPConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ismg_sp_connections", Help: "Logged-in CMPP sessions per SP.",
 		}, []string{"sp"}),
@@ -94,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
 		}),
 	}
-	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.SPConnections, m.ConnectRejected,
+	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
 		m.StoreErrors, m.BillingErrors, m.OrphansExpired, &storeCollector{st: st})

@@ -22,6 +22,8 @@ var (
 	// Config.MaxFileSize. Nothing of it was written and the store keeps
 	// working; removals make room again.
 	ErrStoreFull = errors.New("queue: store file full")
+	// ErrLeased: Take found the item leased by someone else.
+	ErrLeased = errors.New("queue: item leased")
 	// ErrClosed: the Store is closed.
 	ErrClosed = errors.New("queue: store closed")
 	// ErrFailed: an earlier transaction failed to commit (I/O error, disk

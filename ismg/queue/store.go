@@ -259,6 +259,39 @@ func (s *Store) Release(queue string, id uint64) bool {
 	return true
 }
 
+// Take leases one given item whatever its due time, so that nothing else
+// leases it while the caller decides (a CMPP_CANCEL): ErrNotFound if the
+// queue does not hold it, ErrLeased if it is leased already. Remove or
+// Release it afterwards, as after Lease.
+func (s *Store) Take(queue string, id uint64) (Item, error) {
+	if s.isClosed.Load() {
+		return Item{}, fmt.Errorf("queue: take %s/%d: %w", queue, id, ErrClosed)
+	}
+	s.mu.Lock()
+	var e *entry
+	q := s.queues[queue]
+	if q != nil {
+		e = q.items[id]
+	}
+	switch {
+	case e == nil:
+		s.mu.Unlock()
+		return Item{}, fmt.Errorf("queue: take %s/%d: %w", queue, id, ErrNotFound)
+	case e.leased():
+		s.mu.Unlock()
+		return Item{}, fmt.Errorf("queue: take %s/%d: %w", queue, id, ErrLeased)
+	}
+	q.heapRemove(e.pos) // leaves e.pos at -1: leased
+	q.leased++
+	s.mu.Unlock()
+	it, err := s.Get(queue, id)
+	if err != nil {
+		s.Release(queue, id)
+		return Item{}, err
+	}
+	return it, nil
+}
+
 // Get reads one item, leased or not.
 func (s *Store) Get(queue string, id uint64) (Item, error) {
 	if s.isClosed.Load() {

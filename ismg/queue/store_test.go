@@ -695,3 +695,39 @@ func TestOnBatch(t *testing.T) {
 		t.Fatal("no OnBatch for a refused request")
 	}
 }
+
+// TestTake: Take leases a given item whatever its due time, so Lease skips
+// it; a second Take and a Take of a leased item fail with ErrLeased, a
+// missing one with ErrNotFound; Release makes it leasable again.
+func TestTake(t *testing.T) {
+	s := openTest(t, "", testConfig(t))
+	future := time.Now().Add(time.Hour)
+	mustCommit(t, s, Enqueue("mt", 1, future, []byte("one")), Enqueue("mt", 2, t0, []byte("two")))
+	it, err := s.Take("mt", 1)
+	if err != nil || string(it.Value) != "one" || it.Due.UnixNano() != future.UnixNano() {
+		t.Fatalf("Take(1) = %+v, %v", it, err)
+	}
+	if _, err := s.Take("mt", 1); !errors.Is(err, ErrLeased) {
+		t.Fatalf("second Take: %v, want ErrLeased", err)
+	}
+	if items := lease(t, s, "mt", future.Add(time.Second), 10); len(items) != 1 || items[0].ID != 2 {
+		t.Fatalf("Lease after Take: %+v", items)
+	}
+	if _, err := s.Take("mt", 2); !errors.Is(err, ErrLeased) {
+		t.Fatalf("Take of a leased item: %v, want ErrLeased", err)
+	}
+	if _, err := s.Take("mt", 3); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Take of a missing item: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Take("none", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Take from a missing queue: %v, want ErrNotFound", err)
+	}
+	s.Release("mt", 1)
+	if items := lease(t, s, "mt", future.Add(time.Second), 10); len(items) != 1 || items[0].ID != 1 {
+		t.Fatalf("Lease after Release: %+v", items)
+	}
+	mustCommit(t, s, Remove("mt", 1), Remove("mt", 2))
+	if n := s.Len("mt"); n != 0 {
+		t.Fatalf("%d items left", n)
+	}
+}
