@@ -10,7 +10,7 @@
 //
 //	SUBMIT ──► mt:<link>   Enqueue, one item per destination (Msg_Id),
 //	                       due = At_Time or now; SUBMIT_RESP after the commit
-//	                       (and the CDR fsync, which runs alongside it)
+//	                       (and the CDR fsync the committer runs before it)
 //	       └─► fwd:<gw>    number homed at another gateway: waits for
 //	                       CMPP_FWD (federation issue); until then it expires
 //	                       at Valid_Time with an EXPIRED report
@@ -81,13 +81,17 @@
 // submits they started finish on the hard context, cancelled only at
 // delivery.shutdown_timeout → SMSC links unbind → queue and billing close.
 //
-//   - cmpp.Server: per SP connection one reader, one writer, and handler
-//     goroutines (one per request being handled, reused; bounded by the
-//     session's inbound window). The SUBMIT handler blocks on its own
-//     commit, never the reader.
+//   - cmpp.Server: per SP connection one reader and one writer. Requests
+//     are handled on the reader (cmpp.Config.InlineHandler) and never wait:
+//     a SUBMIT is answered from the callbacks of its queue commit and CDR
+//     fsync (submitWait.finish), a CANCEL from its commit callback.
 //   - per SMSC link: smsclink's bind goroutines and deliver handlers
 //     (receipts/MO commit before answering; receipts are parsed on the
-//     bind's reader, smsclink.ReceiptHandler); one dispatcher. A
+//     bind's reader). The final receipt of a mapped single-part MT takes no
+//     goroutine (smsclink.AsyncReceiptHandler): its status report is
+//     committed with CommitAsync and the deliver_sm_resp sent from the
+//     commit callback; the other cases (no mapping yet, orphans, several
+//     parts, MO) run on a deliver handler goroutine. One dispatcher. A
 //     single-segment MT has no goroutine: the dispatcher calls
 //     smsclink.Link.SubmitAsync, the submit_sm_resp callback queues the
 //     Move to await (CommitAsync) and its commit callback frees the slot.

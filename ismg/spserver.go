@@ -410,20 +410,19 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 		sw.ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
 	}
-	// The CDRs are buffered first so that their fsync runs alongside the
-	// queue's group commit instead of after it: SUBMIT_RESP waits for
-	// both. Should the commit fail, each MT record is voided by a REPORT
-	// record with Stat REJECTD, so nothing refused is ever billed.
+	// The CDRs are buffered first: the committer fsyncs them when it takes
+	// this commit, just before the transaction (queue.Config.OnBatch), and
+	// SUBMIT_RESP waits for both. Should the commit fail, each MT record is
+	// voided by a REPORT record with Stat REJECTD, so nothing refused is
+	// ever billed.
 	for i := range sw.recs {
 		n.writeCDR(n.mtCDR(first+uint64(i), &sw.recs[i], sw.queues[i]))
 	}
 	sw.s, sw.h, sw.sp, sw.c, sw.first, sw.start = s, h, sp, c, first, start
 	sw.pending.Store(2)
 	stored = true
-	// The CDR fsync round starts when the committer takes this commit
-	// (queue.Config.OnBatch), so it runs alongside the queue's fsync. The
-	// handler goroutine is free from here: the later of the two callbacks
-	// answers the SP (submitWait.finish).
+	// The handler (the session's reader) is free from here: the later of
+	// the two callbacks answers the SP (submitWait.finish).
 	n.cdrSync.join(sw.cdrDone)
 	n.st.CommitAsync(sw.ops, sw.storeDone)
 }
