@@ -29,14 +29,18 @@
 // context whose cancellation closes the connection (context.AfterFunc),
 // which is the only way to unblock a Read or Write. Whichever fails first
 // sets the cause that Session.Err reports. The writer also owns the
-// keepalive timer and state. Handlers run in goroutines of their own, as
-// many as requests are handled at once (at most InboundWindow unanswered
-// per session); a handler goroutine that finishes stays for the next
-// request until the session ends, so its grown stack is reused instead of
-// a fresh goroutine per request. Session.Done is closed only after they
-// have returned, so a handler must return once Session.Context is done.
-// SendAsync timeouts and the post-TERMINATE drain bound use time.AfterFunc;
-// both are stopped or made no-ops when the session ends. The package uses
+// keepalive timer and state. A third goroutine, the sweeper, fails the
+// requests left unanswered past ResponseTimeout, checking the window every
+// eighth of it, instead of a timer per request. Handlers run in goroutines
+// of their own, as many as requests are handled at once (at most
+// InboundWindow unanswered per session); a handler goroutine that finishes
+// stays for the next request until the session ends, so its grown stack is
+// reused instead of a fresh goroutine per request. With
+// Config.InlineHandler the reader runs the handler itself (for handlers
+// that never wait, answering later with ReplyNoWait or Reply). Session.Done
+// is closed only after they have returned, so a handler must return once
+// Session.Context is done. The post-TERMINATE drain bound uses
+// time.AfterFunc, stopped when the session ends. The package uses
 // no x/sync errgroup because leaf packages import only the standard library;
 // a WaitGroup plus context.WithCancelCause does the same job.
 //

@@ -39,7 +39,7 @@
 //
 // # Goroutines
 //
-// Each Session owns exactly two goroutines, started by NewSession and
+// Each Session owns exactly three goroutines, started by NewSession and
 // ended together:
 //
 //   - the reader: the only caller of Read on the conn. It frames PDUs with
@@ -53,6 +53,8 @@
 //     write has a deadline (Config.WriteTimeout), so a peer that stops
 //     reading fails the session instead of growing our memory. The writer
 //     also runs the keep-alive and bind timers.
+//   - the sweeper: fails requests unanswered past Config.RequestTimeout,
+//     looking every eighth of it, instead of a timer per request.
 //
 // When either goroutine fails it records the cause, cancels the session
 // context and closes the conn, which unblocks the other. The last one out

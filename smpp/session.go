@@ -206,8 +206,8 @@ type frame struct {
 	closeErr error // after writing and flushing this frame, end the session with closeErr
 }
 
-// Session is one SMPP connection, ESME or SMSC side. It owns exactly two
-// goroutines, a reader and a writer, which start with the session and end
+// Session is one SMPP connection, ESME or SMSC side. It owns exactly three
+// goroutines, a reader, a writer and a timeout sweeper, which start with the session and end
 // together; see the package doc for ownership and lock order.
 type Session struct {
 	cfg   Config
