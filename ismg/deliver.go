@@ -227,6 +227,9 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 	return sess.SendAsync(o.deliver(id, sess.Version()), func(resp cmpp.PDU, err error) {
 		if dr, isDR := resp.(*cmpp.DeliverResp); err == nil && isDR && dr.Result == cmpp.ResultOK {
 			ok.Inc()
+			if !o.Report {
+				sp.n.stats.moDone(sp.id, o.Created, true)
+			}
 			st.ack(id)
 			return
 		}
@@ -254,6 +257,9 @@ func (sp *spRuntime) noteExpired(id uint64, o *outRecord) {
 		kind, m = "report", sp.mReportExpired
 	}
 	m.Inc()
+	if !o.Report {
+		sp.n.stats.moDone(sp.id, o.Created, false)
+	}
 	sp.n.log.Warn("DELIVER expired undelivered", "sp", sp.id, "kind", kind, "id", id,
 		"queued", o.Created, "attempts", o.Attempts, "deliver_ttl", sp.n.cfg.Delivery.DeliverTTL)
 }

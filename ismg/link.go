@@ -355,7 +355,7 @@ func (a *asyncSubmit) committed(err error) {
 	if err != nil {
 		lr.n.noteStoreErr(err)
 	}
-	orphans := lr.awaitDone(a.j.it, a.sids[:], a.pend, err)
+	orphans := lr.awaitDone(a.j.it, &a.j.r, a.sids[:], a.pend, err)
 	if len(orphans) == 0 {
 		a.finish()
 		return
@@ -391,7 +391,12 @@ func (lr *linkRuntime) awaitOp(it queue.Item, r *mtRecord, sids []string) (queue
 
 // awaitDone ends the pending state after the Move's commit (err) and
 // returns the orphan receipts to apply.
-func (lr *linkRuntime) awaitDone(it queue.Item, sids []string, pend *pendingMap, err error) []*orphanEntry {
+func (lr *linkRuntime) awaitDone(it queue.Item, r *mtRecord, sids []string, pend *pendingMap, err error) []*orphanEntry {
+	if err == nil {
+		// Counted before the mapping shows, so a QUERY that follows the
+		// message's report sees it forwarded.
+		lr.n.stats.mtForwarded(r.SPID, r.ServiceID, r.Submitted)
+	}
 	orphans := lr.idx.resolvePending(sids, pend, it.ID, err == nil)
 	if err != nil {
 		// The SMSC has the message but we could not record it: leave it
@@ -441,7 +446,7 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 	}
 	op, pend := lr.awaitOp(it, r, sids)
 	err = n.commit(ctx, op)
-	lr.applyOrphans(ctx, lr.awaitDone(it, sids, pend, err))
+	lr.applyOrphans(ctx, lr.awaitDone(it, r, sids, pend, err))
 }
 
 // failed handles a submit error: temporary ones retry with exponential

@@ -89,6 +89,7 @@ type Node struct {
 	st      *queue.Store
 	cdr     *billing.Writer
 	cdrSync *groupSync
+	stats   *statsBook // CMPP_QUERY counters
 	// submitWaits pools the SUBMIT handlers' commit scratch (*submitWait).
 	submitWaits sync.Pool
 	ids         *cmpp.MsgIDGenerator
@@ -178,6 +179,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	// (commit max 5-7 ms in line), a worse tail than the 0.2 ms it adds to
 	// each commit cycle.
 	n.cdrSync = newGroupSync(nil)
+	n.stats = newStatsBook(n.loc)
 	qc.OnBatch = n.cdrSync.runRound
 	if n.st, err = queue.Open(filepath.Join(cfg.DataDir, "ismg.db"), qc); err != nil {
 		return nil, fmt.Errorf("ismg: open queue: %w", err)
@@ -310,6 +312,9 @@ func (n *Node) closeResources() {
 // recover counts what a previous process left in flight (start-up only,
 // before traffic flows) and rebuilds the in-memory orphan index.
 func (n *Node) recover() error {
+	if err := n.stats.load(n.st); err != nil {
+		return fmt.Errorf("ismg: load CMPP_QUERY counters: %w", err)
+	}
 	for _, q := range n.st.Queues() {
 		switch {
 		case strings.HasPrefix(q, qMTPrefix), strings.HasPrefix(q, qOutPrefix):
@@ -408,6 +413,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.runCtx, n.runGroup = gctx, g
 	n.runMu.Unlock()
 	g.Go(func() error { n.cdrSync.run(gctx); return nil })
+	g.Go(func() error { return n.runStats(gctx) })
 	g.Go(func() error { return n.persistHighWater(gctx) })
 	for _, name := range n.linkOrder {
 		lr := n.links[name]

@@ -298,6 +298,10 @@ func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, stat
 		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
 	}
 	n.writeCDR(rec)
+	if q != qAwait {
+		// Ended before any SMSC took it: a forwarding failure for QUERY.
+		n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
+	}
 	return true
 }
 
@@ -353,6 +357,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 		n.log.Error("store MO", "err", err)
 		return smpp.StatusXTAppn
 	}
+	n.stats.moQueued(r.SP.ID, now)
 	n.writeCDR(billing.Record{
 		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
 		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,

@@ -283,7 +283,7 @@ func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 	case *cmpp.Submit:
 		n.submit(s, h, p, c)
 	case *cmpp.Query:
-		_ = s.Reply(h, &cmpp.QueryResp{Time: p.Time, QueryType: p.QueryType, QueryCode: p.QueryCode})
+		_ = s.Reply(h, n.stats.query(c.sp.id, p))
 	case *cmpp.Cancel:
 		n.cancel(s, h, p, c)
 	default:
@@ -476,6 +476,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 			rec := n.mtCDR(it.ID, &r, q)
 			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatDeleted, n.now()
 			n.writeCDR(rec)
+			n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 			n.m.Cancels.WithLabelValues(sp.id, "ok").Inc()
 			n.log.Info("MT cancelled by its SP", "sp", sp.id, "msg_id", it.ID, "queue", q)
 			n.replyNoWait(s, h, &cmpp.CancelResp{SuccessID: cmpp.CancelOK})
@@ -675,6 +676,10 @@ func (sw *submitWait) finish() {
 			if strings.HasPrefix(q, qFwdPrefix) {
 				n.ensureFwdSweeper(q)
 			}
+		}
+		for i := range sw.recs {
+			r := &sw.recs[i]
+			n.stats.mtAccepted(r.SPID, r.ServiceID, r.Submitted, r.Dest)
 		}
 		sp.mSubmitOK.Add(float64(len(sw.recs)))
 		n.m.SubmitLatency.Observe(time.Since(sw.start).Seconds())
