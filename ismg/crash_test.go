@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"tandem/billing"
 	"tandem/cmpp"
 	"tandem/sim/smscsim"
 )
@@ -218,6 +220,52 @@ func TestSIGKILL(t *testing.T) {
 	}
 	if repeated > spWindow || float64(repeated) > repeats || repeats > spWindow {
 		t.Errorf("repeated reports %d, metric %v: want repeated <= metric <= %d", repeated, repeats, spWindow)
+	}
+
+	// Billing: after a graceful stop, every acknowledged Msg_Id has its MT
+	// record and the REPORT record of its final state, across the crash.
+	sp2.Close()
+	if err := ch2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ch2.exited:
+		if err != nil {
+			t.Fatalf("ismg after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ismg did not stop on SIGTERM")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "data", "cdr", "*.csv"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("CDR files: %v %v", files, err)
+	}
+	mts, reps := map[uint64]bool{}, map[uint64]bool{}
+	for _, f := range files {
+		recs, err := billing.ReadFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, r := range recs {
+			switch {
+			case r.Kind == billing.KindMT:
+				mts[r.MsgID] = true
+			case r.Kind == billing.KindReport && r.FinalStatus != "":
+				reps[r.MsgID] = true
+			}
+		}
+	}
+	noMT, noReport := 0, 0
+	for id := range acked {
+		if !mts[id] {
+			noMT++
+		}
+		if !reps[id] {
+			noReport++
+		}
+	}
+	if noMT > 0 || noReport > 0 {
+		t.Errorf("of %d acked Msg_Ids, %d have no MT CDR and %d no REPORT CDR", nAcked, noMT, noReport)
 	}
 }
 

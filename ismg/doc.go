@@ -116,7 +116,11 @@
 // waits for both outcomes and is sent from whichever callback comes last.
 // Starting a round whenever the syncer was idle gave about 2.4 CDR fsyncs
 // per queue transaction; running it alongside the queue's fsyncs let
-// ext4's journal stall queue commits for 10-25 ms under load.
+// ext4's journal stall queue commits for 10-25 ms under load. REPORT and
+// MO CDRs are written before their commits too, so the same round makes
+// them durable no later than the state change they record (a REPORT CDR
+// written after the commit could be lost with the process: TestSIGKILL
+// checks every acknowledged message's MT and REPORT records).
 //
 // # HTTP
 //

@@ -675,9 +675,8 @@ func (g *groupSync) round(last bool) {
 		g.closed = true
 	}
 	g.mu.Unlock()
-	if len(ws) == 0 {
-		return
-	}
+	// Synced even with nobody waiting: REPORT and MO CDRs are written
+	// before their commits and must be durable with them (reportCDR).
 	err := g.fn()
 	for _, w := range ws {
 		w(err)

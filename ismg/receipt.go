@@ -153,12 +153,13 @@ func (lr *linkRuntime) receiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, er
 		r.Stat = stat
 	}
 	ops := n.reportOps(qAwait, msgID, &r, r.Stat, sid, done, nil)
+	n.reportCDR(qAwait, msgID, &r, r.Stat, done)
 	n.st.CommitAsync(ops, func(err error) {
 		if err != nil {
 			n.noteStoreErr(err)
 		}
 		st := smpp.StatusXTAppn
-		if n.reportCommitted(err, qAwait, msgID, &r, r.Stat, "smsc", done) {
+		if n.reportCommitted(err, qAwait, msgID, &r, "smsc") {
 			lr.idx.markDone(sid)
 			lr.mMatched.Inc()
 			st = smpp.StatusOK
@@ -248,11 +249,32 @@ func (n *Node) finalReport(ctx context.Context, q string, id uint64, r *mtRecord
 }
 
 // finalReportOps removes message id from q and, when the SP asked for it,
-// queues its status report for the SP, in one commit with extra; then
-// writes the REPORT CDR.
+// queues its status report for the SP, in one commit with extra, after
+// writing the REPORT CDR.
 func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
 	ops := n.reportOps(q, id, r, stat, sid, done, extra)
-	return n.reportCommitted(n.commit(ctx, ops...), q, id, r, stat, origin, done)
+	n.reportCDR(q, id, r, stat, done)
+	return n.reportCommitted(n.commit(ctx, ops...), q, id, r, origin)
+}
+
+// reportCDR writes the REPORT CDR of a final report before its commit: the
+// committer fsyncs the CDRs written before it takes a batch (OnBatch), so
+// the record is durable no later than the removal of the message it
+// settles, and a crash cannot lose it. A commit that then fails leaves a
+// second REPORT for the same Msg_Id when the message is finished again;
+// billing settles an MT by its first REPORT.
+func (n *Node) reportCDR(q string, id uint64, r *mtRecord, stat string, done time.Time) {
+	rec := billing.Record{
+		Kind: billing.KindReport, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
+		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
+		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
+		SubmitTime: r.Submitted, DoneTime: done, FinalStatus: stat, HandlingGateway: n.gw,
+		SMSCMsgID: r.SMSCID, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
+	}
+	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
+		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
+	}
+	n.writeCDR(rec)
 }
 
 // reportOps are the ops of finalReportOps: extra, the removal of id from q
@@ -272,9 +294,9 @@ func (n *Node) reportOps(q string, id uint64, r *mtRecord, stat, sid string, don
 }
 
 // reportCommitted finishes finalReportOps once the commit of reportOps
-// returned err: the REPORT CDR and metrics on success. It reports false
+// returned err: metrics and QUERY counters on success. It reports false
 // when the message is still to be finished (the store refused).
-func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, stat, origin string, done time.Time) bool {
+func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, origin string) bool {
 	if err != nil {
 		if errors.Is(err, queue.ErrNotFound) {
 			return true // someone else finished it
@@ -287,17 +309,6 @@ func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, stat
 	}
 	n.m.Reports.WithLabelValues(r.SPID, origin).Inc()
 	n.m.ReportLatency.Observe(n.now().Sub(r.Submitted).Seconds())
-	rec := billing.Record{
-		Kind: billing.KindReport, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
-		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
-		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
-		SubmitTime: r.Submitted, DoneTime: done, FinalStatus: stat, HandlingGateway: n.gw,
-		SMSCMsgID: r.SMSCID, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
-	}
-	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
-		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
-	}
-	n.writeCDR(rec)
 	if q != qAwait {
 		// Ended before any SMSC took it: a forwarding failure for QUERY.
 		n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
@@ -352,17 +363,19 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 		q, due = qFwdPrefix+r.Gateway.Code, now.Add(n.cfg.Delivery.DefaultValidity)
 		dir, next = billing.DirFwdOut, r.Gateway.Code
 	}
+	// The CDR goes first so that the committer's CDR fsync covers it
+	// before the MO is durable and acknowledged (see reportCDR).
+	n.writeCDR(billing.Record{
+		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
+		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,
+		MsgFmt: msgFmt, Length: uint32(len(content)),
+	})
 	if err := n.commit(ctx, queue.Enqueue(q, id, due, o.Append(nil))); err != nil {
 		n.m.MO.WithLabelValues("error").Inc()
 		n.log.Error("store MO", "err", err)
 		return smpp.StatusXTAppn
 	}
 	n.stats.moQueued(r.SP.ID, now)
-	n.writeCDR(billing.Record{
-		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
-		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,
-		MsgFmt: msgFmt, Length: uint32(len(content)),
-	})
 	if dir == billing.DirFwdOut {
 		n.m.MO.WithLabelValues("fwd").Inc()
 		n.ensureFwdSweeper(q)
