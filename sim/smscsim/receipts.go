@@ -67,9 +67,10 @@ func (s *SMSC) newReceipt(sub *Submission, stat string, now time.Time) *receipt 
 		DestAddr:     sub.SourceAddr,
 		ESMClass:     smpp.ESMClassReceipt,
 		DataCoding:   smpp.CodingDefault,
-		ShortMessage: text.Append(nil),
+		ShortMessage: text.Append(make([]byte, 0, 160)),
 	}
 	if !s.cfg.OmitReceiptTLVs {
+		d.TLVs = make(smpp.TLVs, 0, 3)
 		d.TLVs.SetReceiptedMessageID(sub.MessageID)
 		d.TLVs.SetMessageState(state)
 		if state != smpp.StateDelivered {

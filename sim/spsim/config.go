@@ -105,10 +105,12 @@ func DefaultConfig() Config {
 // sessionConfig is cmpp.DefaultConfig with room for the DELIVERs a gateway
 // keeps in flight: spsim answers each at once, so refusing them with flow
 // control past the spec's 16 would only make the gateway back off and
-// delay the status reports being measured.
+// delay the status reports being measured. The DELIVER handler only
+// counts and replies, so it runs on the session's reader.
 func sessionConfig() cmpp.Config {
 	c := cmpp.DefaultConfig()
 	c.InboundWindow = 1024
+	c.InlineHandler = true
 	return c
 }
 
