@@ -262,7 +262,7 @@ func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRec
 // the record is durable no later than the removal of the message it
 // settles, and a crash cannot lose it. A commit that then fails leaves a
 // second REPORT for the same Msg_Id when the message is finished again;
-// billing settles an MT by its first REPORT.
+// billing settles an MT once (billing/FORMAT.md).
 func (n *Node) reportCDR(q string, id uint64, r *mtRecord, stat string, done time.Time) {
 	rec := billing.Record{
 		Kind: billing.KindReport, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
