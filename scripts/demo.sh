@@ -65,6 +65,10 @@ step "SP traffic: CMPP 3.0, UCS2"
 step "SP traffic: CMPP 3.0, long UCS2 message (segments with UDH, one report per segment)"
 "$BIN/spsim" "${SP[@]}" -version 3.0 -n 100 -coding ucs2 -long
 
+step "CMPP_QUERY: Sina's counters for today, all services and one Service_Id"
+"$BIN/spsim" -addr 127.0.0.1:17501 -sp-id 901234 -secret sina-secret -query today
+"$BIN/spsim" -addr 127.0.0.1:17501 -sp-id 901234 -secret sina-secret -query today -query-service SPSIM
+
 step "Billing: CDRs written by the ISMG"
 kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 "$BIN/billing" report -dir "$DEMO/ismg/data/cdr" -by sp

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +52,8 @@ type options struct {
 	progress   time.Duration
 	logLevel   slog.Level
 	cpuProfile string
+	query      string // YYYYMMDD: ask CMPP_QUERY instead of sending
+	queryCode  string // its Service_Id (empty: the SP's totals)
 }
 
 func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) {
@@ -92,6 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.DurationVar(&o.progress, "progress", 0, "print progress to stderr this often (0: never)")
 	fs.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&o.query, "query", "", "instead of sending, ask CMPP_QUERY for this day (YYYYMMDD, or \"today\") and print the counters")
+	fs.StringVar(&o.queryCode, "query-service", "", "with -query: the Service_Id to ask for (empty: the SP's totals)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
@@ -145,6 +150,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopProf()
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	if o.query != "" {
+		return query(ctx, cfg, o, stdout)
+	}
 	c, err := spsim.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -197,4 +205,25 @@ func progress(ctx context.Context, c *spsim.Client, every time.Duration, w io.Wr
 			return
 		}
 	}
+}
+
+// query runs -query: one CMPP_QUERY, printed or as JSON.
+func query(ctx context.Context, cfg spsim.Config, o options, stdout io.Writer) error {
+	day := o.query
+	if day == "today" {
+		day = time.Now().Format("20060102")
+	}
+	if _, err := time.Parse("20060102", day); err != nil {
+		return fmt.Errorf("%w: -query: want YYYYMMDD or today, got %q", errUsage, o.query)
+	}
+	r, err := spsim.Query(ctx, cfg, day, o.queryCode)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return spsim.PrintQuery(stdout, r)
 }

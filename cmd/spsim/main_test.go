@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,5 +121,42 @@ func TestHelp(t *testing.T) {
 	var errOut bytes.Buffer
 	if err := run(context.Background(), []string{"-h"}, &bytes.Buffer{}, &errOut); err != nil || !strings.Contains(errOut.String(), "-wait-reports") {
 		t.Fatalf("-h: %v\n%s", err, errOut.String())
+	}
+}
+
+// -query sends one CMPP_QUERY (totals, or -query-service) and prints the
+// counters; a malformed day is a usage error.
+func TestQueryFlag(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []cmpp.Query
+	)
+	srv := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		q, ok := req.(*cmpp.Query)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		got = append(got, *q)
+		mu.Unlock()
+		_ = s.Reply(h, &cmpp.QueryResp{Time: q.Time, QueryType: q.QueryType, QueryCode: q.QueryCode,
+			MTTLMsg: 10, MTTLUsr: 7, MTScs: 8, MTWT: 1, MTFL: 1, MOScs: 2})
+	}))
+	out, err := runArgs(t, srv.Addr, "-query", "20261122", "-query-service", "NEWS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CMPP_QUERY 20261122 (service NEWS)", "MT  10 messages to 7 users: 8 forwarded, 1 waiting, 1 failed", "MO  2 delivered"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	mu.Lock()
+	if len(got) != 1 || got[0].QueryType != cmpp.QueryByService || got[0].QueryCode != "NEWS" {
+		t.Errorf("server got %+v", got)
+	}
+	mu.Unlock()
+	if _, err := runArgs(t, srv.Addr, "-query", "2026-11-22"); !errors.Is(err, errUsage) {
+		t.Fatalf("bad day: %v, want a usage error", err)
 	}
 }
