@@ -33,6 +33,11 @@ const (
 	statsBucket   = "stats"
 	statsFlush    = 5 * time.Second
 	statsKeepDays = 8
+	// statsMaxServices bounds the Service_Ids counted apart per SP and
+	// day (each costs a 4 KB user estimate); an SP using more has the
+	// rest counted in its totals only, so no SP can grow the node's
+	// memory without bound.
+	statsMaxServices = 256
 )
 
 type statKey struct{ sp, day, svc string }
@@ -45,14 +50,33 @@ type statCounts struct {
 }
 
 type statsBook struct {
-	mu   sync.Mutex
-	m    map[statKey]*statCounts
-	loc  *time.Location
-	days map[int64]string // day number in loc → YYYYMMDD, a few recent ones
+	mu       sync.Mutex
+	m        map[statKey]*statCounts
+	services map[statKey]int // per SP and day (svc ""): Service_Ids counted apart
+	loc      *time.Location
+	days     map[int64]string // day number in loc → YYYYMMDD, a few recent ones
 }
 
 func newStatsBook(loc *time.Location) *statsBook {
-	return &statsBook{m: map[statKey]*statCounts{}, loc: loc, days: map[int64]string{}}
+	return &statsBook{m: map[statKey]*statCounts{}, services: map[statKey]int{}, loc: loc, days: map[int64]string{}}
+}
+
+// entry returns the counters of k, creating them unless k is one
+// Service_Id too many for its SP and day; mu is held.
+func (b *statsBook) entry(k statKey) *statCounts {
+	if c := b.m[k]; c != nil {
+		return c
+	}
+	if k.svc != "" {
+		day := statKey{k.sp, k.day, ""}
+		if b.services[day] >= statsMaxServices {
+			return nil
+		}
+		b.services[day]++
+	}
+	c := &statCounts{}
+	b.m[k] = c
+	return c
 }
 
 // dayOf is YYYYMMDD of t in the book's zone; mu is held.
@@ -77,14 +101,10 @@ func (b *statsBook) update(sp, svc string, at time.Time, f func(*statCounts)) {
 	b.mu.Lock()
 	day := b.dayOf(at)
 	for _, s := range [2]string{"", svc} {
-		k := statKey{sp, day, s}
-		c := b.m[k]
-		if c == nil {
-			c = &statCounts{}
-			b.m[k] = c
+		if c := b.entry(statKey{sp, day, s}); c != nil {
+			f(c)
+			c.dirty = true
 		}
-		f(c)
-		c.dirty = true
 		if svc == "" {
 			break
 		}
@@ -185,6 +205,9 @@ func (b *statsBook) load(st *queue.Store) error {
 		key, ok := decodeStatKey(k)
 		if c, err := decodeStatCounts(v); ok && err == nil {
 			b.m[key] = c
+			if key.svc != "" {
+				b.services[statKey{key.sp, key.day, ""}]++
+			}
 		}
 		return true
 	})
@@ -203,6 +226,7 @@ func (b *statsBook) flushOps(now time.Time) (ops []queue.Op, done func(error)) {
 		switch {
 		case k.day < oldest:
 			delete(b.m, k)
+			delete(b.services, statKey{k.sp, k.day, ""})
 			ops = append(ops, queue.Delete(statsBucket, k.encode()))
 		case c.dirty:
 			c.dirty = false

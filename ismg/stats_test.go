@@ -127,3 +127,32 @@ func TestQuery(t *testing.T) {
 	e2 := startNode(t, e.cfg)
 	check(mustSP(t, e2.node.CMPPAddr(), cmpp.V20))
 }
+
+// TestStatsServiceBound: past statsMaxServices Service_Ids per SP and day,
+// new ones are counted in the SP's totals only.
+func TestStatsServiceBound(t *testing.T) {
+	b := newStatsBook(time.UTC)
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range statsMaxServices + 10 {
+		b.mtAccepted("901234", fmt.Sprintf("S%d", i), now, "13800100001")
+	}
+	q := func(svc string) *cmpp.QueryResp {
+		typ := cmpp.QueryTotal
+		if svc != "" {
+			typ = cmpp.QueryByService
+		}
+		return b.query("901234", &cmpp.Query{Time: "20261122", QueryType: typ, QueryCode: svc})
+	}
+	if got := q("").MTTLMsg; got != statsMaxServices+10 {
+		t.Fatalf("total %d, want every message", got)
+	}
+	if got := q("S0").MTTLMsg; got != 1 {
+		t.Fatalf("first service %d, want 1", got)
+	}
+	if got := q(fmt.Sprintf("S%d", statsMaxServices+5)).MTTLMsg; got != 0 {
+		t.Fatalf("a service past the bound counted apart: %d", got)
+	}
+	if n := len(b.m); n != statsMaxServices+1 {
+		t.Fatalf("%d entries, want %d services + the total", n, statsMaxServices)
+	}
+}
