@@ -207,15 +207,7 @@ func TestMOLocalSP(t *testing.T) {
 func TestReportQueuedWhileOffline(t *testing.T) {
 	e := newEnv(t, func(c *smscsim.Config) { c.ReceiptDelay = 100 * time.Millisecond })
 	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
-	e.smsc.HoldReceipts(true)
-	r := c.submit(t, submitPDU(bjNumber, 0, []byte("offline")))
-	waitSMSC(t, e.smsc, func(s smscsim.Stats) bool { return s.Accepted >= 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.s.Terminate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.smsc.HoldReceipts(false)
+	r := submitThenLeave(t, e, c, 1)
 	waitSMSC(t, e.smsc, func(s smscsim.Stats) bool { return s.ReceiptsAcked >= 1 })
 	if n := e.node.Store().Len(qOutPrefix + testSP); n != 1 {
 		t.Fatalf("out queue holds %d, want the report", n)
@@ -283,17 +275,27 @@ func TestDeliverTTL(t *testing.T) {
 	}
 
 	// Queued while the SP is away, and it never comes back.
+	submitThenLeave(t, e, c, 2)
+	waitCond(t, "the offline report to expire", 20*time.Second, func() bool { return expired() == 2 })
+	if n := e.node.Store().Len(outQ); n != 0 {
+		t.Fatalf("out queue holds %d after the TTL", n)
+	}
+}
+
+// submitThenLeave submits one MT while the SMSC holds its receipts, waits
+// until the SMSC has accepted accepted MTs in all, then terminates the SP's
+// session and lets the receipts go: the status report is queued for an SP
+// that is away.
+func submitThenLeave(t *testing.T, e *testEnv, c *sp, accepted uint64) *cmpp.SubmitResp {
+	t.Helper()
 	e.smsc.HoldReceipts(true)
-	c.submit(t, submitPDU(bjNumber, 0, []byte("offline")))
-	waitSMSC(t, e.smsc, func(s smscsim.Stats) bool { return s.Accepted >= 2 })
+	r := c.submit(t, submitPDU(bjNumber, 0, []byte("offline")))
+	waitSMSC(t, e.smsc, func(s smscsim.Stats) bool { return s.Accepted >= accepted })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.s.Terminate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.smsc.HoldReceipts(false)
-	waitCond(t, "the offline report to expire", 20*time.Second, func() bool { return expired() == 2 })
-	if n := e.node.Store().Len(outQ); n != 0 {
-		t.Fatalf("out queue holds %d after the TTL", n)
-	}
+	return r
 }
