@@ -11,19 +11,19 @@ import (
 // the node packages except cmd/.
 func TestDependencyDirection(t *testing.T) {
 	infra := []string{"google.golang.org/grpc", "github.com/hashicorp/raft", "github.com/prometheus/client_golang", "go.etcd.io/bbolt", "github.com/hashicorp/memberlist"}
-	ours := []string{"tandem/cmpp", "tandem/smpp", "tandem/routing", "tandem/raftstore", "tandem/gns", "tandem/federation", "tandem/ismg", "tandem/billing", "tandem/smstext"}
+	ours := []string{"github.com/tandem-sms/tandem/cmpp", "github.com/tandem-sms/tandem/smpp", "github.com/tandem-sms/tandem/routing", "github.com/tandem-sms/tandem/raftstore", "github.com/tandem-sms/tandem/gns", "github.com/tandem-sms/tandem/federation", "github.com/tandem-sms/tandem/ismg", "github.com/tandem-sms/tandem/billing", "github.com/tandem-sms/tandem/smstext"}
 	forbidden := map[string][]string{
-		"tandem/cmpp":       append(append([]string{}, infra...), without(ours, "tandem/cmpp")...),
-		"tandem/smpp":       append(append([]string{}, infra...), without(ours, "tandem/smpp")...),
-		"tandem/smstext":    append(append([]string{}, infra...), without(ours, "tandem/smstext")...),
-		"tandem/routing":    append(append([]string{}, infra...), without(ours, "tandem/routing")...),
-		"tandem/billing":    append(append([]string{}, infra...), without(ours, "tandem/billing")...),
-		"tandem/raftstore":  {"tandem/routing", "tandem/gns", "tandem/ismg", "tandem/federation", "tandem/cmpp", "tandem/smpp"},
-		"tandem/gns":        {"tandem/ismg", "tandem/federation", "tandem/smpp", "tandem/billing"},
-		"tandem/federation": {"tandem/ismg", "tandem/gns", "tandem/raftstore", "tandem/smpp", "tandem/billing"},
+		"github.com/tandem-sms/tandem/cmpp":       append(append([]string{}, infra...), without(ours, "github.com/tandem-sms/tandem/cmpp")...),
+		"github.com/tandem-sms/tandem/smpp":       append(append([]string{}, infra...), without(ours, "github.com/tandem-sms/tandem/smpp")...),
+		"github.com/tandem-sms/tandem/smstext":    append(append([]string{}, infra...), without(ours, "github.com/tandem-sms/tandem/smstext")...),
+		"github.com/tandem-sms/tandem/routing":    append(append([]string{}, infra...), without(ours, "github.com/tandem-sms/tandem/routing")...),
+		"github.com/tandem-sms/tandem/billing":    append(append([]string{}, infra...), without(ours, "github.com/tandem-sms/tandem/billing")...),
+		"github.com/tandem-sms/tandem/raftstore":  {"github.com/tandem-sms/tandem/routing", "github.com/tandem-sms/tandem/gns", "github.com/tandem-sms/tandem/ismg", "github.com/tandem-sms/tandem/federation", "github.com/tandem-sms/tandem/cmpp", "github.com/tandem-sms/tandem/smpp"},
+		"github.com/tandem-sms/tandem/gns":        {"github.com/tandem-sms/tandem/ismg", "github.com/tandem-sms/tandem/federation", "github.com/tandem-sms/tandem/smpp", "github.com/tandem-sms/tandem/billing"},
+		"github.com/tandem-sms/tandem/federation": {"github.com/tandem-sms/tandem/ismg", "github.com/tandem-sms/tandem/gns", "github.com/tandem-sms/tandem/raftstore", "github.com/tandem-sms/tandem/smpp", "github.com/tandem-sms/tandem/billing"},
 	}
 	for pkg, bad := range forbidden {
-		out, err := exec.Command("go", "list", "-deps", "./"+strings.TrimPrefix(pkg, "tandem/")).Output()
+		out, err := exec.Command("go", "list", "-deps", "./"+strings.TrimPrefix(pkg, "github.com/tandem-sms/tandem/")).Output()
 		if err != nil {
 			continue // package not written yet
 		}
@@ -32,7 +32,7 @@ func TestDependencyDirection(t *testing.T) {
 			for _, b := range bad {
 				// Our own packages match exactly (federation may use gns/gnspb);
 				// third-party modules match by prefix.
-				if d == b || (!strings.HasPrefix(b, "tandem/") && strings.HasPrefix(d, b+"/")) {
+				if d == b || (!strings.HasPrefix(b, "github.com/tandem-sms/tandem/") && strings.HasPrefix(d, b+"/")) {
 					t.Errorf("%s imports %s (forbidden by DESIGN.md layering)", pkg, d)
 				}
 			}
@@ -45,11 +45,11 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "tandem/cmd/") {
+		if len(f) == 0 || strings.HasPrefix(f[0], "github.com/tandem-sms/tandem/cmd/") {
 			continue
 		}
 		for _, imp := range f[1:] {
-			if (imp == "tandem/gns" || imp == "tandem/ismg") && !strings.HasPrefix(f[0], imp) {
+			if (imp == "github.com/tandem-sms/tandem/gns" || imp == "github.com/tandem-sms/tandem/ismg") && !strings.HasPrefix(f[0], imp) {
 				t.Errorf("%s imports %s: only cmd/ may", f[0], imp)
 			}
 		}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
 )
 
 // goldenPDUs returns the full-PDU golden vectors by version.

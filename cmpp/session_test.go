@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 const waitTimeout = cmpptest.Timeout
@@ -85,21 +86,6 @@ func recv[T any](t testing.TB, ch <-chan T, what string) T {
 		t.Fatalf("timed out waiting for %s", what)
 		var zero T
 		return zero
-	}
-}
-
-// waitFor polls cond until it holds; for conditions nothing signals
-// (goroutine counts, counters).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 
@@ -566,7 +552,7 @@ func TestSendTimeoutAndCancel(t *testing.T) {
 		t.Fatalf("slot not freed: outstanding %d", c.Outstanding())
 	}
 	late.reply(t, 0)
-	waitFor(t, "late response counted", func() bool { return c.Stats().Unmatched.Load() == 1 })
+	waitfor.Cond(t, "late response counted", func() bool { return c.Stats().Unmatched.Load() == 1 })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -661,7 +647,7 @@ func TestActiveTestAnswered(t *testing.T) {
 	srvSess := ts.NextSession(t)
 	// Either side's probe counts as traffic for the other, so only the
 	// total is certain.
-	waitFor(t, "ten probes", func() bool {
+	waitfor.Cond(t, "ten probes", func() bool {
 		return c.Stats().ActiveTestsSent.Load()+srvSess.Stats().ActiveTestsSent.Load() >= 10
 	})
 	if c.Err() != nil || srvSess.Err() != nil {
@@ -742,7 +728,7 @@ func TestShutdownDrains(t *testing.T) {
 	shut := make(chan error, 1)
 	go func() { shut <- ts.Shutdown(context.Background()) }()
 	// The client learns of the TERMINATE: new requests are refused...
-	waitFor(t, "client refuses new requests", func() bool {
+	waitfor.Cond(t, "client refuses new requests", func() bool {
 		_, err := c.Send(context.Background(), &cmpp.ActiveTest{})
 		return errors.Is(err, cmpp.ErrClosed)
 	})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"tandem/internal/stucknet"
+	"github.com/tandem-sms/tandem/internal/stucknet"
 )
 
 func TestWindow(t *testing.T) {

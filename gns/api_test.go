@@ -14,8 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // singleNode starts a bootstrapped one-node cluster holding the sample table.
@@ -27,7 +28,7 @@ func singleNode(t *testing.T, tweak func(*Config)) (*testNode, gnspb.GNSClient, 
 		tweak(&cfg)
 	}
 	n := startNode(t, cfg)
-	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	waitfor.Within(t, 10*time.Second, "leader", n.IsLeader)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	if cfg.Token != "" {
@@ -144,7 +145,7 @@ func TestImportAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "reads after import", func() bool { return reads.Load() > 50 })
+	waitfor.Within(t, 10*time.Second, "reads after import", func() bool { return reads.Load() > 50 })
 	stop.Store(true)
 	wg.Wait()
 	if m := mixed.Load(); m != nil {
@@ -177,7 +178,7 @@ func TestForwardingAndReads(t *testing.T) {
 	// A stale read answers from the follower's own table, which may lag
 	// the acknowledged import: the stale reads below start once the
 	// follower has applied it.
-	waitFor(t, 10*time.Second, "the follower to apply the import", func() bool { return follower.Revision() >= imp.Revision })
+	waitfor.Within(t, 10*time.Second, "the follower to apply the import", func() bool { return follower.Revision() >= imp.Revision })
 	for i := range 20 {
 		resp, err := fc.Write(ctx, &gnspb.WriteRequest{Changes: []*gnspb.Change{putSegment(fmt.Sprintf("1510%03d", i), "020001")}})
 		if err != nil {

@@ -10,8 +10,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // bigTable is the sample's gateways and SPs with n generated 8-digit
@@ -74,7 +75,7 @@ func BenchmarkImport1M(b *testing.B) {
 		if resp.Segments != size {
 			b.Fatalf("imported %d segments", resp.Segments)
 		}
-		waitFor(b, 60*time.Second, "all nodes at the import", func() bool {
+		waitfor.Within(b, 60*time.Second, "all nodes at the import", func() bool {
 			for _, n := range nodes {
 				if n.Revision() < resp.Revision {
 					return false
@@ -107,7 +108,7 @@ func benchWatchLatency(b *testing.B, on string) {
 	if _, err := importFile(ctx, lc, loadSample(b), 1000); err != nil {
 		b.Fatal(err)
 	}
-	waitFor(b, 10*time.Second, "watched node caught up", func() bool { return watched.Revision() >= leader.Revision() })
+	waitfor.Within(b, 10*time.Second, "watched node caught up", func() bool { return watched.Revision() >= leader.Revision() })
 	st, err := dial(b, watched.GRPCAddr()).Watch(ctx, &gnspb.WatchRequest{FromRevision: leader.Revision()})
 	if err != nil {
 		b.Fatal(err)

@@ -9,7 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 // TestClusterFailover is the cluster test: three real nodes, writes through
@@ -79,7 +80,7 @@ func TestClusterFailover(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	waitFor(t, 10*time.Second, "new leader", func() bool { return leaderOf(survivors) != nil })
+	waitfor.Within(t, 10*time.Second, "new leader", func() bool { return leaderOf(survivors) != nil })
 
 	// Phase 2: writes continue through both survivors; ones landing in the
 	// election window may be refused (UNAVAILABLE) and are retried.
@@ -100,7 +101,7 @@ func TestClusterFailover(t *testing.T) {
 	// No acknowledged write is lost on any survivor.
 	checkNode := func(n *testNode) {
 		t.Helper()
-		waitFor(t, 10*time.Second, n.ID()+" caught up", func() bool { return n.Revision() >= maxRev })
+		waitfor.Within(t, 10*time.Second, n.ID()+" caught up", func() bool { return n.Revision() >= maxRev })
 		tbl := n.fsm.table.Load()
 		for prefix, gw := range want {
 			s, ok := tbl.Segment(prefix)
@@ -119,7 +120,7 @@ func TestClusterFailover(t *testing.T) {
 
 	// The watcher saw every committed batch exactly once, in order: its
 	// replayed table equals the survivor's, and every acked revision is in it.
-	waitFor(t, 10*time.Second, "watcher caught up", func() bool { return w.lastRevision() >= maxRev })
+	waitfor.Within(t, 10*time.Second, "watcher caught up", func() bool { return w.lastRevision() >= maxRev })
 	evs := w.snapshot()
 	got, revs := replay(t, evs)
 	if err := sameContents(got, survivorForWatch.fsm.table.Load()); err != nil {
@@ -145,7 +146,7 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	w2 := startWatch(t, dial(t, survivors[1].GRPCAddr()), mid)
-	waitFor(t, 10*time.Second, "resumed watcher caught up", func() bool { return w2.lastRevision() >= maxRev })
+	waitfor.Within(t, 10*time.Second, "resumed watcher caught up", func() bool { return w2.lastRevision() >= maxRev })
 	evs2 := w2.snapshot()
 	if len(evs2) != len(after) {
 		t.Fatalf("resumed watcher got %d events, want %d", len(evs2), len(after))
@@ -159,7 +160,7 @@ func TestClusterFailover(t *testing.T) {
 	// A watcher with a revision older than the retained history (before
 	// the import replaced the table) gets a snapshot first.
 	w3 := startWatch(t, dial(t, restarted.GRPCAddr()), 1)
-	waitFor(t, 10*time.Second, "old watcher snapshot", func() bool { return w3.lastRevision() >= maxRev })
+	waitfor.Within(t, 10*time.Second, "old watcher snapshot", func() bool { return w3.lastRevision() >= maxRev })
 	evs3 := w3.snapshot()
 	if !evs3[0].Snapshot || !evs3[0].Reset_ {
 		t.Fatalf("watcher from revision 1: first event %+v, want a snapshot reset", evs3[0])

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 func cmppClient(t *testing.T, addr, source string) *cmpp.Session {
@@ -210,7 +211,7 @@ func TestPush(t *testing.T) {
 	t.Cleanup(func() { _ = ismg.Close() })
 
 	n, c, ctx := singleNode(t, func(cfg *Config) { cfg.PushPeers = []PushPeer{{Addr: l.Addr().String(), Secret: "push-secret"}} })
-	waitFor(t, 10*time.Second, "push loop following the hub", func() bool {
+	waitfor.Within(t, 10*time.Second, "push loop following the hub", func() bool {
 		n.hub.mu.Lock()
 		defer n.hub.mu.Unlock()
 		return len(n.hub.subs) > 0
@@ -218,7 +219,7 @@ func TestPush(t *testing.T) {
 	if _, err := c.Write(ctx, &gnspb.WriteRequest{Changes: []*gnspb.Change{putSegment("1598000", "020001")}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "push received", func() bool {
+	waitfor.Within(t, 10*time.Second, "push received", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, p := range got {

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // The CMPP route-PDU service (protocols.md §1.12): ISMGs CONNECT with their

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"tandem/cmpp"
-	"tandem/raftstore"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/raftstore"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 func trimField(s string) string { return strings.TrimRight(s, "\x00 ") }

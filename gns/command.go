@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // cmdType is the first byte of every Raft command. Values are part of the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"tandem/cmpp"
-	"tandem/raftstore"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/raftstore"
 )
 
 // ErrInvalidConfig is wrapped by every Config.Validate error.

@@ -14,9 +14,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
-	"tandem/raftstore"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/raftstore"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // toStatus is the one translation of the node's errors into gRPC status

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"tandem/gns/gnspb"
-	"tandem/raftstore"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/raftstore"
 )
 
 // forwardedKey marks a call one node forwarded to another. A node that gets

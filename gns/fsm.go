@@ -15,8 +15,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // ErrImportAborted is returned for an import chunk or commit whose import is

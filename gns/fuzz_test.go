@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 func commandSeeds(tb testing.TB) [][]byte {

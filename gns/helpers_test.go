@@ -17,8 +17,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 const sampleTable = "../testdata/routes/sample.yaml"
@@ -84,20 +85,6 @@ func (tn *testNode) restartConfig() Config {
 	return cfg
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
-
 func dial(tb testing.TB, addr string) gnspb.GNSClient {
 	tb.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -131,10 +118,10 @@ func startCluster(tb testing.TB, size int, tweak func(*Config)) []*testNode {
 		}
 		nodes = append(nodes, startNode(tb, cfg))
 		if i == 0 {
-			waitFor(tb, 10*time.Second, "bootstrap leader", func() bool { return nodes[0].IsLeader() && nodes[0].fsm.member("gns1") != "" })
+			waitfor.Within(tb, 10*time.Second, "bootstrap leader", func() bool { return nodes[0].IsLeader() && nodes[0].fsm.member("gns1") != "" })
 		}
 	}
-	waitFor(tb, 20*time.Second, "cluster formed", func() bool {
+	waitfor.Within(tb, 20*time.Second, "cluster formed", func() bool {
 		for _, n := range nodes {
 			servers, err := n.store.Servers()
 			if err != nil || len(servers) != size {

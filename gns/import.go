@@ -9,9 +9,9 @@ import (
 
 	"google.golang.org/grpc"
 
-	"tandem/gns/gnspb"
-	"tandem/raftstore"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/raftstore"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // ImportTable stages the streamed table through Raft in chunks of about

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
-	"tandem/cmpp"
-	"tandem/gns/gnspb"
-	"tandem/raftstore"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/raftstore"
 )
 
 // Log keys used by the node.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/gns/gnspb"
 )
 
 // errLostLeadership stops the push loop's watch when this node stops leading.

@@ -9,9 +9,9 @@ import (
 
 	"google.golang.org/grpc"
 
-	"tandem/gns/gnspb"
-	"tandem/raftstore"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/raftstore"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // service implements gnspb.GNSServer. Handlers return domain errors; the

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 var (

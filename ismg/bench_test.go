@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
 // BenchmarkNodeMT drives b.N MTs from 4 SP connections through one node

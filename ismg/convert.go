@@ -3,8 +3,8 @@ package ismg
 import (
 	"fmt"
 
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // buildSubmits turns one queued MT into its submit_sm PDUs. The CMPP text

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/billing"
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
 // child is the ismg binary running as a separate process.
@@ -75,7 +75,7 @@ func startChild(t *testing.T, bin, cfgPath, logPath string) *child {
 func TestSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "ismg")
-	build := exec.Command("go", "build", "-o", bin, "tandem/cmd/ismg")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tandem-sms/tandem/cmd/ismg")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

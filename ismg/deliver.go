@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
 // deliverLoop sends the SP's out queue (status reports and MO) as

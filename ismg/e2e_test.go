@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 func enc(t testing.TB, c smstext.Coding, s string) []byte {
@@ -268,15 +269,15 @@ func TestDeliverTTL(t *testing.T) {
 	c.refuse = true
 	c.mu.Unlock()
 	c.submit(t, submitPDU(bjNumber, 0, []byte("refused")))
-	waitCond(t, "the refused report to expire", 20*time.Second, func() bool { return expired() == 1 })
-	waitCond(t, "the out queue to empty", 20*time.Second, func() bool { return e.node.Store().Len(outQ) == 0 })
+	waitfor.Within(t, 20*time.Second, "the refused report to expire", func() bool { return expired() == 1 })
+	waitfor.Within(t, 20*time.Second, "the out queue to empty", func() bool { return e.node.Store().Len(outQ) == 0 })
 	if n := metric(t, e.node.HTTPAddr(), "ismg_sp_delivers_total", `result="error"`); n == 0 {
 		t.Error("the refusals were not counted")
 	}
 
 	// Queued while the SP is away, and it never comes back.
 	submitThenLeave(t, e, c, 2)
-	waitCond(t, "the offline report to expire", 20*time.Second, func() bool { return expired() == 2 })
+	waitfor.Within(t, 20*time.Second, "the offline report to expire", func() bool { return expired() == 2 })
 	if n := e.node.Store().Len(outQ); n != 0 {
 		t.Fatalf("out queue holds %d after the TTL", n)
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
 const (
@@ -330,19 +330,4 @@ func httpGet(addr, path string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// waitCond polls cond until it holds, failing the test after d.
-func waitCond(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
 }

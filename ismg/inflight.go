@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
 // kvInflightPrefix + queue name is the KV bucket of the leased batches of

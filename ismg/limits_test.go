@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/billing"
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
 func connectStatus(t *testing.T, addr, secret string) uint32 {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"tandem/ismg/queue"
-	"tandem/ismg/smsclink"
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/ismg/smsclink"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // linkRuntime is one SMSC link: the smsclink pool, its mt:<link> queue,

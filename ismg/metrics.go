@@ -3,7 +3,7 @@ package ismg
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
 // Metrics are the node's Prometheus series. Labels are bounded: SP ids and

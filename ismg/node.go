@@ -20,11 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"tandem/billing"
-	"tandem/cmpp"
-	"tandem/ismg/queue"
-	"tandem/routing"
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/routing"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // Queue and bucket names (see the package doc for the life cycle).

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"tandem/billing"
-	"tandem/cmpp"
-	"tandem/ismg/queue"
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // handleDeliver is the smsclink Handler: receipts and MO messages. It

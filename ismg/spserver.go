@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"tandem/billing"
-	"tandem/cmpp"
-	"tandem/ismg/queue"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // Reasons a SUBMIT is refused (metric label "reason").

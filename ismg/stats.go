@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
 // The CMPP_QUERY counters (protocols.md §1.9): per SP, local day and

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
 // TestHLLEstimate: small sets are counted (nearly) exactly, repeats do not

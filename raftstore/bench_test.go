@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 // failover shuts the leader of a healthy three-node cluster down and
@@ -25,7 +27,7 @@ func failover(b *testing.B, nodes []*node) time.Duration {
 		// that fails (stale view, lost election) just waits for the next
 		// change.
 		var leader *node
-		waitUntil(b, "a survivor to lead", func() (bool, []<-chan struct{}) {
+		waitfor.Signalled(b, "a survivor to lead", func() (bool, []<-chan struct{}) {
 			var chans []<-chan struct{}
 			for _, n := range survivors {
 				chans = append(chans, n.store.changedCh())

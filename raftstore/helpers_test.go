@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 // listFSM is an append-only list of commands. A command starting with
@@ -199,34 +199,12 @@ func (n *node) stop() {
 // speed check.
 const waitTimeout = 30 * time.Second
 
-// waitUntil re-evaluates cond each time one of the channels it returns
-// fires, until cond holds or waitTimeout passes. cond returns the channels
-// that signal a change in what it looked at, taken before looking.
-func waitUntil(t testing.TB, what string, cond func() (bool, []<-chan struct{})) {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		ok, chans := cond()
-		if ok {
-			return
-		}
-		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)}}
-		for _, c := range chans {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-		}
-		if i, _, _ := reflect.Select(cases); i == 0 {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // liveLeader waits until some running node in nodes is the leader and every
 // running node agrees on it, and returns it.
 func liveLeader(t testing.TB, nodes []*node) *node {
 	t.Helper()
 	var leader *node
-	waitUntil(t, "a leader all live nodes agree on", func() (bool, []<-chan struct{}) {
+	waitfor.Signalled(t, "a leader all live nodes agree on", func() (bool, []<-chan struct{}) {
 		var chans []<-chan struct{}
 		leader = nil
 		agreed := ""
@@ -277,7 +255,7 @@ func apply(t testing.TB, nodes []*node, cmd string) uint64 {
 // duplicates from retried commands of unknown outcome).
 func waitFSM(t testing.TB, n *node, want []string) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%s to apply %d commands", n.id, len(want)), func() (bool, []<-chan struct{}) {
+	waitfor.Signalled(t, fmt.Sprintf("%s to apply %d commands", n.id, len(want)), func() (bool, []<-chan struct{}) {
 		items, ch := n.fsm.snapshot()
 		return containsInOrder(items, want), []<-chan struct{}{ch}
 	})

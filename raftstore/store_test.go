@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 func TestSingleNodeApplyAndRestart(t *testing.T) {
@@ -200,7 +201,7 @@ func TestLeaderFailover(t *testing.T) {
 	// Same state everywhere, not just the acked subset.
 	want := liveLeader(t, nodes).fsm.list()
 	for _, n := range nodes {
-		waitUntil(t, n.id+" to match the leader", func() (bool, []<-chan struct{}) {
+		waitfor.Signalled(t, n.id+" to match the leader", func() (bool, []<-chan struct{}) {
 			items, ch := n.fsm.snapshot()
 			return slices.Equal(items, want), []<-chan struct{}{ch}
 		})

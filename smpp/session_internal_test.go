@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tandem/internal/stucknet"
+	"github.com/tandem-sms/tandem/internal/stucknet"
 )
 
 func TestSequenceWraps(t *testing.T) {

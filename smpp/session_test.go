@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smpp/smpptest"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp/smpptest"
 )
 
 const testWait = 10 * time.Second // upper bound for anything to happen; never a pacing sleep

@@ -398,7 +398,7 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, p := range strings.Fields(string(out)) {
-		if p != "tandem/smstext" && !strings.HasPrefix(p, "golang.org/x/text/") {
+		if p != "github.com/tandem-sms/tandem/smstext" && !strings.HasPrefix(p, "golang.org/x/text/") {
 			t.Errorf("forbidden dependency %s", p)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 	_ "time/tzdata" // -tz must work on hosts without a zoneinfo database (distroless images)
 
-	"tandem/billing"
+	"github.com/tandem-sms/tandem/billing"
 )
 
 const usageText = `usage: billing <command> [flags]

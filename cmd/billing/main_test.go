@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"tandem/billing"
+	"github.com/tandem-sms/tandem/billing"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")

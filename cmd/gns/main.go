@@ -26,7 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gopkg.in/yaml.v3"
 
-	"tandem/gns"
+	"github.com/tandem-sms/tandem/gns"
 )
 
 func main() {

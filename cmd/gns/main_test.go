@@ -18,7 +18,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 type syncBuf struct {
@@ -87,26 +88,12 @@ func client(t *testing.T, addr string) gnspb.GNSClient {
 func waitLeader(t *testing.T, ctx context.Context, c gnspb.GNSClient) *gnspb.ClusterStatusResponse {
 	t.Helper()
 	var cs *gnspb.ClusterStatusResponse
-	waitFor(t, "a leader", func() bool {
+	waitfor.Cond(t, "a leader", func() bool {
 		var err error
 		cs, err = c.ClusterStatus(ctx, &gnspb.ClusterStatusRequest{})
 		return err == nil && cs.LeaderId != "" && len(cs.Members) > 0 && cs.Members[0].GrpcAddr != ""
 	})
 	return cs
-}
-
-// waitFor polls cond until it holds, failing after 20s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 func TestRunFlagsAndJoin(t *testing.T) {
@@ -121,7 +108,7 @@ func TestRunFlagsAndJoin(t *testing.T) {
 	// A second node joins through the first.
 	_, _, stop2 := start(t, "-id", "b", "-data", filepath.Join(dir, "b"), "-raft", "127.0.0.1:0",
 		"-grpc", "127.0.0.1:0", "-cmpp", "", "-http", "", "-join", addr1, "-log-level", "error")
-	waitFor(t, "second node joined", func() bool {
+	waitfor.Cond(t, "second node joined", func() bool {
 		cs, err := c.ClusterStatus(ctx, &gnspb.ClusterStatusRequest{})
 		return err == nil && len(cs.Members) == 2 && cs.Members[0].GrpcAddr != "" && cs.Members[1].GrpcAddr != ""
 	})

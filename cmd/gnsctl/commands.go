@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"tandem/gns/gnspb"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // importChunk is how many segments or ported numbers one ImportTable

@@ -29,7 +29,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/gns/gnspb"
 )
 
 // Exit codes.

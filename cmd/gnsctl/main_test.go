@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"tandem/gns"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 const sample = "../../testdata/routes/sample.yaml"
@@ -50,10 +50,10 @@ func startCluster(t *testing.T) []*node {
 		t.Cleanup(func() { n.Close(); cancel() })
 		nodes = append(nodes, nd)
 		if i == 0 {
-			waitFor(t, "bootstrap", n.IsLeader)
+			waitfor.Cond(t, "bootstrap", n.IsLeader)
 		}
 	}
-	waitFor(t, "three members", func() bool {
+	waitfor.Cond(t, "three members", func() bool {
 		var out bytes.Buffer
 		if run(context.Background(), []string{"-addr", nodes[0].GRPCAddr(), "-o", "json", "cluster", "status"}, &out, &out) != 0 {
 			return false
@@ -61,19 +61,6 @@ func startCluster(t *testing.T) []*node {
 		return strings.Count(out.String(), `"grpcAddr"`) == 3
 	})
 	return nodes
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // ctlRun runs gnsctl and returns exit code, stdout and stderr.
@@ -167,7 +154,7 @@ func TestGnsctl(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-addr", fol, "watch", "--from", "1"}, &wout, &wout) }()
 	mustRun("revision", "segment", "add", "1597777", "021001")
-	waitFor(t, "watch output", func() bool { return strings.Contains(wout.String(), "put segment 1597777 -> 021001") })
+	waitfor.Cond(t, "watch output", func() bool { return strings.Contains(wout.String(), "put segment 1597777 -> 021001") })
 	if !strings.Contains(wout.String(), "snapshot begins") {
 		t.Fatalf("watch from an old revision should start with a snapshot:\n%s", wout.String())
 	}
@@ -186,7 +173,7 @@ func TestGnsctl(t *testing.T) {
 	}
 	leader.kill()
 	list := leader.GRPCAddr() + "," + addrs(nodes)
-	waitFor(t, "write after failover", func() bool {
+	waitfor.Cond(t, "write after failover", func() bool {
 		code, _, _ := ctlRun("-addr", list, "-timeout", "2s", "segment", "add", "1596666", "022001")
 		return code == 0
 	})

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/gns"
+	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key.
@@ -71,7 +72,7 @@ func TestGnsctlTLSAndToken(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "leader", n.IsLeader)
+	waitfor.Cond(t, "leader", n.IsLeader)
 	addr := n.GRPCAddr()
 
 	code, out, errOut := ctlRun("-addr", addr, "-tls-ca", cert, "-token", "sesame", "table", "push", sample)

@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"tandem/ismg"
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/ismg"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 func main() {

@@ -23,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"tandem/internal/simproc"
-	"tandem/sim/smscsim"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/sim/smscsim"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // errUsage marks command-line errors; main exits 2 for them.

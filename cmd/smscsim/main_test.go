@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 const timeout = 10 * time.Second

@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"tandem/internal/simproc"
-	"tandem/sim/spsim"
+	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/sim/spsim"
 )
 
 var (

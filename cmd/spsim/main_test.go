@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/cmpp/cmpptest"
-	"tandem/sim/spsim"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/sim/spsim"
 )
 
 // newISMG starts a CMPP server that acks every SUBMIT and, if reports is

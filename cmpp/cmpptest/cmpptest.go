@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp"
 )
 
 // The account every test server accepts.

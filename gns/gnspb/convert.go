@@ -3,7 +3,7 @@ package gnspb
 import (
 	"fmt"
 
-	"tandem/routing"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // Conversions between the wire types and routing's values, shared by the

@@ -11,11 +11,12 @@
 package gnspb
 
 import (
-	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
-	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
+
+	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
+	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 )
 
 const (
@@ -1849,7 +1850,7 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\x05Watch\x12\x1b.tandem.gns.v1.WatchRequest\x1a\x19.tandem.gns.v1.WatchEvent0\x01\x12Z\n" +
 	"\rClusterStatus\x12#.tandem.gns.v1.ClusterStatusRequest\x1a$.tandem.gns.v1.ClusterStatusResponse\x12?\n" +
 	"\x04Join\x12\x1a.tandem.gns.v1.JoinRequest\x1a\x1b.tandem.gns.v1.JoinResponse\x12E\n" +
-	"\x06Remove\x12\x1c.tandem.gns.v1.RemoveRequest\x1a\x1d.tandem.gns.v1.RemoveResponseB\x12Z\x10tandem/gns/gnspbb\x06proto3"
+	"\x06Remove\x12\x1c.tandem.gns.v1.RemoveRequest\x1a\x1d.tandem.gns.v1.RemoveResponseB(Z&github.com/tandem-sms/tandem/gns/gnspbb\x06proto3"
 
 var (
 	file_gns_gnspb_gns_proto_rawDescOnce sync.Once

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
 // The life of one MT as the ISMG composes it: each step is one atomic,

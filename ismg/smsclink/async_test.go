@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // SubmitAsync calls back once per submit_sm with the SMSC's message_id or

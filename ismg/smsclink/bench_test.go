@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // ackSMSC answers every submit_sm at once with the same id: the cheapest

@@ -8,7 +8,7 @@ import (
 	"net"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // BindType says how each bind slot binds to the SMSC. The values are the

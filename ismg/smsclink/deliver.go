@@ -4,7 +4,7 @@ import (
 	"errors"
 	"slices"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // deliverHandler is the smpp.Handler of one slot's sessions. It runs on

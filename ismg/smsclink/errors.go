@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 var (

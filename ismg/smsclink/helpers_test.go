@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smpp/smpptest"
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp/smpptest"
 )
 
 // fakeClock is a Clock that moves only when the test says so. Tests learn
@@ -233,22 +234,6 @@ func (m *testSMSC) count() int {
 	return m.submits
 }
 
-// eventually polls cond on a ticker until it holds or 10 s pass. For
-// state the link exposes only as snapshots (Status, Counters).
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timeout waiting for %s", what)
-		}
-	}
-}
-
 // sockets counts the link's client sockets through Config.Dial.
 type sockets struct {
 	mu      sync.Mutex
@@ -348,7 +333,7 @@ func startLink(t testing.TB, cfg Config, h Handler) *runningLink {
 
 func waitBound(t testing.TB, l *Link, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d binds up", n), func() bool { return l.Status().Ready == n })
+	waitfor.Cond(t, fmt.Sprintf("%d binds up", n), func() bool { return l.Status().Ready == n })
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/time/rate"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -12,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tandem/smpp"
+	"golang.org/x/time/rate"
+
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // Log keys used by this package (plus smpp's for session events).

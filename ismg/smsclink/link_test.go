@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/time/rate"
 	"net"
 	"runtime/pprof"
 	"slices"
@@ -14,8 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smpp/smpptest"
+	"golang.org/x/time/rate"
+
+	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp/smpptest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -158,7 +160,7 @@ func TestLoadShareAndWindow(t *testing.T) {
 
 	// Every window is full: the 7th waits instead of overrunning one.
 	go submit()
-	eventually(t, "a submit waiting for a window", func() bool { return l.Counters().WindowWaits == 1 })
+	waitfor.Cond(t, "a submit waiting for a window", func() bool { return l.Counters().WindowWaits == 1 })
 	if n := smsc.count(); n != 6 {
 		t.Fatalf("SMSC saw %d submits with every window full, want 6", n)
 	}
@@ -230,11 +232,11 @@ func TestReconnect(t *testing.T) {
 			l := startLink(t, cfg, nil)
 			slots := len(l.slots)
 			waitBound(t, l.Link, 2)
-			eventually(t, "all slots bound", func() bool { return l.Counters().BindsUp == int64(slots) })
+			waitfor.Cond(t, "all slots bound", func() bool { return l.Counters().BindsUp == int64(slots) })
 
 			victim := srv.SMPP.Sessions()[0]
 			_ = victim.Close()
-			eventually(t, "the slot to reconnect", func() bool {
+			waitfor.Cond(t, "the slot to reconnect", func() bool {
 				return l.Counters().Reconnects == 1 && l.Counters().BindsUp == int64(slots)
 			})
 			dials, open, maxOpen := socks.snapshot()
@@ -279,7 +281,7 @@ func TestSMSCDownThenUp(t *testing.T) {
 	var socks sockets
 	cfg.Dial = socks.dial
 	l := startLink(t, cfg, nil)
-	eventually(t, "failed bind attempts", func() bool { return l.Counters().BindFailures >= 2 })
+	waitfor.Cond(t, "failed bind attempts", func() bool { return l.Counters().BindFailures >= 2 })
 
 	_, err = l.Submit(testCtx(t), newSubmit("8613800000003"))
 	if !errors.Is(err, ErrNoBind) || !Temporary(err) || Classify(err) != KindNoBind {
@@ -595,7 +597,7 @@ func TestShutdown(t *testing.T) {
 	l.cancel()
 	// Polling with Submit itself could send (and the SMSC hold) a submit
 	// that raced with the cancel, so wait on the link's own check.
-	eventually(t, "the link closing", func() bool { return errors.Is(l.available(), ErrClosed) })
+	waitfor.Cond(t, "the link closing", func() bool { return errors.Is(l.available(), ErrClosed) })
 	if _, err := l.Submit(testCtx(t), newSubmit("8613800000009")); !errors.Is(err, ErrClosed) || Classify(err) != KindClosed {
 		t.Fatalf("Submit during shutdown: %v, want ErrClosed", err)
 	}
@@ -628,7 +630,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("second Run: %v", err)
 	}
 	_ = srv.Close()
-	eventually(t, "no link or session goroutines", func() bool {
+	waitfor.Cond(t, "no link or session goroutines", func() bool {
 		var b strings.Builder
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
 		dump := b.String()
@@ -642,7 +644,7 @@ func TestReceiverOnly(t *testing.T) {
 	cfg := testConfig(t, srv.Addr)
 	cfg.BindType = Receiver
 	l := startLink(t, cfg, nil)
-	eventually(t, "bound", func() bool { return l.Counters().BindsUp == 1 })
+	waitfor.Cond(t, "bound", func() bool { return l.Counters().BindsUp == 1 })
 	if _, err := l.Submit(testCtx(t), newSubmit("8613800000010")); !errors.Is(err, ErrNoBind) {
 		t.Fatalf("Submit on a receiver: %v, want ErrNoBind", err)
 	}

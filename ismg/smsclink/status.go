@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // BindState is where a bind slot is in its life cycle.

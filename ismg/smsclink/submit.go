@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // Submit sends one submit_sm (one segment) through the link and returns

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // BenchmarkSubmitWithReceipt measures the simulator end to end on

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // IDFormat is how the simulator writes a message id: the number it assigns

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // FuzzParseStatusMix: no input panics, and what parses formats back to

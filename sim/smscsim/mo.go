@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // InjectMO sends a mobile-originated message from subscriber from to

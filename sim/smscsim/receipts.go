@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // receipt is one delivery receipt on its way to the ESME. It is owned by

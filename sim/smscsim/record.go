@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // Submission is one submit_sm the simulator accepted, as it arrived. Byte

@@ -3,7 +3,6 @@ package smscsim
 import (
 	"context"
 	"errors"
-	"golang.org/x/time/rate"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -11,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tandem/smpp"
+	"golang.org/x/time/rate"
+
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // ErrClosed is returned by calls on an SMSC that was shut down or closed.

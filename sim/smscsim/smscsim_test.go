@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 const timeout = 10 * time.Second

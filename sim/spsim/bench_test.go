@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
 )
 
 // BenchmarkRun measures a whole run on loopback against a CMPP server

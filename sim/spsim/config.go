@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // Config configures a load run. Start from DefaultConfig.

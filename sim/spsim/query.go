@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp"
 )
 
 // Query logs in as the SP of cfg on one connection, asks CMPP_QUERY for

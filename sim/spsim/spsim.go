@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // Client is one load run. Run it once.

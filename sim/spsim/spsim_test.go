@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/cmpp"
-	"tandem/cmpp/cmpptest"
-	"tandem/smstext"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 const timeout = 10 * time.Second

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp"
 )
 
 // Server is an smpp.Server listening on 127.0.0.1.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/smpp"
-	"tandem/smpp/smpptest"
+	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smpp/smpptest"
 )
 
 func TestServerAndSMSC(t *testing.T) {
