@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,19 @@ import (
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("cmpp: server closed")
+
+// Defaults of the Server's login limits.
+const (
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultMaxPending      = 256
+	DefaultMaxPendingPerIP = 16
+)
+
+// Reasons passed to Server.OnRefuse.
+const (
+	RefusePending      = "pending_cap"        // MaxPending connections not logged in
+	RefusePendingPerIP = "pending_cap_per_ip" // MaxPendingPerIP from that address
+)
 
 // Authenticator decides whether a CONNECT may log in. It returns the
 // shared secret of c.SourceAddr and a CONNECT_RESP status: ConnectOK to
@@ -43,9 +57,22 @@ type Server struct {
 	// status 4; others speak their own version.
 	MaxVersion Version
 	// ConnectTimeout bounds the time from accept to a logged-in session;
-	// zero means 10s.
+	// zero means DefaultConnectTimeout. A real client sends CONNECT at
+	// once, so this is short: it is how long an idle connection holds a
+	// file descriptor.
 	ConnectTimeout time.Duration
-	Logger         *slog.Logger // nil discards; also the sessions' logger unless Config.Logger is set
+	// MaxPending caps the connections that have not logged in yet, across
+	// the server, and MaxPendingPerIP those from one source address; zero
+	// means DefaultMaxPending and DefaultMaxPendingPerIP, negative means no
+	// cap. A connection over a cap is closed at once, unread, and counted
+	// in OnRefuse: a flood of idle connects cannot use up the descriptors
+	// a valid login or the node's other ports need.
+	MaxPending, MaxPendingPerIP int
+	// OnRefuse, if set, is called for each connection closed before its
+	// CONNECT was read, with the reason: RefusePending or
+	// RefusePendingPerIP. Metrics hook; it must not block.
+	OnRefuse func(remote net.Addr, reason string)
+	Logger   *slog.Logger // nil discards; also the sessions' logger unless Config.Logger is set
 	// OnSession is called once a session has logged in, before its first
 	// request is read, so the owner can register it (e.g. to push DELIVERs).
 	OnSession func(*Session)
@@ -58,6 +85,8 @@ type Server struct {
 	quit      chan struct{} // closed with closed = true
 	listeners map[net.Listener]struct{}
 	pending   map[net.Conn]struct{} // connections still in CONNECT
+	pendingIP map[netip.Addr]int    // pending, per source address
+	connLog   logSampler            // "connect failed" lines, rate-limited
 	sessions  map[*Session]struct{}
 	wg        sync.WaitGroup // every goroutine the server started
 	nextID    atomic.Uint64
@@ -67,6 +96,7 @@ func (srv *Server) initLocked() {
 	if srv.listeners == nil {
 		srv.listeners = make(map[net.Listener]struct{})
 		srv.pending = make(map[net.Conn]struct{})
+		srv.pendingIP = make(map[netip.Addr]int)
 		srv.sessions = make(map[*Session]struct{})
 		srv.quit = make(chan struct{})
 	}
@@ -186,19 +216,32 @@ func (srv *Server) ServeConn(conn net.Conn) {
 }
 
 func (srv *Server) serveConn(conn net.Conn) {
+	ip := remoteIP(conn.RemoteAddr())
 	srv.mu.Lock()
 	if srv.closed {
 		srv.mu.Unlock()
 		conn.Close()
 		return
 	}
+	if reason := srv.overPendingLocked(ip); reason != "" {
+		srv.mu.Unlock()
+		conn.Close()
+		if srv.OnRefuse != nil {
+			srv.OnRefuse(conn.RemoteAddr(), reason)
+		}
+		return
+	}
 	srv.pending[conn] = struct{}{}
+	srv.pendingIP[ip]++
 	srv.mu.Unlock()
 
 	s, err := srv.handshake(conn)
 
 	srv.mu.Lock()
 	delete(srv.pending, conn)
+	if srv.pendingIP[ip]--; srv.pendingIP[ip] <= 0 {
+		delete(srv.pendingIP, ip)
+	}
 	if err == nil && srv.closed {
 		err = ErrServerClosed
 	}
@@ -207,7 +250,12 @@ func (srv *Server) serveConn(conn net.Conn) {
 	}
 	srv.mu.Unlock()
 	if err != nil {
-		srv.logger().Info("connect failed", LogKeyPeer, conn.RemoteAddr().String(), "err", err)
+		// Rate-limited: a flood of bad connects must not become a flood of
+		// log lines. The first line after a quiet spell says how many
+		// were left out.
+		if ok, dropped := srv.connLog.allow(time.Now()); ok {
+			srv.logger().Info("connect failed", LogKeyPeer, conn.RemoteAddr().String(), "err", err, "unlogged_before", dropped)
+		}
 		conn.Close()
 		return
 	}
@@ -230,7 +278,7 @@ func (srv *Server) serveConn(conn net.Conn) {
 func (srv *Server) handshake(conn net.Conn) (_ *Session, err error) {
 	timeout := srv.ConnectTimeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultConnectTimeout
 	}
 	deadline := time.Now().Add(timeout)
 	cfg := srv.sessionConfig()
@@ -392,4 +440,71 @@ func (srv *Server) Sessions() []*Session {
 		out = append(out, s)
 	}
 	return out
+}
+
+// overPendingLocked says which cap, if any, a new connection from ip would
+// exceed. srv.mu is held.
+func (srv *Server) overPendingLocked(ip netip.Addr) string {
+	limit := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	if max := limit(srv.MaxPending, DefaultMaxPending); max > 0 && len(srv.pending) >= max {
+		return RefusePending
+	}
+	if max := limit(srv.MaxPendingPerIP, DefaultMaxPendingPerIP); max > 0 && srv.pendingIP[ip] >= max {
+		return RefusePendingPerIP
+	}
+	return ""
+}
+
+// PendingConns returns how many connections have not logged in yet.
+func (srv *Server) PendingConns() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.pending)
+}
+
+// remoteIP is the address part of a connection's peer, unmapped, or the
+// zero Addr when the peer is not an IP endpoint (net.Pipe in tests).
+func remoteIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// logSampler lets through logBurst lines per second and counts the rest.
+type logSampler struct {
+	mu      sync.Mutex
+	second  int64
+	n       int
+	dropped int
+}
+
+const logBurst = 10
+
+// allow reports whether a line may be logged now, and how many were
+// dropped since the last one that was.
+func (l *logSampler) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sec := now.Unix(); sec != l.second {
+		l.second, l.n = sec, 0
+	}
+	if l.n >= logBurst {
+		l.dropped++
+		return false, 0
+	}
+	l.n++
+	d := l.dropped
+	l.dropped = 0
+	return true, d
 }
