@@ -111,6 +111,9 @@ type MsgIDGenerator struct {
 	now     func() time.Time
 	loc     *time.Location
 	tick    atomic.Uint64
+	// ceiling is the last tick that may be handed out: (reserved second+1)<<16 - 1,
+	// or 0 for none (see SetCeiling).
+	ceiling atomic.Uint64
 	// prefix caches the time bits of the current second, so Next does not
 	// split a time into calendar fields for every id.
 	prefix atomic.Pointer[msgIDPrefix]
@@ -140,16 +143,49 @@ func NewMsgIDGenerator(gateway uint32, now func() time.Time, notBefore time.Time
 	return g
 }
 
-// Next returns a new Msg_Id.
-func (g *MsgIDGenerator) Next() uint64 {
-	now := g.nowTick()
+// ErrMsgIDReserve reports that the next Msg_Id would fall in a second
+// beyond the ceiling (SetCeiling): the owner has not yet durably reserved
+// that second, so handing it out could repeat an id after a crash.
+var ErrMsgIDReserve = errors.New("cmpp: Msg_Id second not reserved yet")
+
+// SetCeiling limits the ids handed out to seconds up to and including
+// last: an owner that must never reissue an id after a crash durably
+// records a second before raising the ceiling to it (reserve ahead), and
+// restarts with notBefore = the last second it recorded. The ceiling only
+// rises; a lower value is ignored.
+func (g *MsgIDGenerator) SetCeiling(last time.Time) {
+	s := last.Unix()
+	if s < 0 {
+		return
+	}
+	c := uint64(s+1)<<16 - 1
 	for {
-		cur := g.tick.Load()
-		next := max(cur+1, now)
-		if g.tick.CompareAndSwap(cur, next) {
-			return g.pack(next)
+		cur := g.ceiling.Load()
+		if c <= cur || g.ceiling.CompareAndSwap(cur, c) {
+			return
 		}
 	}
+}
+
+// Ceiling returns the last second ids may be handed out in, or the zero
+// Time when there is no ceiling.
+func (g *MsgIDGenerator) Ceiling() time.Time {
+	c := g.ceiling.Load()
+	if c == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(c>>16), 0).In(g.loc)
+}
+
+// Next returns a new Msg_Id, or 0 (never a valid Msg_Id: its month is 0)
+// when a ceiling is set and the id would pass it. Owners that set a
+// ceiling use NextN, which says why.
+func (g *MsgIDGenerator) Next() uint64 {
+	id, err := g.NextN(1)
+	if err != nil {
+		return 0
+	}
+	return id
 }
 
 // NextN reserves n consecutive Msg_Ids for a group send and returns the
@@ -166,6 +202,10 @@ func (g *MsgIDGenerator) NextN(n int) (uint64, error) {
 		start := max(cur+1, now)
 		if start&0xffff+span > 0xffff {
 			start = (start>>16 + 1) << 16
+		}
+		if c := g.ceiling.Load(); c != 0 && start+span > c {
+			return 0, fmt.Errorf("%w: %d ids from %v, reserved up to %v", ErrMsgIDReserve, n,
+				time.Unix(int64(start>>16), 0).In(g.loc).Format(time.TimeOnly), g.Ceiling().Format(time.TimeOnly))
 		}
 		if g.tick.CompareAndSwap(cur, start+span) {
 			return g.pack(start), nil

@@ -234,3 +234,41 @@ func TestMsgIDGeneratorLocation(t *testing.T) {
 		t.Errorf("hour %d, want the clock's local 22", m.Hour)
 	}
 }
+
+// With a ceiling, no id is handed out in a second beyond it: the 65,537th
+// id of the last reserved second is refused, and raising the ceiling lets
+// the generator carry on into the next second.
+func TestMsgIDGeneratorCeiling(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	g := NewMsgIDGenerator(79101, func() time.Time { return now }, time.Time{})
+	g.SetCeiling(now)
+	for i := range 1 << 16 {
+		if _, err := g.NextN(1); err != nil {
+			t.Fatalf("id %d of the reserved second: %v", i, err)
+		}
+	}
+	if _, err := g.NextN(1); !errors.Is(err, ErrMsgIDReserve) {
+		t.Fatalf("id past the ceiling: err %v, want ErrMsgIDReserve", err)
+	}
+	if id := g.Next(); id != 0 {
+		t.Fatalf("Next past the ceiling = %#x, want 0", id)
+	}
+	g.SetCeiling(now.Add(-time.Hour)) // lowering is ignored
+	if !g.Ceiling().Equal(now) {
+		t.Fatalf("ceiling %v, want %v", g.Ceiling(), now)
+	}
+	g.SetCeiling(now.Add(time.Second))
+	id, err := g.NextN(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := UnpackMsgID(id); m.Second != 1 || m.Seq != 0 {
+		t.Fatalf("first id after raising the ceiling: %v, want second 1 seq 0", m)
+	}
+	// A clock beyond the ceiling (the reservation fell behind) is refused
+	// too, not issued.
+	now = now.Add(time.Minute)
+	if _, err := g.NextN(3); !errors.Is(err, ErrMsgIDReserve) {
+		t.Fatalf("clock past the ceiling: err %v", err)
+	}
+}
