@@ -1,0 +1,165 @@
+package cmpp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// connReader sets the read deadline before every read that would block
+// (bufio calls Read only when its buffer is empty) and notes when bytes
+// arrive, which is what the keepalive calls idle.
+type connReader struct{ s *Session }
+
+func (r connReader) Read(b []byte) (int, error) {
+	s := r.s
+	switch {
+	case !s.rdeadline.IsZero():
+		s.conn.SetReadDeadline(s.rdeadline)
+	case s.cfg.ReadTimeout > 0:
+		s.conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	}
+	n, err := s.conn.Read(b)
+	if n > 0 {
+		s.lastRead.Store(int64(time.Since(s.epoch)))
+	}
+	return n, err
+}
+
+// readPDU reads one whole PDU. The returned slice aliases the read buffer
+// and is valid until the next call; Decode copies what it keeps.
+func (s *Session) readPDU() (Header, []byte, error) {
+	h, err := ReadHeader(s.br, s.cfg.MaxPDU)
+	if err != nil {
+		if errors.Is(err, ErrBadLength) {
+			return h, nil, err
+		}
+		return h, nil, s.ioErr(err, "header", HeaderLen)
+	}
+	b, err := s.br.Peek(int(h.Length))
+	if err != nil {
+		return h, nil, s.ioErr(err, fmt.Sprintf("%v (Sequence_Id %d) body", h.Command, h.Seq), int(h.Length))
+	}
+	return h, b, nil
+}
+
+func (s *Session) ioErr(err error, what string, need int) error {
+	if errors.Is(err, io.EOF) {
+		if n := s.br.Buffered(); n > 0 {
+			return fmt.Errorf("cmpp: read %s: truncated: %d of %d bytes: %w", what, n, need, io.ErrUnexpectedEOF)
+		}
+		if s.closing.Load() {
+			return ErrTerminated
+		}
+		return ErrPeerClosed
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if !s.rdeadline.IsZero() {
+			return fmt.Errorf("cmpp: read %s: login deadline: %w", what, err)
+		}
+		return fmt.Errorf("cmpp: read %s: nothing received for %v: %w", what, s.cfg.ReadTimeout, err)
+	}
+	return fmt.Errorf("cmpp: read %s: %w", what, err)
+}
+
+func (s *Session) readLoop() error {
+	for {
+		h, b, err := s.readPDU()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil // we closed the connection; the cause is set
+			}
+			if !errors.Is(err, ErrPeerClosed) && !errors.Is(err, ErrTerminated) {
+				s.stats.ProtocolErrors.Add(1)
+			}
+			return err
+		}
+		if !h.Command.Known() {
+			s.stats.ProtocolErrors.Add(1)
+			return fmt.Errorf("cmpp: read: %w 0x%08x (Sequence_Id %d, Total_Length %d)",
+				ErrUnknownCommand, uint32(h.Command), h.Seq, h.Length)
+		}
+		p, err := Decode(h, b[HeaderLen:], s.version)
+		s.br.Discard(int(h.Length))
+		if err != nil {
+			s.stats.ProtocolErrors.Add(1)
+			return fmt.Errorf("%w (Sequence_Id %d)", err, h.Seq)
+		}
+		if err := s.dispatch(h, p); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Session) dispatch(h Header, p PDU) error {
+	if h.Command.IsResponse() {
+		s.stats.ResponsesReceived.Add(1)
+		s.deliver(h, p)
+		return nil
+	}
+	s.stats.RequestsReceived.Add(1)
+	switch h.Command {
+	case CmdActiveTest:
+		// Answered here, never queued behind the handlers, so a busy
+		// session still looks alive.
+		return s.reply(h.Seq, &ActiveTestResp{})
+	case CmdTerminate:
+		s.closing.Store(true)
+		err := s.reply(h.Seq, &TerminateResp{})
+		s.armDrain()
+		return err
+	case CmdConnect:
+		s.stats.ProtocolErrors.Add(1)
+		return fmt.Errorf("cmpp: CONNECT (Sequence_Id %d) on an established session", h.Seq)
+	}
+	er, canRefuse := p.(ErrorResponder)
+	if s.in.has(h.Seq) {
+		if !canRefuse {
+			s.stats.ProtocolErrors.Add(1)
+			return fmt.Errorf("cmpp: %v reuses Sequence_Id %d of an unanswered request", h.Command, h.Seq)
+		}
+		s.stats.DuplicateSeq.Add(1)
+		return s.reply(h.Seq, er.ErrorResponse(ResultDuplicateSeq))
+	}
+	if !s.in.tryAdd(h.Seq) {
+		if canRefuse {
+			s.stats.FlowControl.Add(1)
+			s.log.Debug("inbound window full", LogKeyCommand, h.Command.String(), LogKeySeq, h.Seq)
+			return s.reply(h.Seq, er.ErrorResponse(ResultFlowControl))
+		}
+		if !s.in.addWait(h.Seq, s.cfg.ResponseTimeout, s.ctx.Done()) {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %v (Sequence_Id %d) found all %d slots busy for %v",
+				ErrInboundWindow, h.Command, h.Seq, s.cfg.InboundWindow, s.cfg.ResponseTimeout)
+		}
+	}
+	if s.cfg.InlineHandler {
+		s.handler.ServeCMPP(s, h, p)
+		return nil
+	}
+	select {
+	case s.work <- job{h, p}:
+	default:
+		s.handlers.Add(1)
+		go s.handle(job{h, p})
+	}
+	return nil
+}
+
+func (s *Session) deliver(h Header, p PDU) {
+	c := s.win.take(h.Seq)
+	if c == nil {
+		s.stats.Unmatched.Add(1)
+		s.log.Debug("response matches no request", LogKeyCommand, h.Command.String(), LogKeySeq, h.Seq)
+		return
+	}
+	if h.Command != c.want {
+		c.complete(nil, fmt.Errorf("%w: %v for Sequence_Id %d, want %v", ErrUnexpectedResponse, h.Command, h.Seq, c.want))
+		return
+	}
+	c.complete(p, nil)
+}
