@@ -45,8 +45,10 @@
 //	                       commit, with the next batch record and the
 //	                       deletion of the records all of whose DELIVERs
 //	                       settled), else retry with backoff
-//	KV meta/msgid_hw       Msg_Id high-water second, saved every 500 ms, so
-//	                       a restart never reissues an id
+//	KV meta/msgid_hw       the last second reserved for Msg_Ids: written
+//	                       before any id of a second is handed out (a
+//	                       lease of 10 s renewed ahead, msgid.go), so a
+//	                       restart never reissues an id
 //
 // Long messages: each SUBMIT the SP sends (one per segment, with its UDH)
 // is its own Msg_Id and gets its own report. When transcoding (GBK → UCS2)
@@ -104,7 +106,7 @@
 //     on the session's reader and only hand the answer to the deliverer
 //     (a refusal starts a goroutine that reschedules the DELIVER).
 //   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
-//     CDR group-sync goroutine and the Msg_Id high-water saver.
+//     CDR group-sync goroutine and the Msg_Id reserver.
 //
 // # CDR fsync
 //

@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,12 +35,6 @@ const (
 	qFwdPrefix = "fwd:" // + gateway code
 	kvMeta     = "meta"
 )
-
-var keyMsgIDHighWater = []byte("msgid_hw")
-
-// msgIDPersistEvery is how often the Msg_Id high-water second is saved; a
-// restart starts twice this far beyond the saved value.
-const msgIDPersistEvery = 500 * time.Millisecond
 
 // Option customises a Node.
 type Option func(*options)
@@ -92,7 +85,7 @@ type Node struct {
 	stats   *statsBook // CMPP_QUERY counters
 	// submitWaits pools the SUBMIT handlers' commit scratch (*submitWait).
 	submitWaits sync.Pool
-	ids         *cmpp.MsgIDGenerator
+	ids         *msgIDs
 	// batchSeq numbers the in-flight batch records (inflight.go); recover
 	// deletes every record of the previous process before traffic flows.
 	batchSeq atomic.Uint64
@@ -198,11 +191,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n.cdrSync.fn = n.cdr.Sync // before Run starts the syncer
 
-	var notBefore time.Time
-	if v, err := n.st.GetKV(kvMeta, keyMsgIDHighWater); err == nil && len(v) == 8 {
-		notBefore = time.Unix(int64(binary.BigEndian.Uint64(v)), 0).Add(4 * msgIDPersistEvery)
+	if n.ids, err = openMsgIDs(n.st, gwNum, o.now); err != nil {
+		return nil, err
 	}
-	n.ids = cmpp.NewMsgIDGenerator(gwNum, o.now, notBefore)
 
 	n.m = newMetrics(o.reg, n.st)
 	sps := map[string]*spRuntime{}
@@ -414,7 +405,12 @@ func (n *Node) Run(ctx context.Context) error {
 	n.runMu.Unlock()
 	g.Go(func() error { n.cdrSync.run(gctx); return nil })
 	g.Go(func() error { return n.runStats(gctx) })
-	g.Go(func() error { return n.persistHighWater(gctx) })
+	g.Go(func() error {
+		return n.ids.run(gctx, func(err error) {
+			n.noteStoreErr(err)
+			n.log.Error("Msg_Id reservation failed; SUBMITs get Result 8 once the lease runs out", "err", err)
+		})
+	})
 	for _, name := range n.linkOrder {
 		lr := n.links[name]
 		g.Go(func() error { return lr.dispatch(gctx, hard) })
@@ -469,7 +465,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(sctx)
 	}
-	n.saveHighWater(context.Background())
+	if err := n.ids.saveUsed(context.Background()); err != nil {
+		n.log.Warn("save the last Msg_Id second", "err", err)
+	}
 	if err := n.st.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ismg: close queue: %w", err)
 	}
@@ -491,30 +489,6 @@ func (n *Node) goRun(f func(ctx context.Context) error) bool {
 	ctx := n.runCtx
 	n.runGroup.Go(func() error { return f(ctx) })
 	return true
-}
-
-func (n *Node) persistHighWater(ctx context.Context) error {
-	t := time.NewTicker(msgIDPersistEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			n.saveHighWater(ctx)
-		}
-	}
-}
-
-func (n *Node) saveHighWater(ctx context.Context) {
-	hw := n.ids.HighWater()
-	if hw.IsZero() {
-		return
-	}
-	v := binary.BigEndian.AppendUint64(nil, uint64(hw.Unix()))
-	if err := n.st.Commit(ctx, queue.Put(kvMeta, keyMsgIDHighWater, v)); err != nil && ctx.Err() == nil {
-		n.log.Warn("persist Msg_Id high water", "err", err)
-	}
 }
 
 // commit wraps Store.Commit, remembering a failed store for /healthz.

@@ -90,7 +90,12 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	}
 	// Neither pending nor mapped (the index holds every durable mapping):
 	// park it durably as an orphan.
-	id := n.ids.Next()
+	id, err := n.ids.next(1)
+	if err != nil {
+		unpark()
+		n.log.Warn("orphan receipt refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
+		return smpp.StatusXTAppn
+	}
 	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, n.now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
 		unpark()
 		n.log.Error("store orphan receipt", "link", lr.cfg.Name, "err", err)
@@ -349,7 +354,13 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	}
 	content, msgFmt, udhi := moToCMPP(d, lr.dc0)
 	now := n.now()
-	id := n.ids.Next()
+	id, err := n.ids.next(1)
+	if err != nil {
+		// Temporary: the SMSC retries once the reservation caught up.
+		n.m.MO.WithLabelValues("error").Inc()
+		n.log.Warn("MO refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
+		return smpp.StatusXTAppn
+	}
 	o := outRecord{
 		DestID: code, ServiceID: "", TPPID: d.ProtocolID, TPUDHI: udhi, MsgFmt: msgFmt,
 		SrcTerminalID: d.SourceAddr.Addr, Content: content, Created: now,

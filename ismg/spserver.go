@@ -33,6 +33,7 @@ const (
 	reasonStore    = "store"
 	reasonBilling  = "billing"
 	reasonShutdown = "shutdown"
+	reasonMsgID    = "msgid" // Msg_Id reservation behind (msgid.go)
 )
 
 // spRuntime is the live state of one SP account: its current settings
@@ -378,9 +379,13 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 		queues[i], dests[i] = q, num
 	}
-	first, err := n.ids.NextN(len(dests))
+	first, err := n.ids.next(len(dests))
 	if err != nil {
-		reject(cmpp.ResultBadStructure, reasonStruct)
+		if errors.Is(err, cmpp.ErrMsgIDReserve) {
+			reject(cmpp.ResultFlowControl, reasonMsgID)
+		} else {
+			reject(cmpp.ResultBadStructure, reasonStruct)
+		}
 		return
 	}
 	content := []byte(p.MsgContent)
