@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -64,6 +65,26 @@ type Config struct {
 	MaxPool          int
 	TransportTimeout time.Duration
 
+	// TLS, when set, makes the transport speak mutual TLS (LoadTLS builds
+	// it from PEM files): it must hold this node's certificate and, in
+	// RootCAs, the cluster CA (ClientCAs defaults to it). Every inbound
+	// connection must present a certificate the CA signed
+	// (tls.RequireAndVerifyClientCert) and every outbound one checks the
+	// peer's certificate against the CA and the dialled host, so this
+	// node's certificate must name its advertised address. A peer that
+	// does not speak TLS is refused at the handshake. Nil means plaintext
+	// TCP: anyone who reaches BindAddr can append entries to the log.
+	TLS *tls.Config
+
+	// HandshakeTimeout bounds an inbound TLS handshake: a connection that
+	// has not completed one by then is closed.
+	HandshakeTimeout time.Duration
+
+	// OnTLSFailure, if set, is called for each connection refused at the
+	// TLS handshake, inbound or outbound (a metrics hook; it must not
+	// block). The store also logs them, at most one line per 10s.
+	OnTLSFailure func(TLSFailure)
+
 	// ApplyTimeout bounds how long Apply, Barrier, Join and Remove wait to get
 	// their entry into the leader's queue (a full queue means an overloaded
 	// leader). Waiting for the commit itself is bounded by the caller's ctx.
@@ -109,6 +130,7 @@ func DefaultConfig() Config {
 
 		MaxPool:          3,
 		TransportTimeout: 10 * time.Second,
+		HandshakeTimeout: 5 * time.Second,
 		ApplyTimeout:     5 * time.Second,
 	}
 }
@@ -167,6 +189,18 @@ func (c Config) Validate() error {
 		return bad("TransportTimeout", "%v must be > 0", c.TransportTimeout)
 	case c.ApplyTimeout <= 0:
 		return bad("ApplyTimeout", "%v must be > 0", c.ApplyTimeout)
+	case c.HandshakeTimeout <= 0:
+		return bad("HandshakeTimeout", "%v must be > 0", c.HandshakeTimeout)
+	}
+	if t := c.TLS; t != nil {
+		switch {
+		case len(t.Certificates) == 0 && t.GetCertificate == nil:
+			return bad("TLS", "has no certificate for this node")
+		case t.RootCAs == nil:
+			return bad("TLS", "has no RootCAs: give the cluster CA (the system roots would admit anyone holding a public certificate)")
+		case t.InsecureSkipVerify:
+			return bad("TLS", "InsecureSkipVerify would accept any peer's certificate")
+		}
 	}
 	return nil
 }

@@ -19,6 +19,22 @@
 // Join(ctx, id, addr); a restarted node resumes from its DataDir and needs
 // no new Join as long as its ID and address are unchanged.
 //
+// # Transport security
+//
+// By default the transport is plain TCP, and whoever reaches BindAddr can
+// send AppendEntries: a forged entry at the right index and term is
+// applied by the node and never repaired by log matching. Config.TLS turns
+// on mutual TLS (LoadTLS builds it from PEM files; NewCA and CA.IssueNode
+// make a cluster CA and node certificates): every connection, both ways,
+// presents a certificate the cluster CA signed, and the dialling side also
+// checks that the peer's certificate names the address it dialled. A
+// plaintext peer, one without a certificate or with one from another CA is
+// refused at the handshake, reported to Config.OnTLSFailure with a reason
+// and logged at most once per 10s. Inbound handshakes run on raft's
+// per-connection goroutine, bounded by HandshakeTimeout, so a mute peer
+// cannot stall the accept loop. Package rafttest plays the intruder in
+// tests.
+//
 // # On disk
 //
 // Under Config.DataDir:

@@ -111,13 +111,9 @@ func open(cfg Config, fsm raft.FSM, logger *slog.Logger, snaps raft.SnapshotStor
 		}
 		advertise = a
 	}
-	trans, err := raft.NewTCPTransportWithConfig(cfg.BindAddr, advertise, &raft.NetworkTransportConfig{
-		MaxPool: cfg.MaxPool,
-		Timeout: cfg.TransportTimeout,
-		Logger:  newHCLog(logger, "raft-net"),
-	})
+	trans, err := newTransport(cfg, advertise, logger)
 	if err != nil {
-		return nil, fmt.Errorf("raftstore: listen on BindAddr %s: %w", cfg.BindAddr, err)
+		return nil, err
 	}
 
 	rc := raftConfig(cfg, logger)
@@ -167,8 +163,34 @@ func open(cfg Config, fsm raft.FSM, logger *slog.Logger, snaps raft.SnapshotStor
 	})
 	r.RegisterObserver(s.observer)
 	go s.observe()
-	logger.Info("raft started", "addr", trans.LocalAddr(), "data_dir", cfg.DataDir)
+	logger.Info("raft started", "addr", trans.LocalAddr(), "data_dir", cfg.DataDir, "tls", cfg.TLS != nil)
 	return s, nil
+}
+
+// newTransport listens on cfg.BindAddr: plain TCP, or mutual TLS when
+// cfg.TLS is set.
+func newTransport(cfg Config, advertise net.Addr, logger *slog.Logger) (*raft.NetworkTransport, error) {
+	ntc := &raft.NetworkTransportConfig{
+		MaxPool: cfg.MaxPool,
+		Timeout: cfg.TransportTimeout,
+		Logger:  newHCLog(logger, "raft-net"),
+	}
+	if cfg.TLS == nil {
+		trans, err := raft.NewTCPTransportWithConfig(cfg.BindAddr, advertise, ntc)
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: listen on BindAddr %s: %w", cfg.BindAddr, err)
+		}
+		return trans, nil
+	}
+	stream, err := newTLSStream(cfg, advertise, logger)
+	if err != nil {
+		if errors.Is(err, ErrInvalidConfig) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("raftstore: listen on BindAddr %s: %w", cfg.BindAddr, err)
+	}
+	ntc.Stream = stream
+	return raft.NewNetworkTransportWithConfig(ntc), nil
 }
 
 func raftConfig(cfg Config, logger *slog.Logger) *raft.Config {
