@@ -25,8 +25,18 @@ type Config struct {
 	// ReadTimeout closes the session when no byte arrives for this long.
 	// Zero derives it from the keepalive (ActiveTestInterval +
 	// (ActiveTestMisses+1)×ResponseTimeout) so it only fires if keepalive
-	// somehow did not; negative disables it.
+	// somehow did not; negative disables it. It measures idleness between
+	// reads, so it is renewed by every byte; PDUTimeout is what bounds a
+	// peer that trickles a PDU in a byte at a time.
 	ReadTimeout time.Duration
+	// PDUTimeout is how long a PDU may take to arrive whole, counted from
+	// its first byte (not renewed by later bytes): a logged-in peer that
+	// sends one byte every few seconds is cut off after this long instead
+	// of holding its slot for ever (a slowloris). Idleness between PDUs is
+	// not bounded by it but by ACTIVE_TEST and ReadTimeout. It also bounds
+	// the CONNECT (with Server.ConnectTimeout, whichever ends first). Zero
+	// means DefaultPDUTimeout; negative disables it.
+	PDUTimeout time.Duration
 	// WriteTimeout bounds each write to the connection: a peer that stops
 	// reading closes the session after this long. Negative disables it.
 	WriteTimeout time.Duration
@@ -48,6 +58,14 @@ type Config struct {
 	// from callbacks, as the ISMG's SUBMIT does after its group commit):
 	// while the handler runs, nothing more is read from the peer.
 	InlineHandler bool
+	// OnBadPDU, if set, is called on the reader goroutine for every PDU
+	// from the peer that could be framed but not decoded (see
+	// Session's doc on bad input), with a bounded reason (BadPDUField,
+	// BadPDUShort, ...) and the error naming the PDU and field. The
+	// session has already answered what it could and keeps reading, except
+	// after BadPDULength. A metrics and rate-limited logging hook: it must
+	// not block.
+	OnBadPDU func(s *Session, h Header, reason string, err error)
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
 	// Stats, if set, is updated by the session; sessions may share one.
@@ -55,9 +73,14 @@ type Config struct {
 	Stats *Stats
 }
 
+// DefaultPDUTimeout is the default Config.PDUTimeout: the largest PDU is
+// under 4 KB, which any live peer sends in far less.
+const DefaultPDUTimeout = 30 * time.Second
+
 // DefaultConfig returns the spec's values: W=16, T=60s, C=3min, N=3.
 func DefaultConfig() Config {
 	return Config{
+		PDUTimeout:         DefaultPDUTimeout,
 		Window:             16,
 		ResponseTimeout:    60 * time.Second,
 		ActiveTestInterval: 3 * time.Minute,
@@ -76,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResponseTimeout == 0 {
 		c.ResponseTimeout = d.ResponseTimeout
+	}
+	if c.PDUTimeout == 0 {
+		c.PDUTimeout = d.PDUTimeout
 	}
 	if c.ActiveTestInterval == 0 {
 		c.ActiveTestInterval = d.ActiveTestInterval

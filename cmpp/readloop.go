@@ -11,19 +11,40 @@ import (
 // connReader sets the read deadline before every read that would block
 // (bufio calls Read only when its buffer is empty) and notes when bytes
 // arrive, which is what the keepalive calls idle.
+//
+// The deadline is the earliest of three bounds: the login deadline (until
+// the session runs), ReadTimeout from now (idleness: renewed by every
+// read), and PDUTimeout from the first byte of the PDU being read, which
+// later bytes do not renew, so a peer cannot hold the session by
+// trickling a PDU in a byte at a time.
 type connReader struct{ s *Session }
 
 func (r connReader) Read(b []byte) (int, error) {
 	s := r.s
-	switch {
-	case !s.rdeadline.IsZero():
-		s.conn.SetReadDeadline(s.rdeadline)
-	case s.cfg.ReadTimeout > 0:
-		s.conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	now := time.Now()
+	dl := s.rdeadline
+	if s.cfg.ReadTimeout > 0 && dl.IsZero() {
+		dl = now.Add(s.cfg.ReadTimeout)
+	}
+	s.pduBound = false
+	if !s.pduStart.IsZero() && s.cfg.PDUTimeout > 0 {
+		if p := s.pduStart.Add(s.cfg.PDUTimeout); dl.IsZero() || p.Before(dl) {
+			dl, s.pduBound = p, true
+		}
+	}
+	if !dl.Equal(s.rdl) {
+		s.conn.SetReadDeadline(dl)
+		s.rdl = dl
 	}
 	n, err := s.conn.Read(b)
 	if n > 0 {
-		s.lastRead.Store(int64(time.Since(s.epoch)))
+		now = time.Now()
+		s.lastRead.Store(int64(now.Sub(s.epoch)))
+		if s.pduStart.IsZero() {
+			// bufio reads only for the PDU being read, so these bytes
+			// include its first.
+			s.pduStart = now
+		}
 	}
 	return n, err
 }
@@ -31,6 +52,12 @@ func (r connReader) Read(b []byte) (int, error) {
 // readPDU reads one whole PDU. The returned slice aliases the read buffer
 // and is valid until the next call; Decode copies what it keeps.
 func (s *Session) readPDU() (Header, []byte, error) {
+	s.pduStart = time.Time{}
+	if s.br.Buffered() > 0 {
+		// The PDU began in the last read that returned bytes: whatever is
+		// left in the buffer came with it.
+		s.pduStart = s.epoch.Add(time.Duration(s.lastRead.Load()))
+	}
 	h, err := ReadHeader(s.br, s.cfg.MaxPDU)
 	if err != nil {
 		if errors.Is(err, ErrBadLength) {
@@ -56,6 +83,10 @@ func (s *Session) ioErr(err error, what string, need int) error {
 		return ErrPeerClosed
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if s.pduBound {
+			return fmt.Errorf("%w: %s: %d of %d bytes within %v of the first: %w",
+				ErrPDUTimeout, what, s.br.Buffered(), need, s.cfg.PDUTimeout, err)
+		}
 		if !s.rdeadline.IsZero() {
 			return fmt.Errorf("cmpp: read %s: login deadline: %w", what, err)
 		}
@@ -74,20 +105,26 @@ func (s *Session) readLoop() error {
 			if !errors.Is(err, ErrPeerClosed) && !errors.Is(err, ErrTerminated) {
 				s.stats.ProtocolErrors.Add(1)
 			}
+			if errors.Is(err, ErrBadLength) {
+				s.badPDU(h, BadPDULength, err)
+			}
 			return err
 		}
 		if !h.Command.Known() {
-			s.stats.ProtocolErrors.Add(1)
-			return fmt.Errorf("cmpp: read: %w 0x%08x (Sequence_Id %d, Total_Length %d)",
-				ErrUnknownCommand, uint32(h.Command), h.Seq, h.Length)
+			s.br.Discard(int(h.Length))
+			s.badPDU(h, BadPDUUnknownCommand, fmt.Errorf("cmpp: read: %w 0x%08x (Sequence_Id %d, Total_Length %d)",
+				ErrUnknownCommand, uint32(h.Command), h.Seq, h.Length))
+			continue
 		}
-		p, err := Decode(h, b[HeaderLen:], s.version)
+		p, _ := New(h.Command)
+		err = p.DecodeBody(b[HeaderLen:], s.version)
 		s.br.Discard(int(h.Length))
 		if err != nil {
-			s.stats.ProtocolErrors.Add(1)
-			return fmt.Errorf("%w (Sequence_Id %d)", err, h.Seq)
+			err = s.badBody(h, p, fmt.Errorf("%w (Sequence_Id %d)", err, h.Seq))
+		} else {
+			err = s.dispatch(h, p)
 		}
-		if err := s.dispatch(h, p); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -96,7 +133,7 @@ func (s *Session) readLoop() error {
 func (s *Session) dispatch(h Header, p PDU) error {
 	if h.Command.IsResponse() {
 		s.stats.ResponsesReceived.Add(1)
-		s.deliver(h, p)
+		s.deliver(h, p, nil)
 		return nil
 	}
 	s.stats.RequestsReceived.Add(1)
@@ -150,7 +187,9 @@ func (s *Session) dispatch(h Header, p PDU) error {
 	return nil
 }
 
-func (s *Session) deliver(h Header, p PDU) {
+// deliver completes the request waiting for response h with p, or with
+// err when the response did not decode.
+func (s *Session) deliver(h Header, p PDU, err error) {
 	c := s.win.take(h.Seq)
 	if c == nil {
 		s.stats.Unmatched.Add(1)
@@ -161,5 +200,5 @@ func (s *Session) deliver(h Header, p PDU) {
 		c.complete(nil, fmt.Errorf("%w: %v for Sequence_Id %d, want %v", ErrUnexpectedResponse, h.Command, h.Seq, c.want))
 		return
 	}
-	c.complete(p, nil)
+	c.complete(p, err)
 }

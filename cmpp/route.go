@@ -32,6 +32,10 @@ const (
 	GNSBadServiceID      uint8 = 22
 	GNSBadStartCode      uint8 = 23
 	GNSBadEndCode        uint8 = 24
+	// GNSBadStructure is a vendor code (§8.7.3 leaves 100–199 to vendors):
+	// the request's body did not decode. The spec's list has no message
+	// structure error for the route PDUs.
+	GNSBadStructure uint8 = 100
 )
 
 // Update_type values of the *_ROUTE_UPDATE PDUs.
@@ -49,10 +53,14 @@ const (
 
 // gnsResult maps a result given to ErrorResponse onto the 1-byte GNS code
 // space: the session speaks CMPP results, and CMPP's flow control (8) is
-// GNS "system busy" (9).
+// GNS "system busy" (9), its message structure error (1, which would read
+// as GNS "no matching route") GNSBadStructure. Other values pass through.
 func gnsResult(result uint32) uint8 {
-	if result == ResultFlowControl {
+	switch result {
+	case ResultFlowControl:
 		return GNSBusy
+	case ResultBadStructure:
+		return GNSBadStructure
 	}
 	return uint8(min(result, 255))
 }

@@ -181,7 +181,7 @@ func (srv *Server) Serve(l net.Listener) error {
 			// Out of file descriptors and the like: wait and retry
 			// instead of spinning or giving up (net/http does the same).
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			srv.logger().Warn("accept failed", "err", err, "retry_in", backoff)
+			srv.logger().Warn("accept failed", LogKeyErr, err, "retry_in", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
@@ -254,7 +254,7 @@ func (srv *Server) serveConn(conn net.Conn) {
 		// log lines. The first line after a quiet spell says how many
 		// were left out.
 		if ok, dropped := srv.connLog.allow(time.Now()); ok {
-			srv.logger().Info("connect failed", LogKeyPeer, conn.RemoteAddr().String(), "err", err, "unlogged_before", dropped)
+			srv.logger().Info("connect failed", LogKeyPeer, conn.RemoteAddr().String(), LogKeyErr, err, "unlogged_before", dropped)
 		}
 		conn.Close()
 		return

@@ -42,15 +42,26 @@ var (
 	// ErrUnexpectedResponse means a response's Command_Id does not match
 	// the request with its Sequence_Id.
 	ErrUnexpectedResponse = errors.New("cmpp: unexpected response")
+	// ErrPDUTimeout means a PDU did not arrive whole within
+	// Config.PDUTimeout of its first byte.
+	ErrPDUTimeout = errors.New("cmpp: PDU not received whole in time")
 )
 
-// Log keys used by the session and server.
+// Log keys used by this package. Package smpp uses the same names for the
+// same things (peer, command, seq, msg_id, reason, err), so one query
+// follows a message across both sides of a gateway; callers logging about
+// sessions use these too.
 const (
-	LogKeySession = "session"
-	LogKeyPeer    = "peer"
-	LogKeySource  = "source_addr"
-	LogKeyCommand = "command"
-	LogKeySeq     = "seq"
+	LogKeySession = "session"     // the id a Server gave the session
+	LogKeyPeer    = "peer"        // remote address
+	LogKeySource  = "source_addr" // Source_Addr of the CONNECT: SP_Id or gateway code
+	LogKeyVersion = "version"     // negotiated protocol version, e.g. "3.0"
+	LogKeyCommand = "command"     // Command_Id name, e.g. "SUBMIT"
+	LogKeySeq     = "seq"         // Sequence_Id
+	LogKeyMsgID   = "msg_id"      // Msg_Id
+	LogKeyResult  = "result"      // Result / Status of a response
+	LogKeyReason  = "reason"      // a bounded label: why something was refused
+	LogKeyErr     = "err"
 )
 
 // Session is one CMPP connection after CONNECT, in either role. It owns
@@ -73,10 +84,16 @@ type Session struct {
 	probeAck  chan uint32 // Sequence_Id of an answered ACTIVE_TEST, to the writer
 	br        *bufio.Reader
 	rdeadline time.Time // handshake deadline; zero once the session runs
-	out       chan frame
-	work      chan job  // unbuffered: to a handler goroutine that is idle
-	bufs      sync.Pool // *[]byte encode buffers, returned by the writer
-	calls     sync.Pool // *call for Send
+	// The reader's deadline state (reader goroutine only, see connReader):
+	// when the PDU being read began (zero until its first byte), whether
+	// the deadline set last was that PDU's, and the deadline set last.
+	pduStart time.Time
+	pduBound bool
+	rdl      time.Time
+	out      chan frame
+	work     chan job  // unbuffered: to a handler goroutine that is idle
+	bufs     sync.Pool // *[]byte encode buffers, returned by the writer
+	calls    sync.Pool // *call for Send
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -253,10 +270,10 @@ func (s *Session) checkDrained() {
 // serve runs the session until it closes: the writer in a new goroutine,
 // the reader in this one.
 func (s *Session) serve() {
-	s.rdeadline = time.Time{}
+	s.rdeadline, s.rdl = time.Time{}, time.Time{}
 	s.conn.SetDeadline(time.Time{}) // the handshake's
 	s.lastRead.Store(int64(time.Since(s.epoch)))
-	s.log.Debug("session open", "version", s.version.String())
+	s.log.Debug("session open", LogKeyVersion, s.version.String())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.closeWith(s.writeLoop()) })
 	wg.Go(s.sweepLoop)
@@ -275,11 +292,11 @@ func (s *Session) serve() {
 	err := context.Cause(s.ctx)
 	switch {
 	case errors.Is(err, ErrTerminated), errors.Is(err, ErrClosed):
-		s.log.Debug("session closed", "reason", err)
+		s.log.Debug("session closed", LogKeyErr, err)
 	case errors.Is(err, ErrPeerClosed):
-		s.log.Info("session closed", "reason", err)
+		s.log.Info("session closed", LogKeyErr, err)
 	default:
-		s.log.Warn("session closed", "reason", err)
+		s.log.Warn("session closed", LogKeyErr, err)
 	}
 	close(s.done)
 }

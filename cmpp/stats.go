@@ -17,6 +17,7 @@ type Stats struct {
 	ActiveTestsSent   atomic.Uint64
 	ActiveTestMisses  atomic.Uint64
 	ProtocolErrors    atomic.Uint64 // sessions closed for malformed input
+	DecodeErrors      atomic.Uint64 // framed PDUs that did not decode: answered, the session kept reading
 	ConnectRejected   atomic.Uint64 // CONNECTs answered with a non-zero status
 	QueueHighWater    atomic.Int64  // longest outbound queue seen
 }

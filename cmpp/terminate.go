@@ -20,7 +20,7 @@ func (*TerminateResp) DecodeBody(body []byte, _ Version) error {
 
 func emptyBody(pdu string, body []byte) error {
 	if len(body) != 0 {
-		return fmt.Errorf("cmpp: decode %s: %d unexpected body bytes", pdu, len(body))
+		return fmt.Errorf("cmpp: decode %s: %w: %d unexpected body bytes", pdu, ErrTrailingBytes, len(body))
 	}
 	return nil
 }
