@@ -251,7 +251,7 @@ func TestForwardingAndReads(t *testing.T) {
 }
 
 func TestTokenAndHealth(t *testing.T) {
-	n, c, ctx := singleNode(t, func(cfg *Config) { cfg.Token = "t0ken" })
+	n, c, ctx := singleNode(t, func(cfg *Config) { cfg.Token, cfg.InsecureRaft = "t0ken", true })
 	if _, err := c.ResolveMT(context.Background(), &gnspb.ResolveMTRequest{Msisdn: "13800101234"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("no token: %v, want Unauthenticated", err)
 	}

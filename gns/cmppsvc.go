@@ -19,24 +19,67 @@ import (
 // which commit through Raft like a gRPC Write. Lookups are served from this
 // node's table (like a stale gRPC read): an ISMG asking a follower gets an
 // answer at most a replication delay old.
+//
+// The port is state-changing, so it is guarded like a login port: the
+// CMPPAllow networks only (others are closed unread), at most
+// CMPPMaxPending connections not yet logged in (CMPPMaxPendingPerIP per
+// address) for at most CMPPConnectTimeout, and failed logins locked out per
+// (source IP, gateway code) and, with a higher ceiling, per source IP
+// (CMPPLockout). Every refusal is counted in gns_cmpp_connect_rejected_total
+// by reason; a lock is logged once, when it engages, and cmpp.Server
+// rate-limits its own lines about failed connects.
 
 // cmppTimeLayout is the 14-digit Time_stamp of the route PDUs.
 const cmppTimeLayout = "20060102150405"
 
 func (n *Node) newCMPPServer() *cmpp.Server {
-	return &cmpp.Server{
-		Config: n.cfg.CMPPSession,
-		Auth: cmpp.AuthenticatorFunc(func(_ context.Context, _ net.Addr, c *cmpp.Connect) (string, uint32) {
-			secret, ok := n.cfg.CMPPSecrets[c.SourceAddr]
-			if !ok {
-				return "", cmpp.ConnectBadSource
-			}
-			return secret, cmpp.ConnectOK
-		}),
-		Handler: cmpp.HandlerFunc(n.serveCMPP),
-		Logger:  n.log,
-		OnClose: func(s *cmpp.Session, _ error) { n.cursors.Delete(s) },
+	n.lock = newLockout(n.cfg.CMPPLockout)
+	if len(n.cfg.CMPPAllow) > 0 {
+		n.cmppLn = &allowListener{Listener: n.cmppLn, allow: n.cfg.CMPPAllow,
+			refused: func(net.Addr) { n.metrics.CMPPRejected.WithLabelValues(rejectNotAllowed).Inc() }}
 	}
+	return &cmpp.Server{
+		Config:          n.cfg.CMPPSession,
+		Auth:            cmpp.AuthenticatorFunc(n.authenticateCMPP),
+		Handler:         cmpp.HandlerFunc(n.serveCMPP),
+		Logger:          n.log,
+		ConnectTimeout:  n.cfg.CMPPConnectTimeout,
+		MaxPending:      n.cfg.CMPPMaxPending,
+		MaxPendingPerIP: n.cfg.CMPPMaxPendingPerIP,
+		OnRefuse:        func(_ net.Addr, reason string) { n.metrics.CMPPRejected.WithLabelValues(reason).Inc() },
+		OnClose:         func(s *cmpp.Session, _ error) { n.cursors.Delete(s) },
+	}
+}
+
+// authenticateCMPP decides a gateway's CONNECT: refused while its (IP,
+// gateway code) or its IP is locked out (status 5), for an unknown code
+// (2) or a wrong secret (3); the last two count as failures.
+func (n *Node) authenticateCMPP(_ context.Context, remote net.Addr, c *cmpp.Connect) (string, uint32) {
+	now := time.Now()
+	ip := addrIP(remote)
+	refuse := func(reason string, status uint32) (string, uint32) {
+		n.metrics.CMPPRejected.WithLabelValues(reason).Inc()
+		return "", status
+	}
+	if why := n.lock.locked(ip, c.SourceAddr, now); why != "" {
+		return refuse(why, cmpp.ConnectOther)
+	}
+	failed := func(reason string, status uint32) (string, uint32) {
+		if lock := n.lock.fail(ip, c.SourceAddr, now); lock != "" {
+			n.log.Warn("cmpp route port: login locked out after repeated failures", "lock", lock,
+				LogKeyPeer, remote.String(), "gateway", c.SourceAddr, "window", n.cfg.CMPPLockout.Window)
+		}
+		return refuse(reason, status)
+	}
+	secret, ok := n.cfg.CMPPSecrets[c.SourceAddr]
+	if !ok {
+		return failed(rejectUnknownGateway, cmpp.ConnectBadSource)
+	}
+	if !c.VerifySource(secret) {
+		return failed(rejectAuth, cmpp.ConnectAuthFailed)
+	}
+	n.lock.succeeded(ip, c.SourceAddr)
+	return secret, cmpp.ConnectOK
 }
 
 func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,20 @@ type Config struct {
 	// CMPPSession configures route-PDU sessions; zero fields take cmpp's
 	// defaults.
 	CMPPSession cmpp.Config
+	// CMPPAllow, if not empty, lists the networks that may connect to the
+	// CMPP route port; a connection from elsewhere is closed at once,
+	// unread. The port changes routes (*_ROUTE_UPDATE), so list the ISMGs'
+	// networks.
+	CMPPAllow []netip.Prefix
+	// CMPPConnectTimeout bounds the time from accept to login, and
+	// CMPPMaxPending and CMPPMaxPendingPerIP cap the connections that have
+	// not logged in, in all and per source address (cmpp.Server's
+	// ConnectTimeout, MaxPending, MaxPendingPerIP: zero takes cmpp's
+	// defaults, 5s, 256 and 16; a negative cap means none).
+	CMPPConnectTimeout                  time.Duration
+	CMPPMaxPending, CMPPMaxPendingPerIP int
+	// CMPPLockout limits failed logins on the CMPP route port.
+	CMPPLockout Lockout
 
 	// Token, if set, is required as "authorization: Bearer <token>" on every
 	// gRPC call, and sent by this node when it forwards to another.
@@ -71,6 +86,18 @@ type Config struct {
 	// then forward to each other over TLS too (TLSCA verifies them; empty
 	// means the system roots).
 	TLSCert, TLSKey, TLSCA string
+
+	// RaftTLSCert, RaftTLSKey and RaftTLSCA (all three, or none) put the
+	// Raft transport on mutual TLS: this node's certificate and key, and
+	// the cluster CA that signs every node's certificate and nothing else,
+	// since any certificate it signed is admitted as a peer. The
+	// certificate must name RaftAdvertise (or RaftAddr) and allow serverAuth
+	// and clientAuth. See raftstore.Config.TLS.
+	RaftTLSCert, RaftTLSKey, RaftTLSCA string
+	// InsecureRaft lets a node whose gRPC API requires Token run a
+	// plaintext Raft port, which anyone who reaches it can write the table
+	// through. Without it, Validate refuses that combination.
+	InsecureRaft bool
 
 	// WatchHistory is how many committed batches are kept for Watch
 	// resumption; a watcher further behind gets a snapshot.
@@ -96,6 +123,21 @@ type Config struct {
 	Registerer prometheus.Registerer // nil means a private registry
 }
 
+// Lockout limits failed logins on the CMPP route port. Failures failed
+// logins for one account (the CONNECT's Source_Addr) from one source IP
+// within Window lock that account out from that IP until the window ends,
+// its correct secret included; IPFailures failures from one IP, whatever
+// the accounts, lock out the IP. The per-IP ceiling is the higher one, so
+// that gateways sharing an address (a NAT) do not lock each other out. A
+// locked-out login is answered CONNECT_RESP status 5 ("other"), so a
+// guesser cannot tell a locked account from a wrong secret's 3. Zero
+// disables a limit.
+type Lockout struct {
+	Failures   int
+	IPFailures int
+	Window     time.Duration
+}
+
 // DefaultConfig returns a Config with every tunable set.
 func DefaultConfig() Config {
 	r := raftstore.DefaultConfig()
@@ -116,6 +158,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 5 * time.Second,
 		ForwardTimeout:  10 * time.Second,
 		CMPPSession:     cmpp.DefaultConfig(),
+		CMPPLockout:     Lockout{Failures: 5, IPFailures: 50, Window: 5 * time.Minute},
 		Raft:            r,
 	}
 }
@@ -146,6 +189,22 @@ func (c Config) Validate() error {
 		return bad("ForwardTimeout", "must be > 0")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return bad("TLSCert/TLSKey", "must be set together")
+	case (c.RaftTLSCert == "") != (c.RaftTLSKey == "") || (c.RaftTLSCert == "") != (c.RaftTLSCA == ""):
+		return bad("RaftTLSCert/RaftTLSKey/RaftTLSCA", "must be set together (the node's certificate, its key and the cluster CA)")
+	case c.Token != "" && c.RaftTLSCert == "" && c.Raft.TLS == nil && !c.InsecureRaft:
+		return bad("RaftTLSCert", "is empty while Token protects the gRPC API: anyone who reaches the Raft port %s could still write the route table. "+
+			"Put Raft on mutual TLS (gns -raft-tls-cert, -raft-tls-key, -raft-tls-ca) or accept a plaintext Raft port with InsecureRaft (gns -insecure-raft)", c.RaftAddr)
+	case c.CMPPConnectTimeout < 0:
+		return bad("CMPPConnectTimeout", "must be >= 0, got %v", c.CMPPConnectTimeout)
+	case c.CMPPLockout.Failures < 0 || c.CMPPLockout.IPFailures < 0:
+		return bad("CMPPLockout", "failure limits must be >= 0, got %d and %d", c.CMPPLockout.Failures, c.CMPPLockout.IPFailures)
+	case (c.CMPPLockout.Failures > 0 || c.CMPPLockout.IPFailures > 0) && c.CMPPLockout.Window <= 0:
+		return bad("CMPPLockout.Window", "must be > 0 when a failure limit is set, got %v", c.CMPPLockout.Window)
+	}
+	for i, p := range c.CMPPAllow {
+		if !p.IsValid() {
+			return bad(fmt.Sprintf("CMPPAllow[%d]", i), "is not a valid network")
+		}
 	}
 	for _, a := range []struct{ name, v string }{{"RaftAddr", c.RaftAddr}, {"GRPCAddr", c.GRPCAddr}, {"CMPPAddr", c.CMPPAddr}, {"HTTPAddr", c.HTTPAddr}} {
 		if a.v == "" {

@@ -41,6 +41,9 @@ type fsm struct {
 	log   *slog.Logger
 	hub   *hub
 	table atomic.Pointer[routing.Table]
+	// digest is the content digest of table (see digest.go), published
+	// just after it, so it may briefly trail table by one revision.
+	digest atomic.Pointer[tableDigest]
 	// members maps node id → gRPC address; the map is replaced, never
 	// modified, so readers load it without a lock.
 	members atomic.Pointer[map[string]string]
@@ -56,6 +59,7 @@ func newFSM(log *slog.Logger, h *hub) *fsm {
 	f := &fsm{log: log, hub: h, appliedCh: make(chan struct{})}
 	t := routing.Empty()
 	f.table.Store(t)
+	f.digest.Store(wholeTableDigest(t))
 	f.members.Store(&map[string]string{})
 	h.reset(t)
 	return f
@@ -81,11 +85,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	switch c.typ {
 	case cmdChanges:
-		t, err := f.table.Load().Apply(l.Index, c.changes)
+		old := f.table.Load()
+		t, err := old.Apply(l.Index, c.changes)
 		if err != nil {
 			return err
 		}
 		f.table.Store(t)
+		f.digest.Store(f.digest.Load().next(old, t, c.changes))
 		f.hub.publish(event{rev: l.Index, changes: gnspb.NewChanges(c.changes, t)}, t)
 		return t
 	case cmdImportBegin:
@@ -119,6 +125,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		}
 		t := b.Table(l.Index)
 		f.table.Store(t)
+		f.digest.Store(wholeTableDigest(t))
 		f.hub.reset(t)
 		return t
 	case cmdImportAbort:
@@ -252,6 +259,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.staged = &staging{id: s.stagedID, chunks: s.staged}
 	}
 	f.table.Store(s.table)
+	f.digest.Store(wholeTableDigest(s.table))
 	f.hub.reset(s.table)
 	f.setApplied(s.applied)
 	return nil

@@ -17,7 +17,13 @@ type Metrics struct {
 	Pushes        *prometheus.CounterVec   // PUSH_*_ROUTE_UPDATE by outcome
 	LeaderChanges prometheus.Counter       // leadership changes seen by this node
 	GRPCDurations *prometheus.HistogramVec // by method
-	reg           prometheus.Registerer
+	// RaftTLSFailures counts Raft connections refused at the TLS
+	// handshake, by direction (in, out) and raftstore.TLSReason*.
+	RaftTLSFailures *prometheus.CounterVec
+	// CMPPRejected counts CMPP route-port connections and logins refused,
+	// by reason (see cmppsvc.go).
+	CMPPRejected *prometheus.CounterVec
+	reg          prometheus.Registerer
 	collectors    []prometheus.Collector
 }
 
@@ -63,9 +69,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "gns", Name: "raft_leader_changes_total",
 			Help: "Changes of the leader as seen by this node.",
 		}),
+		RaftTLSFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gns", Name: "raft_tls_handshake_failures_total",
+			Help: "Raft connections refused at the TLS handshake, by direction (in: a peer dialled us) and reason (plaintext, no_certificate, bad_certificate, peer_refused, timeout, other).",
+		}, []string{"direction", "reason"}),
+		CMPPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gns", Name: "cmpp_connect_rejected_total",
+			Help: "CMPP route-port connections and logins refused, by reason (not_allowed, pending_cap, pending_cap_per_ip, unknown_gateway, auth, account_locked, ip_locked).",
+		}, []string{"reason"}),
 	}
 	m.collectors = []prometheus.Collector{m.CommitLatency, m.Applies, m.WatchSubs, m.WatchEvents,
-		m.GRPCRequests, m.GRPCDurations, m.CMPPRequests, m.Pushes, m.LeaderChanges}
+		m.GRPCRequests, m.GRPCDurations, m.CMPPRequests, m.Pushes, m.LeaderChanges, m.RaftTLSFailures, m.CMPPRejected}
 	reg.MustRegister(m.collectors...)
 	return m
 }
@@ -95,6 +109,13 @@ func (n *Node) registerGauges(m *Metrics) {
 		func() float64 { return float64(n.fsm.table.Load().NumPorted()) })
 	m.gaugeFunc("table_sps", "SPs in the route table.",
 		func() float64 { return float64(n.fsm.table.Load().NumSPs()) })
+	// A hash is no quantity, but as a gauge's value it costs one series
+	// per node; as a label (an _info metric) it would start a new series
+	// at every write. 52 bits fit a float64 exactly and make an accidental
+	// match between different tables a one in 4.5e15 event.
+	m.gaugeFunc("table_digest", "Low 52 bits of the content digest of the route table (gnsctl cluster status shows it whole). "+
+		"Nodes at the same gns_table_revision must show the same value; a difference means their tables diverged.",
+		func() float64 { return n.fsm.digest.Load().gauge() })
 }
 
 // unregister removes every collector, so a registry that outlives the node

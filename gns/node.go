@@ -46,6 +46,7 @@ type Node struct {
 	grpcAdvertise          string
 	conns                  *connPool
 	cursors                sync.Map // *cmpp.Session → *routeCursor (GET_*_ROUTE paging)
+	lock                   *lockout // CMPP route-port logins
 
 	leaderEv  chan struct{} // poked on every leadership change
 	readyTerm atomic.Uint64 // term whose Barrier has completed on this leader
@@ -122,6 +123,26 @@ func New(cfg Config) (_ *Node, err error) {
 	n.fsm.onApply = func(t cmdType) { n.metrics.Applies.WithLabelValues(t.String()).Inc() }
 
 	rc := cfg.raftConfig()
+	if cfg.RaftTLSCert != "" {
+		if rc.TLS, err = raftstore.LoadTLS(cfg.RaftTLSCert, cfg.RaftTLSKey, cfg.RaftTLSCA); err != nil {
+			return nil, fmt.Errorf("gns: raft TLS: %w", err)
+		}
+	}
+	rc.OnTLSFailure = func(f raftstore.TLSFailure) {
+		dir := "out"
+		if f.Inbound {
+			dir = "in"
+		}
+		n.metrics.RaftTLSFailures.WithLabelValues(dir, f.Reason).Inc()
+	}
+	if rc.TLS == nil {
+		level := slog.LevelInfo
+		if cfg.Token != "" {
+			level = slog.LevelWarn // -insecure-raft
+		}
+		n.log.Log(context.Background(), level, "raft transport is plaintext: anyone who reaches it can change the route table; put it on mutual TLS (RaftTLSCert, RaftTLSKey, RaftTLSCA)",
+			"raft", cfg.RaftAddr)
+	}
 	rc.OnApply = func(d time.Duration) { n.metrics.CommitLatency.Observe(d.Seconds()) }
 	rc.OnLeaderChange = func(lc raftstore.LeaderChange) {
 		n.metrics.LeaderChanges.Inc()

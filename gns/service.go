@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
 	"github.com/tandem-sms/tandem/raftstore"
@@ -223,6 +226,9 @@ func (n *Node) forwardExport(ctx context.Context, req *gnspb.ExportRequest, stre
 	}
 }
 
+// memberStatusTimeout bounds ClusterStatus's question to each member.
+const memberStatusTimeout = 2 * time.Second
+
 func (s *service) ClusterStatus(ctx context.Context, _ *gnspb.ClusterStatusRequest) (*gnspb.ClusterStatusResponse, error) {
 	n := s.n
 	servers, err := n.store.Servers()
@@ -230,20 +236,68 @@ func (s *service) ClusterStatus(ctx context.Context, _ *gnspb.ClusterStatusReque
 		return nil, err
 	}
 	st := n.store.Status()
+	digest, digestRev := n.Digest()
 	out := &gnspb.ClusterStatusResponse{
-		LeaderId:     st.LeaderID,
-		AppliedIndex: n.fsm.appliedIndex(),
-		Revision:     n.Revision(),
-		State:        strings.ToLower(st.State.String()),
-		NodeId:       n.cfg.NodeID,
+		LeaderId:            st.LeaderID,
+		AppliedIndex:        n.fsm.appliedIndex(),
+		Revision:            n.Revision(),
+		State:               strings.ToLower(st.State.String()),
+		NodeId:              n.cfg.NodeID,
+		TableDigest:         digest,
+		TableDigestRevision: digestRev,
 	}
+	var wg sync.WaitGroup
 	for _, sv := range servers {
-		out.Members = append(out.Members, &gnspb.Member{
+		m := &gnspb.Member{
 			Id: sv.ID, RaftAddr: sv.Addr, GrpcAddr: n.fsm.member(sv.ID),
 			Suffrage: strings.ToLower(sv.Suffrage.String()), Leader: sv.ID == st.LeaderID,
-		})
+		}
+		out.Members = append(out.Members, m)
+		switch {
+		case sv.ID == n.cfg.NodeID:
+			m.Status = n.nodeStatus()
+		case m.GrpcAddr == "":
+			m.StatusError = "its gRPC address is not known yet"
+		default:
+			wg.Go(func() { m.Status, m.StatusError = n.askNodeStatus(ctx, m.GrpcAddr) })
+		}
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// askNodeStatus asks the member at addr for its own status.
+func (n *Node) askNodeStatus(ctx context.Context, addr string) (*gnspb.NodeStatusResponse, string) {
+	c, err := n.conns.client(addr)
+	if err != nil {
+		return nil, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, memberStatusTimeout)
+	defer cancel()
+	resp, err := c.NodeStatus(n.outgoing(ctx, false), &gnspb.NodeStatusRequest{})
+	if err != nil {
+		return nil, fmt.Sprintf("did not answer: %s", status.Convert(err).Message())
+	}
+	return resp, ""
+}
+
+func (n *Node) nodeStatus() *gnspb.NodeStatusResponse {
+	st := n.store.Status()
+	digest, rev := n.Digest()
+	return &gnspb.NodeStatusResponse{
+		NodeId:              n.cfg.NodeID,
+		State:               strings.ToLower(st.State.String()),
+		Term:                st.Term,
+		CommitIndex:         st.CommitIndex,
+		AppliedIndex:        n.fsm.appliedIndex(),
+		LeaderId:            st.LeaderID,
+		TableDigest:         digest,
+		TableDigestRevision: rev,
+	}
+}
+
+func (s *service) NodeStatus(context.Context, *gnspb.NodeStatusRequest) (*gnspb.NodeStatusResponse, error) {
+	return s.n.nodeStatus(), nil
 }
 
 func (s *service) Join(ctx context.Context, req *gnspb.JoinRequest) (*gnspb.JoinResponse, error) {

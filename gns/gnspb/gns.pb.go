@@ -1348,12 +1348,17 @@ func (x *WatchEvent) GetChanges() []*Change {
 }
 
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
-	Suffrage      string                 `protobuf:"bytes,4,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
-	Leader        bool                   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	Suffrage string                 `protobuf:"bytes,4,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	Leader   bool                   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	// The member's own answer to NodeStatus, which the answering node asks
+	// every member for; unset when it did not answer, and status_error then
+	// says why.
+	Status        *NodeStatusResponse `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	StatusError   string              `protobuf:"bytes,7,opt,name=status_error,json=statusError,proto3" json:"status_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1423,6 +1428,20 @@ func (x *Member) GetLeader() bool {
 	return false
 }
 
+func (x *Member) GetStatus() *NodeStatusResponse {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *Member) GetStatusError() string {
+	if x != nil {
+		return x.StatusError
+	}
+	return ""
+}
+
 type ClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1460,15 +1479,19 @@ func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Revision      uint64                 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"` // of the node that answered
-	NodeId        string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Members      []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	LeaderId     string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Revision     uint64                 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	State        string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"` // of the node that answered
+	NodeId       string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Content digest of the answering node's table at table_digest_revision
+	// (see NodeStatus).
+	TableDigest         string `protobuf:"bytes,7,opt,name=table_digest,json=tableDigest,proto3" json:"table_digest,omitempty"`
+	TableDigestRevision uint64 `protobuf:"varint,8,opt,name=table_digest_revision,json=tableDigestRevision,proto3" json:"table_digest_revision,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ClusterStatusResponse) Reset() {
@@ -1543,6 +1566,162 @@ func (x *ClusterStatusResponse) GetNodeId() string {
 	return ""
 }
 
+func (x *ClusterStatusResponse) GetTableDigest() string {
+	if x != nil {
+		return x.TableDigest
+	}
+	return ""
+}
+
+func (x *ClusterStatusResponse) GetTableDigestRevision() uint64 {
+	if x != nil {
+		return x.TableDigestRevision
+	}
+	return 0
+}
+
+type NodeStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatusRequest) Reset() {
+	*x = NodeStatusRequest{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusRequest) ProtoMessage() {}
+
+func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
+func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{22}
+}
+
+// NodeStatusResponse is one node's own view, never forwarded. Nodes at the same
+// table_digest_revision must have the same table_digest: a difference
+// means their tables diverged (gnsctl cluster status compares them).
+type NodeStatusResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	State        string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"` // follower, candidate, leader, shutdown
+	Term         uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	CommitIndex  uint64                 `protobuf:"varint,4,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	LeaderId     string                 `protobuf:"bytes,6,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// Hex SHA-256-based multiset hash of the table's content (gateways,
+	// segments, ported numbers, SPs, route ids included), and the revision
+	// of the table it was computed on.
+	TableDigest         string `protobuf:"bytes,7,opt,name=table_digest,json=tableDigest,proto3" json:"table_digest,omitempty"`
+	TableDigestRevision uint64 `protobuf:"varint,8,opt,name=table_digest_revision,json=tableDigestRevision,proto3" json:"table_digest_revision,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *NodeStatusResponse) Reset() {
+	*x = NodeStatusResponse{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusResponse) ProtoMessage() {}
+
+func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
+func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *NodeStatusResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeStatusResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *NodeStatusResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *NodeStatusResponse) GetTableDigest() string {
+	if x != nil {
+		return x.TableDigest
+	}
+	return ""
+}
+
+func (x *NodeStatusResponse) GetTableDigestRevision() uint64 {
+	if x != nil {
+		return x.TableDigestRevision
+	}
+	return 0
+}
+
 type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1554,7 +1733,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1745,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1758,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{22}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -1611,7 +1790,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1802,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1815,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{23}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{25}
 }
 
 type RemoveRequest struct {
@@ -1648,7 +1827,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1839,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1852,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{24}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -1691,7 +1870,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1882,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1895,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{25}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{27}
 }
 
 var File_gns_gnspb_gns_proto protoreflect.FileDescriptor
@@ -1817,21 +1996,35 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12\x14\n" +
 	"\x05reset\x18\x03 \x01(\bR\x05reset\x12#\n" +
 	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12/\n" +
-	"\achanges\x18\x05 \x03(\v2\x15.tandem.gns.v1.ChangeR\achanges\"\x86\x01\n" +
+	"\achanges\x18\x05 \x03(\v2\x15.tandem.gns.v1.ChangeR\achanges\"\xe4\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\x16\n" +
-	"\x14ClusterStatusRequest\"\xd5\x01\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x129\n" +
+	"\x06status\x18\x06 \x01(\v2!.tandem.gns.v1.NodeStatusResponseR\x06status\x12!\n" +
+	"\fstatus_error\x18\a \x01(\tR\vstatusError\"\x16\n" +
+	"\x14ClusterStatusRequest\"\xac\x02\n" +
 	"\x15ClusterStatusResponse\x12/\n" +
 	"\amembers\x18\x01 \x03(\v2\x15.tandem.gns.v1.MemberR\amembers\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12#\n" +
 	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x17\n" +
-	"\anode_id\x18\x06 \x01(\tR\x06nodeId\"W\n" +
+	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x12!\n" +
+	"\ftable_digest\x18\a \x01(\tR\vtableDigest\x122\n" +
+	"\x15table_digest_revision\x18\b \x01(\x04R\x13tableDigestRevision\"\x13\n" +
+	"\x11NodeStatusRequest\"\x93\x02\n" +
+	"\x12NodeStatusResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\x12!\n" +
+	"\fcommit_index\x18\x04 \x01(\x04R\vcommitIndex\x12#\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12\x1b\n" +
+	"\tleader_id\x18\x06 \x01(\tR\bleaderId\x12!\n" +
+	"\ftable_digest\x18\a \x01(\tR\vtableDigest\x122\n" +
+	"\x15table_digest_revision\x18\b \x01(\x04R\x13tableDigestRevision\"W\n" +
 	"\vJoinRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -1839,7 +2032,7 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
-	"\x0eRemoveResponse2\xde\x05\n" +
+	"\x0eRemoveResponse2\xb1\x06\n" +
 	"\x03GNS\x12B\n" +
 	"\x05Write\x12\x1b.tandem.gns.v1.WriteRequest\x1a\x1c.tandem.gns.v1.WriteResponse\x12I\n" +
 	"\vImportTable\x12\x19.tandem.gns.v1.TableChunk\x1a\x1d.tandem.gns.v1.ImportResponse(\x01\x12H\n" +
@@ -1848,7 +2041,9 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\tResolveMO\x12\x1f.tandem.gns.v1.ResolveMORequest\x1a .tandem.gns.v1.ResolveMOResponse\x127\n" +
 	"\x05GetSP\x12\x1b.tandem.gns.v1.GetSPRequest\x1a\x11.tandem.gns.v1.SP\x12A\n" +
 	"\x05Watch\x12\x1b.tandem.gns.v1.WatchRequest\x1a\x19.tandem.gns.v1.WatchEvent0\x01\x12Z\n" +
-	"\rClusterStatus\x12#.tandem.gns.v1.ClusterStatusRequest\x1a$.tandem.gns.v1.ClusterStatusResponse\x12?\n" +
+	"\rClusterStatus\x12#.tandem.gns.v1.ClusterStatusRequest\x1a$.tandem.gns.v1.ClusterStatusResponse\x12Q\n" +
+	"\n" +
+	"NodeStatus\x12 .tandem.gns.v1.NodeStatusRequest\x1a!.tandem.gns.v1.NodeStatusResponse\x12?\n" +
 	"\x04Join\x12\x1a.tandem.gns.v1.JoinRequest\x1a\x1b.tandem.gns.v1.JoinResponse\x12E\n" +
 	"\x06Remove\x12\x1c.tandem.gns.v1.RemoveRequest\x1a\x1d.tandem.gns.v1.RemoveResponseB(Z&github.com/tandem-sms/tandem/gns/gnspbb\x06proto3"
 
@@ -1864,7 +2059,7 @@ func file_gns_gnspb_gns_proto_rawDescGZIP() []byte {
 	return file_gns_gnspb_gns_proto_rawDescData
 }
 
-var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_gns_gnspb_gns_proto_goTypes = []any{
 	(*Gateway)(nil),               // 0: tandem.gns.v1.Gateway
 	(*Segment)(nil),               // 1: tandem.gns.v1.Segment
@@ -1888,10 +2083,12 @@ var file_gns_gnspb_gns_proto_goTypes = []any{
 	(*Member)(nil),                // 19: tandem.gns.v1.Member
 	(*ClusterStatusRequest)(nil),  // 20: tandem.gns.v1.ClusterStatusRequest
 	(*ClusterStatusResponse)(nil), // 21: tandem.gns.v1.ClusterStatusResponse
-	(*JoinRequest)(nil),           // 22: tandem.gns.v1.JoinRequest
-	(*JoinResponse)(nil),          // 23: tandem.gns.v1.JoinResponse
-	(*RemoveRequest)(nil),         // 24: tandem.gns.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 25: tandem.gns.v1.RemoveResponse
+	(*NodeStatusRequest)(nil),     // 22: tandem.gns.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),    // 23: tandem.gns.v1.NodeStatusResponse
+	(*JoinRequest)(nil),           // 24: tandem.gns.v1.JoinRequest
+	(*JoinResponse)(nil),          // 25: tandem.gns.v1.JoinResponse
+	(*RemoveRequest)(nil),         // 26: tandem.gns.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 27: tandem.gns.v1.RemoveResponse
 }
 var file_gns_gnspb_gns_proto_depIdxs = []int32{
 	4,  // 0: tandem.gns.v1.SP.service_codes:type_name -> tandem.gns.v1.ServiceCode
@@ -1910,32 +2107,35 @@ var file_gns_gnspb_gns_proto_depIdxs = []int32{
 	5,  // 13: tandem.gns.v1.ResolveMOResponse.sp:type_name -> tandem.gns.v1.SP
 	0,  // 14: tandem.gns.v1.ResolveMOResponse.gateway:type_name -> tandem.gns.v1.Gateway
 	6,  // 15: tandem.gns.v1.WatchEvent.changes:type_name -> tandem.gns.v1.Change
-	19, // 16: tandem.gns.v1.ClusterStatusResponse.members:type_name -> tandem.gns.v1.Member
-	7,  // 17: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
-	9,  // 18: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
-	11, // 19: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
-	12, // 20: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
-	14, // 21: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
-	16, // 22: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
-	17, // 23: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
-	20, // 24: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
-	22, // 25: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
-	24, // 26: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
-	8,  // 27: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
-	10, // 28: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
-	9,  // 29: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
-	13, // 30: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
-	15, // 31: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
-	5,  // 32: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
-	18, // 33: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
-	21, // 34: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
-	23, // 35: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
-	25, // 36: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 16: tandem.gns.v1.Member.status:type_name -> tandem.gns.v1.NodeStatusResponse
+	19, // 17: tandem.gns.v1.ClusterStatusResponse.members:type_name -> tandem.gns.v1.Member
+	7,  // 18: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
+	9,  // 19: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
+	11, // 20: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
+	12, // 21: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
+	14, // 22: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
+	16, // 23: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
+	17, // 24: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
+	20, // 25: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
+	22, // 26: tandem.gns.v1.GNS.NodeStatus:input_type -> tandem.gns.v1.NodeStatusRequest
+	24, // 27: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
+	26, // 28: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
+	8,  // 29: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
+	10, // 30: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
+	9,  // 31: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
+	13, // 32: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
+	15, // 33: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
+	5,  // 34: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
+	18, // 35: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
+	21, // 36: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
+	23, // 37: tandem.gns.v1.GNS.NodeStatus:output_type -> tandem.gns.v1.NodeStatusResponse
+	25, // 38: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
+	27, // 39: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
+	29, // [29:40] is the sub-list for method output_type
+	18, // [18:29] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gns_gnspb_gns_proto_init() }
@@ -1959,7 +2159,7 @@ func file_gns_gnspb_gns_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gns_gnspb_gns_proto_rawDesc), len(file_gns_gnspb_gns_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,6 +12,7 @@ package gnspb
 
 import (
 	context "context"
+
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -31,6 +32,7 @@ const (
 	GNS_GetSP_FullMethodName         = "/tandem.gns.v1.GNS/GetSP"
 	GNS_Watch_FullMethodName         = "/tandem.gns.v1.GNS/Watch"
 	GNS_ClusterStatus_FullMethodName = "/tandem.gns.v1.GNS/ClusterStatus"
+	GNS_NodeStatus_FullMethodName    = "/tandem.gns.v1.GNS/NodeStatus"
 	GNS_Join_FullMethodName          = "/tandem.gns.v1.GNS/Join"
 	GNS_Remove_FullMethodName        = "/tandem.gns.v1.GNS/Remove"
 )
@@ -49,7 +51,11 @@ type GNSClient interface {
 	ResolveMO(ctx context.Context, in *ResolveMORequest, opts ...grpc.CallOption) (*ResolveMOResponse, error)
 	GetSP(ctx context.Context, in *GetSPRequest, opts ...grpc.CallOption) (*SP, error)
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// ClusterStatus lists the members as the answering node knows them, each
+	// with its own NodeStatus.
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+	// NodeStatus answers for the node asked only.
+	NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 }
@@ -163,6 +169,16 @@ func (c *gNSClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest,
 	return out, nil
 }
 
+func (c *gNSClient) NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeStatusResponse)
+	err := c.cc.Invoke(ctx, GNS_NodeStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *gNSClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinResponse)
@@ -197,7 +213,11 @@ type GNSServer interface {
 	ResolveMO(context.Context, *ResolveMORequest) (*ResolveMOResponse, error)
 	GetSP(context.Context, *GetSPRequest) (*SP, error)
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// ClusterStatus lists the members as the answering node knows them, each
+	// with its own NodeStatus.
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	// NodeStatus answers for the node asked only.
+	NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	mustEmbedUnimplementedGNSServer()
@@ -233,6 +253,9 @@ func (UnimplementedGNSServer) Watch(*WatchRequest, grpc.ServerStreamingServer[Wa
 }
 func (UnimplementedGNSServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedGNSServer) NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NodeStatus not implemented")
 }
 func (UnimplementedGNSServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Join not implemented")
@@ -380,6 +403,24 @@ func _GNS_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GNS_NodeStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GNSServer).NodeStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GNS_NodeStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GNSServer).NodeStatus(ctx, req.(*NodeStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _GNS_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(JoinRequest)
 	if err := dec(in); err != nil {
@@ -442,6 +483,10 @@ var GNS_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClusterStatus",
 			Handler:    _GNS_ClusterStatus_Handler,
+		},
+		{
+			MethodName: "NodeStatus",
+			Handler:    _GNS_NodeStatus_Handler,
 		},
 		{
 			MethodName: "Join",
