@@ -24,7 +24,7 @@ type Metrics struct {
 	// by reason (see cmppsvc.go).
 	CMPPRejected *prometheus.CounterVec
 	reg          prometheus.Registerer
-	collectors    []prometheus.Collector
+	collectors   []prometheus.Collector
 }
 
 // NewMetrics creates the node's metrics and registers them on reg.
