@@ -56,15 +56,20 @@ type Config struct {
 	// handing each request to a handler goroutine. It saves a goroutine
 	// switch per request, for handlers that never block (they answer later
 	// from callbacks, as the ISMG's SUBMIT does after its group commit):
-	// while the handler runs, nothing more is read from the peer.
+	// while the handler runs, nothing more is read from the peer, no
+	// response reaches a Send and no ACTIVE_TEST is answered. So an inline
+	// handler must not wait on anything, and should answer with
+	// ReplyNoWait: Reply blocks while the outbound queue is full (a peer
+	// that stopped reading), which blocks the reader with it. An answer
+	// that must wait (a store commit) is given later, from the goroutine
+	// that waited.
 	InlineHandler bool
-	// OnBadPDU, if set, is called on the reader goroutine for every PDU
-	// from the peer that could be framed but not decoded (see
-	// Session's doc on bad input), with a bounded reason (BadPDUField,
-	// BadPDUShort, ...) and the error naming the PDU and field. The
-	// session has already answered what it could and keeps reading, except
-	// after BadPDULength. A metrics and rate-limited logging hook: it must
-	// not block.
+	// OnBadPDU, if set, is called on the reader goroutine for every bad PDU
+	// from the peer, with a bounded reason (BadPDULength, BadPDUField,
+	// BadPDUShort, ..., whose doc says what the session does with each)
+	// and the error naming the PDU and field. By then the session has
+	// answered what it could; it keeps reading except after BadPDULength.
+	// A hook for a metric and a rate-limited log line: it must not block.
 	OnBadPDU func(s *Session, h Header, reason string, err error)
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger

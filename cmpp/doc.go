@@ -19,6 +19,16 @@
 // Over InboundWindow, a peer's requests are refused with ResultFlowControl
 // (8) at once, never queued without bound.
 //
+// # Bad input
+//
+// Only a PDU that cannot be framed (Total_Length out of range), a
+// connection that ends inside a PDU, or a PDU that does not arrive whole
+// within Config.PDUTimeout of its first byte closes a session. A framed
+// PDU whose body does not decode is answered by the session itself with
+// the request's error result (SUBMIT_RESP Result 1 and the like) and the
+// session reads on; see BadPDUField and its neighbours for each case, and
+// Config.OnBadPDU for the hook that counts them.
+//
 // # Goroutine ownership
 //
 // Per connection there is exactly one reader and one writer goroutine. On a

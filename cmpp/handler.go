@@ -11,7 +11,14 @@ import (
 // request holds an inbound slot. A handler must return once s.Context() is
 // done: the session's Done waits for its handlers.
 //
-// ACTIVE_TEST and TERMINATE never reach the handler.
+// With Config.InlineHandler, ServeCMPP runs on the session's reader
+// instead, one request at a time: it must not block (see InlineHandler),
+// and a Reply it makes itself may block the reader while the outbound
+// queue is full, where ReplyNoWait never does.
+//
+// ACTIVE_TEST and TERMINATE never reach the handler, nor does a request
+// whose body did not decode (the session answers it itself; see
+// BadPDUField).
 type Handler interface {
 	ServeCMPP(s *Session, h Header, req PDU)
 }
@@ -59,7 +66,8 @@ func (s *Session) handle(j job) {
 
 // Reply answers the peer's request h with resp, which must be its response
 // type, and frees the request's inbound slot. It blocks only while the
-// outbound queue is full.
+// outbound queue is full: called from an inline handler (on the reader),
+// that blocks the reader too; use ReplyNoWait there.
 func (s *Session) Reply(h Header, resp PDU) error {
 	if resp == nil || resp.Command() != h.Command.Response() {
 		got := "nil"

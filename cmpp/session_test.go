@@ -418,7 +418,7 @@ func TestSendAsync(t *testing.T) {
 	}
 	out := make(chan res, 16)
 	for range 16 {
-		if err := c.SendAsync(newSubmit(), func(p cmpp.PDU, err error) { out <- res{p, err} }); err != nil {
+		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(p cmpp.PDU, err error) { out <- res{p, err} }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -443,7 +443,7 @@ func TestWindowFullAndDrain(t *testing.T) {
 
 	results := make(chan error, 8)
 	for range 4 {
-		if err := c.SendAsync(newSubmit(), func(_ cmpp.PDU, err error) { results <- err }); err != nil {
+		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { results <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -454,7 +454,7 @@ func TestWindowFullAndDrain(t *testing.T) {
 	if _, err := c.Send(context.Background(), newSubmit()); !errors.Is(err, cmpp.ErrWindowFull) {
 		t.Fatalf("Send on a full window: %v", err)
 	}
-	if err := c.SendAsync(newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsync") }); !errors.Is(err, cmpp.ErrWindowFull) {
+	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsync") }); !errors.Is(err, cmpp.ErrWindowFull) {
 		t.Fatalf("SendAsync on a full window: %v", err)
 	}
 	if n := c.Stats().WindowFull.Load(); n != 2 {
@@ -570,7 +570,7 @@ func TestSendTimeoutAndCancel(t *testing.T) {
 	}
 
 	asyncErr := make(chan error, 1)
-	if err := c.SendAsync(newSubmit(), func(_ cmpp.PDU, err error) { asyncErr <- err }); err != nil {
+	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { asyncErr <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := recv(t, asyncErr, "async timeout"); !errors.Is(err, cmpp.ErrTimeout) {
@@ -754,7 +754,7 @@ func TestShutdownForced(t *testing.T) {
 	hold := make(chan held, 4)
 	ts := cmpptest.NewServer(t, holdHandler(hold))
 	c := ts.Dial(t, cmpp.V30)
-	if err := c.SendAsync(newSubmit(), func(cmpp.PDU, error) {}); err != nil {
+	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, hold, "request")
@@ -794,7 +794,7 @@ func TestPeerNeverReads(t *testing.T) {
 		if accepted > 1<<16 {
 			t.Fatal("wrote 64k PDUs to a peer that never reads")
 		}
-		err = s.SendAsync(big, func(cmpp.PDU, error) { callbacks.Add(1) })
+		err = s.SendAsyncContext(context.Background(), big, func(cmpp.PDU, error) { callbacks.Add(1) })
 	}
 	accepted-- // the last call failed
 	if !errors.Is(err, cmpp.ErrClosed) {
@@ -812,6 +812,57 @@ func TestPeerNeverReads(t *testing.T) {
 	}
 	if got := callbacks.Load(); got != accepted {
 		t.Errorf("%d callbacks for %d accepted requests", got, accepted)
+	}
+}
+
+// SendAsyncContext's ctx bounds the wait for room in the outbound queue:
+// with the peer not reading and the queue full it returns ctx's error and
+// does not call fn; a ctx already done fails before anything is sent.
+func TestSendAsyncContext(t *testing.T) {
+	checkGoroutines(t)
+	stop := make(chan struct{})
+	addr := rawServer(t, func(c net.Conn, _ *bufio.Reader, _ cmpp.Version) {
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		<-stop
+	})
+	defer close(stop)
+	cfg := clientConfig(t, cmpp.Config{
+		Window: 1 << 16, WriteQueue: 4, WriteTimeout: time.Minute,
+		ActiveTestInterval: -1, ResponseTimeout: time.Minute,
+	})
+	s := cmpptest.DialConfig(t, addr, cfg)
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.SendAsyncContext(cancelled, newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsyncContext") }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendAsyncContext with a cancelled ctx: %v", err)
+	}
+	if n := s.Outstanding(); n != 0 {
+		t.Fatalf("%d requests outstanding after a refused SendAsyncContext", n)
+	}
+
+	big := newSubmit()
+	for i := range cmpp.MaxDestinations {
+		big.DestTerminalIDs = append(big.DestTerminalIDs, "1380013"+string(rune('0'+i%10))+"000")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var callbacks atomic.Int64
+	var err error
+	for sent := 0; err == nil; sent++ {
+		if sent > 1<<16 {
+			t.Fatal("wrote 64k PDUs to a peer that never reads")
+		}
+		err = s.SendAsyncContext(ctx, big, func(cmpp.PDU, error) { callbacks.Add(1) })
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendAsyncContext on a full queue: %v, want the ctx's deadline", err)
+	}
+	if s.Err() != nil {
+		t.Fatalf("session closed: %v", s.Err())
+	}
+	if n := callbacks.Load(); n != 0 {
+		t.Fatalf("%d callbacks while the session is open and nothing was answered", n)
 	}
 }
 
@@ -930,7 +981,7 @@ func TestServerCloseNoLeak(t *testing.T) {
 		}
 		sessions = append(sessions, s)
 		for range 3 {
-			if err := s.SendAsync(newSubmit(), func(cmpp.PDU, error) {}); err != nil {
+			if err := s.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1000,7 +1051,7 @@ func TestInlineHandler(t *testing.T) {
 	c := cmpptest.DialConfig(t, ts.Addr, cfg)
 	errs := make(chan error, n)
 	for range n {
-		if err := c.SendAsync(newSubmit(), func(resp cmpp.PDU, err error) { errs <- err }); err != nil {
+		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(resp cmpp.PDU, err error) { errs <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}
