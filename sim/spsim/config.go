@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smstext"
 )
 
@@ -69,6 +70,30 @@ type Config struct {
 
 	// ConnectTimeout bounds each CONNECT.
 	ConnectTimeout time.Duration
+
+	// ReconnectTimeout, when > 0, keeps a connection that dropped (the
+	// gateway crashed, restarted or closed it) coming back: it is dialled
+	// again at once, then after ReconnectWait, doubling up to
+	// ReconnectMaxWait (each wait ±20%), until a session is up or
+	// ReconnectTimeout has passed since the drop. The SUBMITs the drop
+	// left without a SUBMIT_RESP are sent again, as new SUBMITs, on the
+	// new session (Result.Resent), and status reports are awaited across
+	// reconnects. Zero: a dropped connection stays down, and a run whose
+	// connections all dropped fails. The first CONNECT is never retried:
+	// a gateway that refuses it is a setup error.
+	ReconnectTimeout time.Duration
+	ReconnectWait    time.Duration
+	ReconnectMaxWait time.Duration
+
+	// Record, if set, receives the run's ledger (package sim/record):
+	// every SUBMIT, its answer, every status report and every reconnect.
+	// It also makes every SUBMIT's text start with its client key
+	// (record.Prefix), which is how an SMSC's record is joined to it. The
+	// caller closes it after Run.
+	Record *record.Writer
+	// RunID names the run in its record and keys: 8 lower-case hex
+	// digits. Empty draws one at random.
+	RunID string
 	// Session configures the CMPP sessions; Window is taken from Window.
 	Session cmpp.Config
 	// Seed seeds the destination generator; zero seeds from the clock.
@@ -98,6 +123,8 @@ func DefaultConfig() Config {
 		Coding:             smstext.ASCII,
 		ReportTimeout:      30 * time.Second,
 		ConnectTimeout:     10 * time.Second,
+		ReconnectWait:      100 * time.Millisecond,
+		ReconnectMaxWait:   2 * time.Second,
 		Session:            sessionConfig(),
 	}
 }
@@ -193,6 +220,12 @@ func (c Config) Validate() error {
 		err = errors.New("ReportTimeout must be > 0 with WaitReports")
 	case c.ConnectTimeout <= 0:
 		err = errors.New("ConnectTimeout must be > 0")
+	case c.ReconnectTimeout < 0:
+		err = errors.New("ReconnectTimeout must be >= 0")
+	case c.ReconnectTimeout > 0 && (c.ReconnectWait <= 0 || c.ReconnectMaxWait < c.ReconnectWait):
+		err = fmt.Errorf("ReconnectWait %v / ReconnectMaxWait %v: want 0 < wait <= max wait", c.ReconnectWait, c.ReconnectMaxWait)
+	case c.RunID != "" && !record.ValidRunID(c.RunID):
+		err = fmt.Errorf("RunID %q: want 8 lower-case hex digits", c.RunID)
 	}
 	if err == nil {
 		for _, d := range c.Dests {

@@ -14,13 +14,17 @@ import (
 type Result struct {
 	Connections int    `json:"connections"`
 	Version     string `json:"version"`
+	RunID       string `json:"run_id"` // the run's id in its record and client keys
 
 	Messages  uint64            `json:"messages"`  // messages started
 	Submitted uint64            `json:"submitted"` // SUBMITs sent
 	Acked     uint64            `json:"acked"`     // SUBMIT_RESP Result 0
 	Rejected  map[uint32]uint64 `json:"rejected"`  // SUBMIT_RESP by non-zero Result (8 = flow control)
-	Errors    uint64            `json:"errors"`    // SUBMITs without a response: timeout, connection lost
-	LastError string            `json:"last_error,omitempty"`
+	Errors    uint64            `json:"errors"`    // SUBMITs without a response, not sent again: timeout, connection lost
+	Resent    uint64            `json:"resent"`    // SUBMITs sent again after their connection dropped unanswered (counted in Submitted)
+
+	Reconnects uint64 `json:"reconnects"` // connections dialled again after a drop
+	LastError  string `json:"last_error,omitempty"`
 
 	Reports          uint64            `json:"reports"`           // status reports matched to an acked SUBMIT
 	ReportsByStat    map[string]uint64 `json:"reports_by_stat"`   // matched reports by Stat
@@ -59,6 +63,7 @@ func (r *Result) Print(w io.Writer) error {
 	fmt.Fprintf(&b, "  acked          %8d  (%.1f/s over %v)\n", r.Acked, r.Throughput, round(r.SendDuration))
 	fmt.Fprintf(&b, "  rejected       %8d%s\n", sum(r.Rejected), rejectedText(r.Rejected))
 	fmt.Fprintf(&b, "  no response    %8d%s\n", r.Errors, lastErr(r.LastError))
+	fmt.Fprintf(&b, "  reconnects     %8d   resent %d\n", r.Reconnects, r.Resent)
 	fmt.Fprintf(&b, "  reports        %8d%s\n", r.Reports, statText(r.ReportsByStat))
 	fmt.Fprintf(&b, "  no report      %8d\n", r.NoReport)
 	fmt.Fprintf(&b, "  dup reports    %8d   unknown Msg_Id %d   unparsable %d   dup Msg_Id in SUBMIT_RESP %d\n",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smstext"
 )
 
@@ -24,13 +25,19 @@ type Client struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	next      atomic.Uint64 // next message index to claim
-	ref       atomic.Uint32 // concatenation reference counter
-	messages  atomic.Uint64
-	submitted atomic.Uint64
-	acked     atomic.Uint64
-	errs      atomic.Uint64
-	lastResp  atomic.Int64 // unix nanos of the latest SUBMIT_RESP
+	runID string         // names the run in its record and client keys
+	rec   *record.Writer // nil: no record, no keys in the texts
+
+	next       atomic.Uint64 // next message index to claim
+	resent     atomic.Uint64
+	reconnects atomic.Uint64
+	recErr     atomic.Pointer[error] // first record write error
+	ref        atomic.Uint32         // concatenation reference counter
+	messages   atomic.Uint64
+	submitted  atomic.Uint64
+	acked      atomic.Uint64
+	errs       atomic.Uint64
+	lastResp   atomic.Int64 // unix nanos of the latest SUBMIT_RESP
 
 	submitLat Histogram
 	sendLag   Histogram // paced runs: send time − due time
@@ -86,17 +93,30 @@ func New(cfg Config) (*Client, error) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	return &Client{
+	c := &Client{
 		cfg:      cfg,
 		log:      log,
 		payload:  payload,
+		runID:    cfg.RunID,
+		rec:      cfg.Record,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		rejected: make(map[uint32]uint64),
 		pending:  make(map[uint64]time.Time),
 		reported: make(map[uint64]struct{}),
 		early:    make(map[uint64]earlyReport),
 		byStat:   make(map[string]uint64),
-	}, nil
+	}
+	if c.runID == "" {
+		c.runID = record.NewRunID()
+	}
+	if c.rec != nil {
+		// The keys take room from the text: check the longest.
+		if _, err := c.message(1<<40, "0"); err != nil {
+			return nil, fmt.Errorf("spsim: text with its client key: %w", err)
+		}
+		c.ref.Store(0)
+	}
+	return c, nil
 }
 
 // Run is New(cfg) followed by Client.Run.
@@ -128,165 +148,54 @@ func sampleText(c smstext.Coding, long bool) string {
 	}
 }
 
-// Run connects, sends, waits for reports if asked and terminates. The
-// Result is filled in even when an error is returned (ctx cancelled, a
-// connection refused after others were made...).
-func (c *Client) Run(ctx context.Context) (Result, error) {
-	if !c.ran.CompareAndSwap(false, true) {
-		return Result{}, errors.New("spsim: Run called twice")
-	}
-	c.started = time.Now()
-	sessions, err := c.dialAll(ctx)
-	if err != nil {
-		return c.result(), err
-	}
-	defer c.terminateAll(sessions)
-
-	// sendCtx ends the sending phase (Duration); requests already sent
-	// still get their response under ctx.
-	sendCtx, cancel := context.WithCancel(ctx)
-	if c.cfg.Duration > 0 {
-		sendCtx, cancel = context.WithTimeout(ctx, c.cfg.Duration)
-	}
-	defer cancel()
-	c.sendStart = time.Now()
-	p := newPacer(c.cfg.Rate, c.sendStart)
-	var wg sync.WaitGroup
-	for _, s := range sessions {
-		wg.Go(func() { c.sender(ctx, sendCtx, s, p) })
-	}
-	wg.Wait()
-	cancel()
-	var lost error
-	dead := 0
-	for _, s := range sessions {
-		if err := s.Err(); err != nil {
-			dead++
-			lost = err
-		}
-	}
-	if dead == len(sessions) && ctx.Err() == nil {
-		return c.result(), fmt.Errorf("spsim: all %d connection(s) lost: %w", dead, lost)
-	}
-
-	if c.cfg.WaitReports && c.cfg.RegisteredDelivery == 1 && ctx.Err() == nil {
-		wctx, wcancel := context.WithTimeout(ctx, c.cfg.ReportTimeout)
-		c.waitReports(wctx)
-		wcancel()
-	}
-	return c.result(), ctx.Err()
-}
-
-func (c *Client) dialAll(ctx context.Context) ([]*cmpp.Session, error) {
-	scfg := c.cfg.Session
-	scfg.Window = c.cfg.Window
-	if scfg.Logger == nil {
-		scfg.Logger = c.log
-	}
-	var sessions []*cmpp.Session
-	for i := range c.cfg.Connections {
-		dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-		s, err := cmpp.Dial(dctx, c.cfg.Addr, cmpp.ClientConfig{
-			SourceAddr: c.cfg.SPID,
-			Secret:     c.cfg.Secret,
-			Version:    c.cfg.Version,
-			Session:    scfg,
-			Handler:    cmpp.HandlerFunc(c.serveCMPP),
-		})
-		cancel()
+// message returns the SUBMITs of message i to dest: one per segment.
+// When recording, each segment's text starts with its client key
+// (record.Prefix), and a long text is split so that every segment has
+// room for it.
+func (c *Client) message(i uint64, dest string) ([]*job, error) {
+	opts := smstext.SplitOptions{Ref: uint16(c.ref.Add(1))}
+	if c.rec == nil {
+		segs, err := smstext.Split(c.payload, c.cfg.Coding, opts)
 		if err != nil {
-			c.terminateAll(sessions)
-			return nil, fmt.Errorf("spsim: connection %d of %d to %s: %w", i+1, c.cfg.Connections, c.cfg.Addr, err)
+			return nil, err
 		}
-		sessions = append(sessions, s)
+		jobs := make([]*job, len(segs))
+		for k, seg := range segs {
+			jobs[k] = &job{sub: c.newSubmit(dest, seg), dest: dest}
+		}
+		return jobs, nil
 	}
-	c.log.Info("connected", "addr", c.cfg.Addr, "connections", len(sessions), "version", sessions[0].Version().String())
-	return sessions, nil
-}
-
-func (c *Client) terminateAll(sessions []*cmpp.Session) {
-	var wg sync.WaitGroup
-	for _, s := range sessions {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = s.Terminate(ctx)
-			<-s.Done()
-		})
+	single, segCap := smstext.Capacity(c.cfg.Coding, smstext.ConcatUDH8)
+	key := record.Key(c.runID, i, 1, 1)
+	prefix, err := smstext.Encode(c.cfg.Coding, record.Prefix(key))
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-}
-
-// sender sends whole messages on s until the total is reached, sendCtx
-// ends or s fails, keeping up to Window SUBMITs outstanding with
-// Session.SendAsync: the way a fast SP client works, and the response is
-// timed on the session's reader as it arrives rather than when a waiting
-// goroutine gets to run. It returns once every SUBMIT it sent has its
-// answer (or ctx ends).
-func (c *Client) sender(ctx, sendCtx context.Context, s *cmpp.Session, p *pacer) {
-	slots := make(chan struct{}, c.cfg.Window)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var inflight sync.WaitGroup
-	defer func() {
-		done := make(chan struct{})
-		go func() {
-			inflight.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-ctx.Done():
-		}
-	}()
-	for sendCtx.Err() == nil && s.Err() == nil {
-		i := c.next.Add(1) - 1
-		if c.cfg.Total > 0 && i >= uint64(c.cfg.Total) {
-			return
-		}
-		segs, err := smstext.Split(c.payload, c.cfg.Coding, smstext.SplitOptions{Ref: uint16(c.ref.Add(1))})
-		if err != nil { // checked in New; cannot happen
-			c.fail(err)
-			return
-		}
-		dest := c.dest(i)
-		c.messages.Add(1)
-		for _, seg := range segs {
-			due, err := p.wait(sendCtx, timer)
-			if err != nil {
-				return
-			}
-			select {
-			case slots <- struct{}{}:
-			case <-sendCtx.Done():
-				return
-			case <-s.Done():
-				return
-			}
-			sub := c.newSubmit(dest, seg)
-			now := time.Now()
-			t0 := latencyStart(due, now)
-			if !due.IsZero() {
-				c.sendLag.Record(max(now.Sub(due), 0))
-			}
-			c.submitted.Add(1)
-			inflight.Add(1)
-			err = s.SendAsync(sub, func(resp cmpp.PDU, err error) {
-				c.answered(resp, err, t0, time.Now())
-				<-slots
-				inflight.Done()
-			})
-			if err != nil {
-				<-slots
-				inflight.Done()
-				c.submitted.Add(^uint64(0)) // not sent
-				if !errors.Is(err, cmpp.ErrClosed) {
-					c.fail(err)
-				}
-				return
-			}
-		}
+	if len(prefix)+len(c.payload) <= single {
+		seg := smstext.Segment{Data: append(prefix, c.payload...), Total: 1, Seq: 1}
+		return []*job{{sub: c.newSubmit(dest, seg), key: key, dest: dest}}, nil
 	}
+	// Room for the longest key of this message; ASCII, GBK and UCS2 spell
+	// the key's characters in one, one and two octets.
+	room := record.MaxPrefixLen(i)
+	if c.cfg.Coding == smstext.UCS2 {
+		room *= 2
+	}
+	opts.Limit = segCap - room
+	segs, err := smstext.Split(c.payload, c.cfg.Coding, opts)
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]*job, len(segs))
+	for k, seg := range segs {
+		key := record.Key(c.runID, i, seg.Seq, seg.Total)
+		if seg.Data, err = smstext.AppendEncode(nil, c.cfg.Coding, record.Prefix(key)); err != nil {
+			return nil, err
+		}
+		seg.Data = append(seg.Data, segs[k].Data...)
+		jobs[k] = &job{sub: c.newSubmit(dest, seg), key: key, dest: dest}
+	}
+	return jobs, nil
 }
 
 func (c *Client) newSubmit(dest string, seg smstext.Segment) *cmpp.Submit {
@@ -313,9 +222,20 @@ func (c *Client) newSubmit(dest string, seg smstext.Segment) *cmpp.Submit {
 }
 
 // answered accounts for one SUBMIT's answer; it runs on the session's
-// reader (or its timeout sweeper), so it only records.
-func (c *Client) answered(resp cmpp.PDU, err error, sent, now time.Time) {
+// reader (or its timeout sweeper, or the closing session), so it only
+// records. With reconnects on, a SUBMIT its connection's end left
+// unanswered goes back to the connection to be sent again.
+func (c *Client) answered(cn *conn, j *job, resp cmpp.PDU, err error, sent, now time.Time) {
 	if err != nil {
+		again := c.cfg.ReconnectTimeout > 0 && errors.Is(err, cmpp.ErrClosed)
+		if c.rec != nil {
+			c.record(&record.Event{Ev: record.EvNoResp, T: now, Key: j.key, Err: err.Error(), Resend: again})
+		}
+		if again {
+			c.setLastErr(err)
+			cn.keep(j)
+			return
+		}
 		c.fail(err)
 		return
 	}
@@ -330,19 +250,40 @@ func (c *Client) answered(resp cmpp.PDU, err error, sent, now time.Time) {
 		c.mu.Lock()
 		c.rejected[r.Result]++
 		c.mu.Unlock()
+		if c.rec != nil {
+			c.record(&record.Event{Ev: record.EvReject, T: now, Key: j.key, Result: r.Result})
+		}
 		return
 	}
 	c.acked.Add(1)
+	if c.rec != nil {
+		c.record(&record.Event{Ev: record.EvAck, T: now, Key: j.key, MsgID: r.MsgID, Dest: j.dest, SubmitT: j.at})
+	}
 	if c.cfg.RegisteredDelivery == 1 {
 		c.track(r.MsgID, sent)
 	}
 }
 
-func (c *Client) fail(err error) {
-	c.errs.Add(1)
+// record writes e to the run's record, if it keeps one; the first write
+// error is kept for Run to return.
+func (c *Client) record(e *record.Event) {
+	if c.rec == nil {
+		return
+	}
+	if err := c.rec.Write(e); err != nil {
+		c.recErr.CompareAndSwap(nil, &err)
+	}
+}
+
+func (c *Client) setLastErr(err error) {
 	c.mu.Lock()
 	c.lastErr = err.Error()
 	c.mu.Unlock()
+}
+
+func (c *Client) fail(err error) {
+	c.errs.Add(1)
+	c.setLastErr(err)
 }
 
 // dest returns the destination of message i.
@@ -453,7 +394,11 @@ func (c *Client) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 			c.mu.Unlock()
 			c.log.Warn("unparsable status report", "msg_id", d.MsgID, "err", err)
 		} else {
-			c.report(rep.MsgID, strings.TrimRight(rep.Stat, "\x00 "), now)
+			stat := strings.TrimRight(rep.Stat, "\x00 ")
+			if c.rec != nil {
+				c.record(&record.Event{Ev: record.EvReport, T: now, MsgID: rep.MsgID, Stat: stat, Dest: strings.TrimRight(rep.DestTerminalID, "\x00 ")})
+			}
+			c.report(rep.MsgID, stat, now)
 		}
 	} else {
 		c.mu.Lock()
@@ -470,6 +415,9 @@ func (c *Client) result() Result {
 	r := Result{
 		Connections:   c.cfg.Connections,
 		Version:       c.cfg.Version.String(),
+		RunID:         c.runID,
+		Resent:        c.resent.Load(),
+		Reconnects:    c.reconnects.Load(),
 		Messages:      c.messages.Load(),
 		Submitted:     c.submitted.Load(),
 		Acked:         c.acked.Load(),
