@@ -2,6 +2,7 @@ package cmpp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,12 +43,19 @@ type ClientConfig struct {
 	Session    Config
 	Handler    Handler     // serves the server's requests (DELIVER); nil refuses them
 	Dialer     *net.Dialer // nil means a zero net.Dialer
+	// TLS, if set, makes Dial speak TLS: the handshake (within ctx) comes
+	// before CONNECT, and the whole session, CMPP's MD5 login included,
+	// runs inside it. An empty ServerName is taken from addr's host, so
+	// the server's certificate must name that host or IP address; set
+	// Certificates to present a client certificate. Nil dials plain TCP.
+	TLS *tls.Config
 }
 
 // Dial connects to a CMPP server, logs in with CONNECT and returns the
-// running session. ctx bounds the dial and the login only; the login also
-// gives up after Session.ResponseTimeout. The session version is the lower
-// of ours and the server's. A refused login returns a *ConnectError.
+// running session. ctx bounds the dial (and the TLS handshake) and the
+// login only; the login also gives up after Session.ResponseTimeout. The
+// session version is the lower of ours and the server's. A refused login
+// returns a *ConnectError.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Session, error) {
 	if err := cfg.Session.Validate(); err != nil {
 		return nil, err
@@ -56,7 +64,13 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Session, error) 
 	if d == nil {
 		d = new(net.Dialer)
 	}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	var conn net.Conn
+	var err error
+	if cfg.TLS != nil {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg.TLS}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cmpp: dial: %w", err)
 	}
@@ -64,7 +78,8 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Session, error) 
 }
 
 // NewClient logs in over an established connection, which the session then
-// owns (it is closed on failure too).
+// owns (it is closed on failure too). conn may be a *tls.Conn; cfg.TLS is
+// not used.
 func NewClient(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Session, error) {
 	if err := cfg.Session.Validate(); err != nil {
 		conn.Close()

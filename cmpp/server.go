@@ -2,6 +2,7 @@ package cmpp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,6 +141,12 @@ func (srv *Server) track() bool {
 // Serve accepts connections on l until Shutdown or Close, serving each in
 // its own goroutine. It always returns a non-nil error: ErrServerClosed
 // after Shutdown or Close. l is closed on return.
+//
+// For CMPP over TLS, pass a tls.NewListener: the TLS handshake then happens
+// on the connection's first read, inside ConnectTimeout and while the
+// connection counts against MaxPending and MaxPendingPerIP, so a flood of
+// unfinished handshakes is bounded like one of idle connects; the source
+// address the caps and the Authenticator see is the TCP peer's.
 func (srv *Server) Serve(l net.Listener) error {
 	if srv.Auth == nil {
 		l.Close()
@@ -349,10 +356,7 @@ func (srv *Server) handshake(conn net.Conn) (_ *Session, err error) {
 		if cfg.Stats != nil {
 			cfg.Stats.ConnectRejected.Add(1)
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			// Half-close so the refusal is delivered before the FIN.
-			tc.CloseWrite()
-		}
+		closeWrite(conn)
 		return nil, fmt.Errorf("cmpp: connect from %q (version %v): %w", c.SourceAddr, c.Version,
 			&ConnectError{Status: status, ServerVersion: maxV})
 	}
@@ -507,4 +511,17 @@ func (l *logSampler) allow(now time.Time) (bool, int) {
 	d := l.dropped
 	l.dropped = 0
 	return true, d
+}
+
+// closeWrite half-closes conn, so that a refusal just written is delivered
+// before the connection closes: closing with unread input would send a
+// reset that can overtake it. Over TLS it sends close_notify first.
+func closeWrite(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		tc.CloseWrite()
+		conn = tc.NetConn()
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
 }

@@ -6,6 +6,7 @@ package cmpptest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -85,11 +86,27 @@ func (ts *Server) authenticate(_ context.Context, _ net.Addr, c *cmpp.Connect) (
 // Start listens and serves; the server is closed when the test ends.
 func (ts *Server) Start(t testing.TB) {
 	t.Helper()
+	ts.start(t, nil)
+}
+
+// StartTLS is Start on a TLS listener presenting cfg (certificates from
+// internal/testcerts, say). Clients dial it with ClientConfig.TLS set.
+func (ts *Server) StartTLS(t testing.TB, cfg *tls.Config) {
+	t.Helper()
+	ts.start(t, cfg)
+}
+
+func (ts *Server) start(t testing.TB, tlsCfg *tls.Config) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("cmpptest: listen: %v", err)
 	}
-	ts.Listener, ts.Addr = l, l.Addr().String()
+	ts.Addr = l.Addr().String()
+	if tlsCfg != nil {
+		l = tls.NewListener(l, tlsCfg)
+	}
+	ts.Listener = l
 	if ts.Logger == nil {
 		ts.Logger = Logger(t)
 	}
