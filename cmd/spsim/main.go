@@ -3,6 +3,7 @@
 // reports and prints a summary with latency percentiles.
 //
 //	spsim -addr 127.0.0.1:7890 -sp-id 901234 -secret s3cr3t -conns 2 -window 16 -n 10000 -dest-prefix 1380013 -wait-reports
+//	spsim ... -wait-reports -reconnect-timeout 60s -record sp.jsonl     ride out a gateway crash, keep a ledger for tandem-check
 //
 // The exit status is 1 on errors and, with -wait-reports, when an acked
 // SUBMIT is still without its status report at the end; 2 for a bad
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/spsim"
 )
 
@@ -48,6 +50,7 @@ func main() {
 }
 
 type options struct {
+	record     string // -record FILE
 	json       bool
 	progress   time.Duration
 	logLevel   slog.Level
@@ -90,6 +93,11 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.DurationVar(&cfg.ReportTimeout, "report-timeout", cfg.ReportTimeout, "longest wait for status reports")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "CONNECT timeout")
 	fs.DurationVar(&cfg.Session.ResponseTimeout, "response-timeout", cfg.Session.ResponseTimeout, "SUBMIT_RESP timeout")
+	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", 0, "when a connection drops, dial it again for up to this long and resend the SUBMITs left unanswered (0: a dropped connection stays down)")
+	fs.DurationVar(&cfg.ReconnectWait, "reconnect-wait", cfg.ReconnectWait, "first pause between reconnect attempts (after one at once); doubles each time")
+	fs.DurationVar(&cfg.ReconnectMaxWait, "reconnect-max-wait", cfg.ReconnectMaxWait, "longest pause between reconnect attempts")
+	fs.StringVar(&o.record, "record", "", "append every SUBMIT, SUBMIT_RESP, status report and reconnect to this file (JSON lines, for tandem-check); the texts then carry client keys")
+	fs.StringVar(&cfg.RunID, "run-id", "", "with -record: the run's id in the record and the client keys, 8 hex digits (default: random)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed for generated destinations (0: from the clock)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.progress, "progress", 0, "print progress to stderr this often (0: never)")
@@ -136,7 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	return cfg, o, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	cfg, o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -152,6 +160,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	if o.query != "" {
 		return query(ctx, cfg, o, stdout)
+	}
+	if o.record != "" {
+		w, cerr := record.Create(o.record)
+		if cerr != nil {
+			return fmt.Errorf("spsim: -record: %w", cerr)
+		}
+		cfg.Record = w
+		defer func() {
+			if cerr := w.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("spsim: -record: %w", cerr)
+			}
+		}()
 	}
 	c, err := spsim.New(cfg)
 	if err != nil {
@@ -199,8 +219,8 @@ func progress(ctx context.Context, c *spsim.Client, every time.Duration, w io.Wr
 			for _, n := range r.Rejected {
 				rejected += n
 			}
-			fmt.Fprintf(w, "spsim: submitted %d acked %d rejected %d no-response %d reports %d awaiting %d\n",
-				r.Submitted, r.Acked, rejected, r.Errors, r.Reports, r.NoReport)
+			fmt.Fprintf(w, "spsim: submitted %d acked %d rejected %d no-response %d reports %d awaiting %d reconnects %d resent %d\n",
+				r.Submitted, r.Acked, rejected, r.Errors, r.Reports, r.NoReport, r.Reconnects, r.Resent)
 		case <-ctx.Done():
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/spsim"
 )
 
@@ -158,5 +160,84 @@ func TestQueryFlag(t *testing.T) {
 	mu.Unlock()
 	if _, err := runArgs(t, srv.Addr, "-query", "2026-11-22"); !errors.Is(err, errUsage) {
 		t.Fatalf("bad day: %v, want a usage error", err)
+	}
+}
+
+// -reconnect-timeout rides out a dropped connection (the summary counts
+// the reconnect and the resends) and -record keeps the ledger.
+func TestRunReconnectAndRecord(t *testing.T) {
+	var (
+		mu sync.Mutex
+		n  int
+	)
+	gen := cmpp.NewMsgIDGenerator(1, time.Now, time.Time{})
+	srv := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		sub, ok := req.(*cmpp.Submit)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		if k == 4 {
+			_ = s.Close() // the gateway drops the connection, SUBMIT unanswered
+			return
+		}
+		id := gen.Next()
+		_ = s.Reply(h, &cmpp.SubmitResp{MsgID: id})
+		d := &cmpp.Deliver{MsgID: gen.Next(), DestID: sub.SrcID, SrcTerminalID: sub.DestTerminalIDs[0]}
+		d.SetReport(&cmpp.Report{MsgID: id, Stat: cmpp.StatDelivered, DestTerminalID: sub.DestTerminalIDs[0]}, s.Version())
+		_, _ = s.SendWait(s.Context(), d)
+	}))
+	path := filepath.Join(t.TempDir(), "sp.jsonl")
+	out, err := runArgs(t, srv.Addr, "-n", "10", "-window", "1", "-wait-reports", "-reconnect-timeout", "30s", "-reconnect-wait", "1ms", "-record", path, "-run-id", "00c0ffee")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	for _, want := range []string{"acked                10", "reports              10", "reconnects            1   resent 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	counts := map[string]int{}
+	if _, err := record.ReadFile(path, func(e *record.Event) error {
+		counts[e.Ev]++
+		if e.Key != "" && !strings.HasPrefix(e.Key, "00c0ffee-") {
+			t.Errorf("key %q not of run 00c0ffee", e.Key)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if counts[record.EvRun] != 1 || counts[record.EvSubmit] != 11 || counts[record.EvAck] != 10 || counts[record.EvReport] != 10 ||
+		counts[record.EvNoResp] != 1 || counts[record.EvConn] != 2 || counts[record.EvEnd] != 1 {
+		t.Fatalf("record events %v", counts)
+	}
+	// Without -reconnect-timeout the same drop ends the run.
+	mu.Lock()
+	n = 0
+	mu.Unlock()
+	if _, err := runArgs(t, srv.Addr, "-n", "10", "-window", "1"); err == nil || !strings.Contains(err.Error(), "connection(s) lost") {
+		t.Fatalf("without reconnects: %v", err)
+	}
+}
+
+func TestRecordFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-reconnect-timeout", "-1s"},
+		{"-reconnect-timeout", "1s", "-reconnect-wait", "0s"},
+		{"-reconnect-timeout", "1s", "-reconnect-wait", "2s", "-reconnect-max-wait", "1s"},
+		{"-run-id", "XYZ"},
+	} {
+		err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	srv := newISMG(t, false)
+	_, err := runArgs(t, srv.Addr, "-n", "1", "-record", filepath.Join(t.TempDir(), "no", "such", "dir", "x.jsonl"))
+	if err == nil || !strings.Contains(err.Error(), "-record") {
+		t.Fatalf("unwritable record: %v", err)
 	}
 }
