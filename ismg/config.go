@@ -49,7 +49,14 @@ type GatewayConfig struct {
 // ListenConfig holds the node's listen addresses.
 type ListenConfig struct {
 	CMPP string `yaml:"cmpp"` // SP port (CMPP 2.0/3.0), conventionally :7890
-	HTTP string `yaml:"http"` // /metrics and /healthz; empty disables
+	// CMPPTLS is a second SP port speaking CMPP inside TLS (listen.tls);
+	// empty: none.
+	CMPPTLS string           `yaml:"cmpp_tls"`
+	TLS     *TLSServerConfig `yaml:"tls"`
+	HTTP    string           `yaml:"http"` // /metrics and /healthz; empty disables
+	// PProf serves net/http/pprof on its own listener, which must be a
+	// loopback address (profiles reveal memory contents); empty: off.
+	PProf string `yaml:"pprof"`
 }
 
 // RoutesConfig says where routes come from: a static table file until the
@@ -63,7 +70,10 @@ type LimitsConfig struct {
 	MaxPDU          int           `yaml:"max_pdu"`
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
 	ReadTimeout     time.Duration `yaml:"read_timeout"`
-	AuthFailures    int           `yaml:"auth_failures"` // per source IP per AuthFailWindow, then refused
+	AuthFailures    int           `yaml:"auth_failures"`        // per (source IP, SP_Id) per AuthFailWindow, then refused
+	AuthFailuresIP  int           `yaml:"auth_failures_per_ip"` // per source IP over all SP_Ids per AuthFailWindow
+	MaxPending      int           `yaml:"max_pending"`          // connections not yet logged in, node-wide
+	MaxPendingIP    int           `yaml:"max_pending_per_ip"`   // connections not yet logged in, per source IP
 	AuthFailWindow  time.Duration `yaml:"auth_fail_window"`
 	QueueDepth      int           `yaml:"queue_depth"` // messages waiting for the SMSC before SPs get flow control
 	ActiveTest      time.Duration `yaml:"active_test"`
@@ -148,6 +158,8 @@ type SMSCLinkConfig struct {
 	// in decimal, responses in hex). Case and leading zeros never matter.
 	IDFormat string `yaml:"id_format"`
 	Default  bool   `yaml:"default"` // takes numbers whose segment names no link
+	// TLS, if set, binds over TLS (SMSCs that offer SMPP over TLS).
+	TLS *TLSClientConfig `yaml:"tls"`
 	// Optional links do not make /healthz fail while they have no bind.
 	Optional bool `yaml:"optional"`
 	// ResponseTimeout bounds each submit_sm_resp.
@@ -163,12 +175,15 @@ type SMSCLinkConfig struct {
 // DefaultConfig returns the values LoadConfig starts from.
 func DefaultConfig() Config {
 	return Config{
-		Listen: ListenConfig{CMPP: "127.0.0.1:7890", HTTP: "127.0.0.1:9190"},
+		Listen: ListenConfig{CMPP: "127.0.0.1:7890", HTTP: "127.0.0.1:9290"},
 		Limits: LimitsConfig{
 			MaxPDU:          4096,
-			ConnectTimeout:  10 * time.Second,
+			ConnectTimeout:  5 * time.Second,
 			ReadTimeout:     10 * time.Minute,
 			AuthFailures:    5,
+			AuthFailuresIP:  50,
+			MaxPending:      256,
+			MaxPendingIP:    16,
 			AuthFailWindow:  time.Minute,
 			QueueDepth:      1_000_000,
 			ActiveTest:      3 * time.Minute,
@@ -276,6 +291,14 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
 	}
+	if cfg.Listen.TLS != nil {
+		cfg.Listen.TLS.resolve(filepath.Dir(path))
+	}
+	for i := range cfg.SMSCs {
+		if cfg.SMSCs[i].TLS != nil {
+			cfg.SMSCs[i].TLS.resolve(filepath.Dir(path))
+		}
+	}
 	if cfg.Routes.File != "" && !filepath.IsAbs(cfg.Routes.File) {
 		cfg.Routes.File = filepath.Join(filepath.Dir(path), cfg.Routes.File)
 	}
@@ -356,6 +379,26 @@ func (c *Config) Validate() error {
 			bad("listen.http", "want host:port: %v", err)
 		}
 	}
+	if c.Listen.PProf != "" {
+		if host, _, err := net.SplitHostPort(c.Listen.PProf); err != nil {
+			bad("listen.pprof", "want host:port: %v", err)
+		} else if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			bad("listen.pprof", "%q is not a loopback address: profiles expose the process's memory, serve them on 127.0.0.1 or ::1 only", host)
+		}
+	}
+	if c.Listen.CMPPTLS != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.CMPPTLS); err != nil {
+			bad("listen.cmpp_tls", "want host:port: %v", err)
+		}
+		if c.Listen.TLS == nil {
+			bad("listen.cmpp_tls", "needs listen.tls (cert and key)")
+		}
+	}
+	if c.Listen.TLS != nil {
+		if _, err := c.Listen.TLS.load(); err != nil {
+			bad("listen.tls", "%v", err)
+		}
+	}
 	if c.Routes.File == "" {
 		bad("routes.file", "required (a route table file)")
 	}
@@ -383,6 +426,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.QueueDepth <= 0 {
 		bad("limits.queue_depth", "must be > 0")
+	}
+	if c.Limits.AuthFailuresIP < c.Limits.AuthFailures {
+		bad("limits.auth_failures_per_ip", "%d must be at least limits.auth_failures (%d)", c.Limits.AuthFailuresIP, c.Limits.AuthFailures)
+	}
+	if c.Limits.MaxPending <= 0 || c.Limits.MaxPendingIP <= 0 || c.Limits.MaxPendingIP > c.Limits.MaxPending {
+		bad("limits.max_pending", "max_pending %d and max_pending_per_ip %d must be > 0, per IP at most the total",
+			c.Limits.MaxPending, c.Limits.MaxPendingIP)
 	}
 	if c.Limits.AuthFailures <= 0 {
 		bad("limits.auth_failures", "must be > 0")
@@ -448,6 +498,11 @@ func (c *Config) Validate() error {
 		seenLink[l.Name] = i
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
 			bad(key+".address", "want host:port: %v", err)
+		}
+		if l.TLS != nil {
+			if _, err := l.TLS.load(); err != nil {
+				bad(key+".tls", "%v", err)
+			}
 		}
 		if l.SystemID == "" || len(l.SystemID) > 15 {
 			bad(key+".system_id", "want 1..15 characters, got %q", l.SystemID)

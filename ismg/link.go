@@ -2,7 +2,9 @@ package ismg
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -59,6 +61,14 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	// tail of seconds), so the bound is set well above any SMSC's window.
 	lc.MaxDeliverInFlight = max(lc.MaxDeliverInFlight, 1024)
 	lc.Logger = n.log.With("component", "smsclink")
+	if c.TLS != nil {
+		tc, err := c.TLS.load()
+		if err != nil {
+			return nil, fmt.Errorf("ismg: smsc %s: tls: %w", c.Name, err)
+		}
+		d := &tls.Dialer{Config: tc}
+		lc.Dial = d.DialContext
+	}
 	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, dc0: smstext.GSM7}
 	if c.DataCoding0 == "latin1" {
 		lr.dc0 = smstext.Latin1

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tandem-sms/tandem/billing"
@@ -100,12 +98,16 @@ type Node struct {
 	defaultLink string
 	mtQueues    []string
 
-	srv     *cmpp.Server
-	cmppLn  net.Listener
-	httpLn  net.Listener
-	httpSrv *http.Server
-	fw      firewall
-	conns   sync.Map // *cmpp.Session → *spConn
+	srv      *cmpp.Server
+	cmppLn   net.Listener
+	cmppTLS  net.Listener // listen.cmpp_tls, or nil
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	pprofLn  net.Listener // listen.pprof (loopback only), or nil
+	pprofSrv *http.Server
+	fw       *firewall
+	connLog  logSampler // "CONNECT refused" lines
+	conns    sync.Map   // *cmpp.Session → *spConn
 
 	fwdMu  sync.Mutex
 	fwdRun map[string]bool // fwd:<gw> queues with a sweeper
@@ -147,7 +149,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	lim := cfg.Limits
 	n.limits.Store(&lim)
-	n.fw.init()
+	n.fw = newFirewall()
 
 	t := o.routes
 	if t == nil {
@@ -235,31 +237,20 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 			InlineHandler: true,
 			Logger:        o.log.With("component", "cmpp"),
 		},
-		Auth:           cmpp.AuthenticatorFunc(n.authenticate),
-		Handler:        cmpp.HandlerFunc(n.serveCMPP),
-		ConnectTimeout: cfg.Limits.ConnectTimeout,
-		Logger:         o.log.With("component", "cmpp"),
-		OnSession:      n.onSession,
-		OnClose:        n.onClose,
+		Auth:            cmpp.AuthenticatorFunc(n.authenticate),
+		Handler:         cmpp.HandlerFunc(n.serveCMPP),
+		ConnectTimeout:  cfg.Limits.ConnectTimeout,
+		MaxPending:      cfg.Limits.MaxPending,
+		MaxPendingPerIP: cfg.Limits.MaxPendingIP,
+		OnRefuse: func(_ net.Addr, reason string) {
+			n.m.ConnectRejected.WithLabelValues(reason).Inc()
+		},
+		Logger:    o.log.With("component", "cmpp"),
+		OnSession: n.onSession,
+		OnClose:   n.onClose,
 	}
-	if n.cmppLn, err = net.Listen("tcp", cfg.Listen.CMPP); err != nil {
-		return nil, fmt.Errorf("ismg: listen.cmpp: %w", err)
-	}
-	if cfg.Listen.HTTP != "" {
-		if n.httpLn, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
-			return nil, fmt.Errorf("ismg: listen.http: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(n.gather, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", n.serveHealth)
-		// Profiles of the live process, on this mux only (the import also
-		// fills http.DefaultServeMux, which nothing here serves).
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := n.listen(); err != nil {
+		return nil, err
 	}
 	if err := n.recover(); err != nil {
 		return nil, err
@@ -286,11 +277,10 @@ func (n *Node) Store() *queue.Store { return n.st }
 func (n *Node) Metrics() *Metrics { return n.m }
 
 func (n *Node) closeResources() {
-	if n.cmppLn != nil {
-		n.cmppLn.Close()
-	}
-	if n.httpLn != nil {
-		n.httpLn.Close()
+	for _, l := range []net.Listener{n.cmppLn, n.cmppTLS, n.httpLn, n.pprofLn} {
+		if l != nil {
+			l.Close()
+		}
 	}
 	if n.st != nil {
 		n.st.Close()
@@ -426,14 +416,22 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return sp.deliverLoop(gctx, hard) })
 	}
 
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 4)
 	go func() { serveErr <- n.srv.Serve(n.cmppLn) }()
-	if n.httpSrv != nil {
-		go func() {
-			if err := n.httpSrv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
-			}
-		}()
+	if n.cmppTLS != nil {
+		go func() { serveErr <- n.srv.Serve(n.cmppTLS) }()
+	}
+	for _, h := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{n.httpSrv, n.httpLn}, {n.pprofSrv, n.pprofLn}} {
+		if h.srv != nil {
+			go func() {
+				if err := h.srv.Serve(h.ln); !errors.Is(err, http.ErrServerClosed) {
+					serveErr <- err
+				}
+			}()
+		}
 	}
 	n.log.Info("ismg running", "gateway", n.gw, "cmpp", n.CMPPAddr(), "http", n.HTTPAddr())
 
@@ -462,8 +460,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	linkCancel()
 	_ = links.Wait()
-	if n.httpSrv != nil {
-		_ = n.httpSrv.Shutdown(sctx)
+	for _, h := range []*http.Server{n.httpSrv, n.pprofSrv} {
+		if h != nil {
+			_ = h.Shutdown(sctx)
+		}
 	}
 	if err := n.ids.saveUsed(context.Background()); err != nil {
 		n.log.Warn("save the last Msg_Id second", "err", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,23 +16,6 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/routing"
-)
-
-// Reasons a SUBMIT is refused (metric label "reason").
-const (
-	reasonRate     = "rate"
-	reasonQueue    = "queue"
-	reasonWindow   = "window"
-	reasonMsgSrc   = "msg_src"
-	reasonSrcID    = "src_id"
-	reasonLength   = "length"
-	reasonStruct   = "structure"
-	reasonTime     = "time"
-	reasonDest     = "dest"
-	reasonStore    = "store"
-	reasonBilling  = "billing"
-	reasonShutdown = "shutdown"
-	reasonMsgID    = "msgid" // Msg_Id reservation behind (msgid.go)
 )
 
 // spRuntime is the live state of one SP account: its current settings
@@ -139,71 +121,6 @@ type spConn struct {
 	inflight atomic.Int64 // SUBMITs being handled (the SP's window)
 }
 
-// firewall limits authentication failures per source IP.
-type firewall struct {
-	mu    sync.Mutex
-	fails map[netip.Addr]*failWindow
-}
-
-type failWindow struct {
-	start time.Time
-	count int
-}
-
-const maxFailEntries = 65536
-
-func (f *firewall) init() { f.fails = map[netip.Addr]*failWindow{} }
-
-// blocked reports whether ip used up its failures in the current window.
-func (f *firewall) blocked(ip netip.Addr, now time.Time, l *LimitsConfig) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w := f.fails[ip]
-	if w == nil {
-		return false
-	}
-	if now.Sub(w.start) >= l.AuthFailWindow {
-		delete(f.fails, ip)
-		return false
-	}
-	return w.count >= l.AuthFailures
-}
-
-func (f *firewall) fail(ip netip.Addr, now time.Time, l *LimitsConfig) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w := f.fails[ip]
-	if w == nil || now.Sub(w.start) >= l.AuthFailWindow {
-		if w == nil && len(f.fails) >= maxFailEntries {
-			// Bound the table under a spray of source addresses: drop
-			// the expired entries, or else the whole table.
-			for k, v := range f.fails {
-				if now.Sub(v.start) >= l.AuthFailWindow {
-					delete(f.fails, k)
-				}
-			}
-			if len(f.fails) >= maxFailEntries {
-				clear(f.fails)
-			}
-		}
-		w = &failWindow{start: now}
-		f.fails[ip] = w
-	}
-	w.count++
-}
-
-func remoteIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return ip.Unmap()
-		}
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
 // authenticate decides a CONNECT. Refusals: unknown SP_Id → status 2
 // (illegal source address); bad AuthenticatorSource → 3; source IP not
 // on the SP's allow list, too many connections, or an IP blocked after
@@ -211,15 +128,17 @@ func remoteIP(a net.Addr) netip.Addr {
 // scanner which half of its guess was right. Each refusal is logged and
 // counted by reason.
 func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect) (string, uint32) {
-	now := time.Now()
+	now := n.now()
 	lim := n.limits.Load()
 	ip := remoteIP(remote)
 	refuse := func(reason string, status uint32) (string, uint32) {
 		n.m.ConnectRejected.WithLabelValues(reason).Inc()
-		n.log.Warn("CONNECT refused", "reason", reason, "sp", c.SourceAddr, "peer", remote.String())
+		if n.connLog.allow(now) {
+			n.log.Warn("CONNECT refused", "reason", reason, "sp", c.SourceAddr, "peer", remote.String())
+		}
 		return "", status
 	}
-	if n.fw.blocked(ip, now, lim) {
+	if n.fw.blocked(ip, c.SourceAddr, now, lim) {
 		return refuse("blocked", cmpp.ConnectOther)
 	}
 	sp := (*n.sps.Load())[c.SourceAddr]
@@ -228,14 +147,14 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 		acct = sp.acct.Load()
 	}
 	if acct == nil {
-		n.fw.fail(ip, now, lim)
+		n.fw.fail(ip, c.SourceAddr, now, lim)
 		return refuse("unknown_sp", cmpp.ConnectBadSource)
 	}
 	if !acct.Allows(ip) {
 		return refuse("ip", cmpp.ConnectOther)
 	}
 	if !c.VerifySource(acct.Secret) {
-		n.fw.fail(ip, now, lim)
+		n.fw.fail(ip, c.SourceAddr, now, lim)
 		return refuse("auth", cmpp.ConnectAuthFailed)
 	}
 	if !sp.reserve(remote.String(), acct.MaxConnections, now, lim.ConnectTimeout) {
@@ -321,36 +240,13 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 	}()
 
-	switch {
-	case p.MsgSrc != sp.id:
-		reject(cmpp.ResultBadMsgSrc, reasonMsgSrc)
-		return
-	case !hasServiceCode(p.SrcID, acct.ServiceCodes):
-		reject(cmpp.ResultBadSrcID, reasonSrcID)
-		return
-	case len(p.DestTerminalIDs) == 0:
-		reject(cmpp.ResultBadStructure, reasonStruct)
-		return
-	case len(p.MsgContent) == 0:
-		reject(cmpp.ResultBadLength, reasonLength)
-		return
-	case p.MsgFmt == 0 && len(p.MsgContent) > 160, p.MsgFmt != 0 && len(p.MsgContent) > 140:
-		reject(cmpp.ResultTooLong, reasonLength)
-		return
-	case p.PkTotal == 0 || p.PkNumber == 0 || p.PkNumber > p.PkTotal:
-		reject(cmpp.ResultBadStructure, reasonStruct)
-		return
-	}
 	now := n.now()
-	at, err1 := parseSMPPTime(p.AtTime, now, n.loc)
-	valid, err2 := parseSMPPTime(p.ValidTime, now, n.loc)
-	if err1 != nil || err2 != nil {
-		reject(cmpp.ResultBadStructure, reasonTime)
+	times, ref := checkSubmit(p, sp.id, acct.ServiceCodes, now, n.loc, n.cfg.Delivery.DefaultValidity)
+	if ref != accepted {
+		reject(ref.result, ref.reason)
 		return
 	}
-	if valid.IsZero() {
-		valid = now.Add(n.cfg.Delivery.DefaultValidity)
-	}
+	at, valid := times.at, times.valid
 	due := now
 	if at.After(now) {
 		due = at

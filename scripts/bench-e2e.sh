@@ -88,6 +88,7 @@ wait_up() { # name pid url-or-port
 SMSC_PORT=$(free_port)
 CMPP_PORT=$(free_port)
 HTTP_PORT=$(free_port)
+PPROF_PORT=$(free_port)
 
 SMSC_PROF=()
 [ "${PROFILE:-0}" = 1 ] && SMSC_PROF=(-cpuprofile "$WORK/smscsim.cpu.pprof")
@@ -102,7 +103,7 @@ mkdir -p "$WORK/ismg"
 # the load: the benchmark measures the node, not its configured limits.
 sed -e "s#@DATA@#$WORK/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.yaml#" \
     -e "s#@SMSC@#127.0.0.1:$SMSC_PORT#" -e "s#@CMPP@#127.0.0.1:$CMPP_PORT#" \
-    -e "s#@HTTP@#127.0.0.1:$HTTP_PORT#" \
+    -e "s#@HTTP@#127.0.0.1:$HTTP_PORT#" -e "s#^  http: .*#&\n  pprof: 127.0.0.1:$PPROF_PORT#" \
     -e "s#submit_rate: .*#submit_rate: 0#" -e "s#burst: .*#burst: 1000000#" \
     -e "/^sps:/,/^smsc:/s#window: .*#window: $SP_WINDOW#" \
     -e "/^smsc:/,\$s#window: .*#window: $SMSC_WINDOW#" -e "s#binds: .*#binds: $BINDS#" \
@@ -168,7 +169,7 @@ for i in $(seq 1 "$RUNS"); do
   if [ "$i" = 1 ] && [ "${PROFILE:-0}" = 1 ]; then
     spprof=(-cpuprofile "$WORK/spsim.cpu.pprof")
     KEEP=1
-    curl -fsS -o "$WORK/ismg.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=10" &
+    curl -fsS -o "$WORK/ismg.cpu.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10" &
     prof=$!
   fi
   submit_hist >"$WORK/hist0"
@@ -176,7 +177,7 @@ for i in $(seq 1 "$RUNS"); do
   submit_hist >"$WORK/hist1"
   if [ -n "$prof" ]; then
     wait "$prof" && echo "bench-e2e: ismg CPU profile in $WORK/ismg.cpu.pprof (go tool pprof bin/ismg $WORK/ismg.cpu.pprof)" >&2
-    curl -fsS -o "$WORK/ismg.allocs.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/allocs" &&
+    curl -fsS -o "$WORK/ismg.allocs.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/allocs" &&
       echo "bench-e2e: ismg allocation profile in $WORK/ismg.allocs.pprof" >&2
     curl -fsS -o "$WORK/ismg.metrics" "http://127.0.0.1:$HTTP_PORT/metrics" &&
       echo "bench-e2e: ismg metrics after run 1 in $WORK/ismg.metrics" >&2
