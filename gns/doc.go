@@ -19,6 +19,23 @@
 // default (the leader runs one Barrier per term, then VerifyLeader before
 // each read; followers forward), or served locally with stale=true.
 //
+// # Security
+//
+// Raft between the nodes runs over mutual TLS with certificates from a
+// cluster CA (RaftTLSCert, RaftTLSKey, RaftTLSCA; raftstore.Config.TLS):
+// a peer that is not the cluster's cannot append to the log. A node whose
+// gRPC API takes a Token refuses to start on a plaintext Raft port unless
+// InsecureRaft says so. gRPC takes TLS and the bearer token. The CMPP
+// route port changes routes (*_ROUTE_UPDATE commits through Raft like a
+// gRPC Write), so it takes an allow list of networks, caps the connections
+// that have not logged in, and locks out failed logins per (source IP,
+// gateway code) and per source IP (cmppsvc.go, lockout.go).
+//
+// Every node exports a digest of its table's content (digest.go):
+// gns_table_digest, NodeStatus, and ClusterStatus, which asks every member
+// for its own. Nodes at the same revision with different digests have
+// diverged, whatever the cause; gnsctl cluster status says which.
+//
 // # Raft command format
 //
 // Every log entry is one byte of command type, one byte of payload version
