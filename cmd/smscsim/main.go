@@ -3,6 +3,7 @@
 // benchmarks.
 //
 //	smscsim -listen 127.0.0.1:2775 -delay 50ms -mix DELIVRD=98,UNDELIV=2 -id-format hex -throttle-every 0 -mo-file mo.txt
+//	smscsim -listen 127.0.0.1:2775 -record smsc.jsonl    keep a ledger for tandem-check
 //
 // It prints its counters every -stats interval and once more when it stops
 // on SIGINT/SIGTERM, after unbinding every ESME.
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 	"github.com/tandem-sms/tandem/smstext"
 )
@@ -53,6 +55,7 @@ type options struct {
 	logLevel   slog.Level
 	drain      time.Duration
 	cpuProfile string
+	record     string
 }
 
 // mo is one line of the -mo-file.
@@ -95,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, how long ESMEs get to settle before the links close")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until exit")
+	fs.StringVar(&o.record, "record", "", "append every accepted submit_sm (message id, client key) and every receipt to this file (JSON lines, for tandem-check)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
@@ -209,6 +213,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	defer stopProf()
 	cfg.Logger = log
+	if o.record != "" {
+		w, err := record.Create(o.record)
+		if err != nil {
+			return fmt.Errorf("smscsim: -record: %w", err)
+		}
+		cfg.Record = w
+		// Closed after Shutdown below, or here if it is not reached.
+		defer w.Close()
+	}
 	s, err := smscsim.New(cfg)
 	if err != nil {
 		return err
@@ -250,6 +263,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		log.Warn("shutdown forced", "err", err)
 	}
 	fmt.Fprintf(stdout, "smscsim: final: %v\n", s.Stats())
+	if cfg.Record != nil {
+		if err := cfg.Record.Close(); err != nil {
+			return fmt.Errorf("smscsim: -record: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smpp"
 )
 
@@ -224,4 +225,58 @@ func TestHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"-h"}, &bytes.Buffer{}, &errOut, nil); err != nil || !strings.Contains(errOut.String(), "-throttle-every") {
 		t.Fatalf("-h: %v\n%s", err, errOut.String())
 	}
+}
+
+// -record appends the accepted submit_sm with their client keys and the
+// receipts; a second run appends to the same file.
+func TestRunRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "smsc.jsonl")
+	for run := range 2 {
+		addr, _, stop := startRun(t, "-delay", "0s", "-stats", "0", "-record", path)
+		got := make(chan struct{}, 1)
+		h := smpp.HandlerFunc(func(r *smpp.Request) {
+			_ = r.Respond(nil, smpp.StatusOK)
+			got <- struct{}{}
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		sess, _, err := smpp.DialBind(ctx, addr, smpp.DefaultConfig(), &smpp.Bind{Mode: smpp.BindTransceiver, SystemID: "ismg"}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := record.Key("0badcafe", uint64(run), 1, 1)
+		if _, err := sess.Submit(ctx, &smpp.SubmitSM{DestAddr: smpp.Addr{Addr: "8613800138000"}, RegisteredDelivery: 1, ShortMessage: []byte(record.Prefix(key) + "hi")}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("no receipt")
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		<-sess.Done()
+		cancel()
+	}
+	var evs []string
+	if _, err := record.ReadFile(path, func(e *record.Event) error {
+		evs = append(evs, e.Ev+" "+e.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"run ", "acc 0badcafe-0", "rcpt 0badcafe-0", "run ", "acc 0badcafe-1", "rcpt 0badcafe-1"}
+	if strings.Join(evs, "|") != strings.Join(want, "|") {
+		t.Fatalf("record %q, want %q", evs, want)
+	}
+	if _, _, err := runErr(t, "-record", filepath.Join(t.TempDir(), "no", "dir", "x")); err == nil || !strings.Contains(err.Error(), "-record") {
+		t.Fatalf("unwritable record: %v", err)
+	}
+}
+
+// runErr runs the command expecting it to fail before it listens.
+func runErr(t *testing.T, args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), append([]string{"-listen", "127.0.0.1:0"}, args...), &out, &errOut, nil)
+	return out.String(), errOut.String(), err
 }

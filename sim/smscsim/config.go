@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smpp"
 )
 
@@ -202,6 +203,13 @@ type Config struct {
 	// Seed seeds the random choices (delays, stats); zero seeds from the
 	// clock.
 	Seed uint64
+
+	// Record, if set, receives the simulator's ledger (package
+	// sim/record): every accepted submit_sm with its message id and the
+	// client key found in its text, and every receipt answered OK (or
+	// given up). tandem-check joins it with the SP clients' records. The
+	// caller closes it after Shutdown or Close.
+	Record *record.Writer
 
 	// Session configures every SMPP session.
 	Session smpp.Config

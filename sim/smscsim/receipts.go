@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smpp"
-	"github.com/tandem-sms/tandem/smstext"
 )
 
 // receipt is one delivery receipt on its way to the ESME. It is owned by
@@ -18,7 +18,9 @@ type receipt struct {
 	due      time.Time
 	attempts int
 	state    smpp.MessageState
-	id       string // the submit_sm_resp id, for logs
+	id       string // the submit_sm_resp id, for logs and the record
+	key      string // the client key of its submission, for the record
+	dest     string
 	pdu      *smpp.DeliverSM
 	index    int // in the heap
 }
@@ -77,19 +79,13 @@ func (s *SMSC) newReceipt(sub *Submission, stat string, now time.Time) *receipt 
 			d.TLVs.SetNetworkErrorCode(smpp.NetworkErrorCode{Type: 3, Code: 1})
 		}
 	}
-	return &receipt{systemID: sub.SystemID, due: due, state: state, id: sub.MessageID, pdu: d}
+	return &receipt{systemID: sub.SystemID, due: due, state: state, id: sub.MessageID, key: sub.Key, dest: sub.DestAddr.Addr, pdu: d}
 }
 
 // receiptText is the text: field, the first 20 characters of the message
 // as printable ASCII; what cannot be shown becomes '?'.
 func receiptText(sub *Submission) string {
-	b := sub.Content()
-	if sub.ESMClass&smpp.ESMClassUDHI != 0 {
-		if seg, err := smstext.SegmentFromUD(b); err == nil {
-			b = seg.Data
-		}
-	}
-	t, err := smstext.Decode(smstext.FromSMPP(sub.DataCoding, smstext.GSM7), b)
+	t, err := sub.Text()
 	if err != nil {
 		return ""
 	}
@@ -182,6 +178,9 @@ func (s *SMSC) receiptOutcome(r *receipt, err error) {
 	if err == nil {
 		s.c.receiptsAcked.Add(1)
 		s.c.receiptsPending.Add(-1)
+		if s.rec != nil {
+			s.record(&record.Event{Ev: record.EvReceipt, T: time.Now(), SMSCID: r.id, Key: r.key, Stat: smpp.StateStat(r.state), Dest: r.dest})
+		}
 		s.changed()
 		return
 	}
@@ -195,6 +194,9 @@ func (s *SMSC) receiptOutcome(r *receipt, err error) {
 		s.c.receiptsFailed.Add(1)
 		s.c.receiptsPending.Add(-1)
 		s.log.Warn("receipt given up", "message_id", r.id, smpp.LogKeySystemID, r.systemID, "attempts", r.attempts, smpp.LogKeyErr, err)
+		if s.rec != nil {
+			s.record(&record.Event{Ev: record.EvReceiptFailed, T: time.Now(), SMSCID: r.id, Key: r.key, Err: err.Error()})
+		}
 		s.changed()
 		return
 	}

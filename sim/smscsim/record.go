@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/smpp"
+	"github.com/tandem-sms/tandem/smstext"
 )
 
 // Submission is one submit_sm the simulator accepted, as it arrived. Byte
@@ -30,6 +31,7 @@ type Submission struct {
 	MessageID          string // as answered in submit_sm_resp
 	Number             uint64 // the number MessageID spells
 	ReceiptStat        string // stat of the receipt scheduled for it; "" when none was asked for
+	Key                string // client key in its text (sim/record), found only when Config.Record is set
 }
 
 // Content returns the user data: message_payload when present, else
@@ -39,6 +41,18 @@ func (s *Submission) Content() []byte {
 		return s.Payload
 	}
 	return s.ShortMessage
+}
+
+// Text returns the message text: Content after any UDH (when esm_class
+// has 0x40 and one parses), decoded by data_coding (0 taken as GSM 03.38).
+func (s *Submission) Text() (string, error) {
+	b := s.Content()
+	if s.ESMClass&smpp.ESMClassUDHI != 0 {
+		if seg, err := smstext.SegmentFromUD(b); err == nil {
+			b = seg.Data
+		}
+	}
+	return smstext.Decode(smstext.FromSMPP(s.DataCoding, smstext.GSM7), b)
 }
 
 // Refusal is one submit_sm the simulator answered with an error status.

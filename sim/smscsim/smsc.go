@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smpp"
 )
 
@@ -27,6 +28,10 @@ type SMSC struct {
 	cfg Config
 	log *slog.Logger
 	srv *smpp.Server
+
+	rec     *record.Writer // Config.Record
+	runOnce sync.Once      // writes the record's run line at the first Serve or Start
+	recErr  atomic.Pointer[error]
 
 	ctx    context.Context // cancelled by Shutdown/Close: ends every goroutine
 	cancel context.CancelFunc
@@ -115,6 +120,7 @@ func New(cfg Config) (*SMSC, error) {
 	s := &SMSC{
 		cfg:    cfg,
 		log:    log,
+		rec:    cfg.Record,
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		bound:  make(map[*smpp.Session]*bindInfo),
 		parked: make(map[string][]*receipt),
@@ -165,7 +171,35 @@ func (s *SMSC) goTrack(f func()) bool {
 // Serve accepts ESME connections on l until Shutdown or Close, then
 // returns smpp.ErrServerClosed. It closes l.
 func (s *SMSC) Serve(l net.Listener) error {
+	s.recordRun(l.Addr())
 	return s.srv.Serve(l)
+}
+
+// recordRun writes the record's run line, once.
+func (s *SMSC) recordRun(addr net.Addr) {
+	if s.rec == nil {
+		return
+	}
+	s.runOnce.Do(func() {
+		s.record(&record.Event{Ev: record.EvRun, T: time.Now(), Tool: record.ToolSMSCSim, Run: record.NewRunID(),
+			SystemID: s.cfg.SystemID, Addr: addr.String()})
+	})
+}
+
+// record writes e to Config.Record; the first error is kept (RecordErr).
+func (s *SMSC) record(e *record.Event) {
+	if err := s.rec.Write(e); err != nil {
+		s.recErr.CompareAndSwap(nil, &err)
+	}
+}
+
+// RecordErr returns the first error writing Config.Record, if any: the
+// ledger is incomplete after one.
+func (s *SMSC) RecordErr() error {
+	if p := s.recErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Start listens on addr ("" means Config.Addr) and serves in the
@@ -181,6 +215,7 @@ func (s *SMSC) Start(addr string) error {
 	s.mu.Lock()
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
+	s.recordRun(l.Addr())
 	if !s.goTrack(func() {
 		if err := s.srv.Serve(l); err != nil && !errors.Is(err, smpp.ErrServerClosed) {
 			s.log.Error("serve", "addr", l.Addr().String(), smpp.LogKeyErr, err)
@@ -414,6 +449,9 @@ func (s *SMSC) serveSubmit(r *smpp.Request, p *smpp.SubmitSM) {
 		sub.Payload = pl
 	}
 	sub.SAR, sub.HasSAR = p.TLVs.SAR()
+	if s.rec != nil {
+		sub.Key = findKey(&sub)
+	}
 	var rc *receipt
 	if stat := s.chooseStat(&sub); wantReceipt(p.RegisteredDelivery, stat) {
 		sub.ReceiptStat = stat
@@ -425,6 +463,10 @@ func (s *SMSC) serveSubmit(r *smpp.Request, p *smpp.SubmitSM) {
 	}
 	s.mu.Unlock()
 	s.c.accepted.Add(1)
+	if s.rec != nil {
+		s.record(&record.Event{Ev: record.EvAccept, T: now, SMSCID: sub.MessageID, ESME: sub.SystemID, Src: sub.SourceAddr.Addr,
+			Dest: sub.DestAddr.Addr, Key: sub.Key, RD: sub.RegisteredDelivery})
+	}
 	resp := &smpp.SubmitSMResp{MessageID: sub.MessageID}
 	if rc != nil && s.cfg.ReceiptFirst && s.raceReceipt(r, resp, rc) {
 		s.changed()
@@ -523,3 +565,12 @@ func (b *bucket) set(r float64) {
 }
 
 func (b *bucket) allow(now time.Time) bool { return b.lim.AllowN(now, 1) }
+
+// findKey returns the client key (sim/record) in sub's text, or "".
+func findKey(sub *Submission) string {
+	text, err := sub.Text()
+	if err != nil {
+		return ""
+	}
+	return record.FindKey(text)
+}
