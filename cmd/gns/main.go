@@ -5,6 +5,8 @@
 //	gns -id gns1 -data /var/lib/gns -raft 10.0.0.1:7000 -grpc 10.0.0.1:9190 -bootstrap
 //	gns -id gns2 -data /var/lib/gns -raft 10.0.0.2:7000 -grpc 10.0.0.2:9190 -join 10.0.0.1:9190
 //	gns -config /etc/tandem/gns.yaml
+//	gns cert ca -out /etc/tandem/raft-ca
+//	gns cert node -ca /etc/tandem/raft-ca -id gns1 -host 10.0.0.1 -out /etc/tandem/raft
 //
 // Flags given on the command line override the config file's keys.
 package main
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
 )
 
@@ -45,25 +49,37 @@ var errUsage = errors.New("usage")
 
 // fileConfig is the YAML config file; its keys match the flags.
 type fileConfig struct {
-	ID            string            `yaml:"id"`
-	Data          string            `yaml:"data"`
-	Raft          string            `yaml:"raft"`
-	RaftAdvertise string            `yaml:"raft_advertise"`
-	GRPC          string            `yaml:"grpc"`
-	GRPCAdvertise string            `yaml:"grpc_advertise"`
-	CMPP          *string           `yaml:"cmpp"`
-	HTTP          *string           `yaml:"http"`
-	Bootstrap     bool              `yaml:"bootstrap"`
-	Join          []string          `yaml:"join"`
-	Token         string            `yaml:"token"`
-	TLSCert       string            `yaml:"tls_cert"`
-	TLSKey        string            `yaml:"tls_key"`
-	TLSCA         string            `yaml:"tls_ca"`
-	GatewayCode   string            `yaml:"gateway_code"`
-	CMPPSecrets   map[string]string `yaml:"cmpp_secrets"`
-	PushPeers     []gns.PushPeer    `yaml:"push_peers"`
-	WatchHistory  *int              `yaml:"watch_history"`
-	LogLevel      string            `yaml:"log_level"`
+	ID            string   `yaml:"id"`
+	Data          string   `yaml:"data"`
+	Raft          string   `yaml:"raft"`
+	RaftAdvertise string   `yaml:"raft_advertise"`
+	GRPC          string   `yaml:"grpc"`
+	GRPCAdvertise string   `yaml:"grpc_advertise"`
+	CMPP          *string  `yaml:"cmpp"`
+	HTTP          *string  `yaml:"http"`
+	Bootstrap     bool     `yaml:"bootstrap"`
+	Join          []string `yaml:"join"`
+	Token         string   `yaml:"token"`
+	TLSCert       string   `yaml:"tls_cert"`
+	TLSKey        string   `yaml:"tls_key"`
+	TLSCA         string   `yaml:"tls_ca"`
+	RaftTLSCert   string   `yaml:"raft_tls_cert"`
+	RaftTLSKey    string   `yaml:"raft_tls_key"`
+	RaftTLSCA     string   `yaml:"raft_tls_ca"`
+	InsecureRaft  bool     `yaml:"insecure_raft"`
+
+	CMPPAllow             []string          `yaml:"cmpp_allow"`
+	CMPPConnectTimeout    *time.Duration    `yaml:"cmpp_connect_timeout"`
+	CMPPMaxPending        *int              `yaml:"cmpp_max_pending"`
+	CMPPMaxPendingPerIP   *int              `yaml:"cmpp_max_pending_per_ip"`
+	CMPPLockoutFailures   *int              `yaml:"cmpp_lockout_failures"`
+	CMPPLockoutIPFailures *int              `yaml:"cmpp_lockout_ip_failures"`
+	CMPPLockoutWindow     *time.Duration    `yaml:"cmpp_lockout_window"`
+	GatewayCode           string            `yaml:"gateway_code"`
+	CMPPSecrets           map[string]string `yaml:"cmpp_secrets"`
+	PushPeers             []gns.PushPeer    `yaml:"push_peers"`
+	WatchHistory          *int              `yaml:"watch_history"`
+	LogLevel              string            `yaml:"log_level"`
 }
 
 func loadFile(name string, cfg *gns.Config, level *string) error {
@@ -102,6 +118,23 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	set(&cfg.TLSCert, fc.TLSCert)
 	set(&cfg.TLSKey, fc.TLSKey)
 	set(&cfg.TLSCA, fc.TLSCA)
+	set(&cfg.RaftTLSCert, fc.RaftTLSCert)
+	set(&cfg.RaftTLSKey, fc.RaftTLSKey)
+	set(&cfg.RaftTLSCA, fc.RaftTLSCA)
+	cfg.InsecureRaft = cfg.InsecureRaft || fc.InsecureRaft
+	if fc.CMPPAllow != nil {
+		allow, err := parseNets(fc.CMPPAllow)
+		if err != nil {
+			return fmt.Errorf("%s: cmpp_allow: %w", name, err)
+		}
+		cfg.CMPPAllow = allow
+	}
+	setPtr(&cfg.CMPPConnectTimeout, fc.CMPPConnectTimeout)
+	setPtr(&cfg.CMPPMaxPending, fc.CMPPMaxPending)
+	setPtr(&cfg.CMPPMaxPendingPerIP, fc.CMPPMaxPendingPerIP)
+	setPtr(&cfg.CMPPLockout.Failures, fc.CMPPLockoutFailures)
+	setPtr(&cfg.CMPPLockout.IPFailures, fc.CMPPLockoutIPFailures)
+	setPtr(&cfg.CMPPLockout.Window, fc.CMPPLockoutWindow)
 	set(&cfg.GatewayCode, fc.GatewayCode)
 	if fc.CMPPSecrets != nil {
 		cfg.CMPPSecrets = fc.CMPPSecrets
@@ -114,7 +147,34 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	return nil
 }
 
+// setPtr copies a config file value that was given.
+func setPtr[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// parseNets reads CIDRs ("10.1.0.0/16") or single addresses ("10.1.0.7").
+func parseNets(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR network nor an IP address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "cert" {
+		return runCert(args[1:], stdout, stderr)
+	}
 	cfg := gns.DefaultConfig()
 	fs := flag.NewFlagSet("gns", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -131,6 +191,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tlsCert   = fs.String("tls-cert", "", "PEM certificate: serve the gRPC API over TLS (with -tls-key)")
 		tlsKey    = fs.String("tls-key", "", "PEM private key of -tls-cert")
 		tlsCA     = fs.String("tls-ca", "", "PEM CA bundle that verifies the other nodes' certificates (default: system roots)")
+		raftCert  = fs.String("raft-tls-cert", "", "PEM certificate of this node for mutual TLS on the Raft port (with -raft-tls-key, -raft-tls-ca; see gns cert)")
+		raftKey   = fs.String("raft-tls-key", "", "PEM private key of -raft-tls-cert")
+		raftCA    = fs.String("raft-tls-ca", "", "PEM cluster CA: the Raft port admits only peers whose certificate it signed")
+		insecure  = fs.Bool("insecure-raft", false, "allow -token with a plaintext Raft port (anyone who reaches it can change the route table)")
+		cmppAllow = fs.String("cmpp-allow", "", "networks (CIDR or IP, comma-separated) allowed to connect to the CMPP route port (default: any)")
+		cmppLogin = fs.Duration("cmpp-connect-timeout", cmpp.DefaultConnectTimeout, "CMPP route port: time from accept to login")
+		cmppPend  = fs.Int("cmpp-max-pending", cmpp.DefaultMaxPending, "CMPP route port: connections not logged in yet (-1: no cap)")
+		cmppPIP   = fs.Int("cmpp-max-pending-per-ip", cmpp.DefaultMaxPendingPerIP, "CMPP route port: connections not logged in yet, per source address (-1: no cap)")
+		lockFail  = fs.Int("cmpp-lockout-failures", cfg.CMPPLockout.Failures, "CMPP route port: failed logins of one gateway code from one IP that lock it out (0: off)")
+		lockIP    = fs.Int("cmpp-lockout-ip-failures", cfg.CMPPLockout.IPFailures, "CMPP route port: failed logins from one IP, any gateway code, that lock out the IP (0: off)")
+		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
 		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -150,6 +221,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	// Flags given explicitly win over the file.
+	var flagErr error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "id":
@@ -176,10 +248,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.TLSKey = *tlsKey
 		case "tls-ca":
 			cfg.TLSCA = *tlsCA
+		case "raft-tls-cert":
+			cfg.RaftTLSCert = *raftCert
+		case "raft-tls-key":
+			cfg.RaftTLSKey = *raftKey
+		case "raft-tls-ca":
+			cfg.RaftTLSCA = *raftCA
+		case "insecure-raft":
+			cfg.InsecureRaft = *insecure
+		case "cmpp-allow":
+			allow, err := parseNets(splitList(*cmppAllow))
+			if err != nil {
+				flagErr = fmt.Errorf("%w: -cmpp-allow: %v", errUsage, err)
+			}
+			cfg.CMPPAllow = allow
+		case "cmpp-connect-timeout":
+			cfg.CMPPConnectTimeout = *cmppLogin
+		case "cmpp-max-pending":
+			cfg.CMPPMaxPending = *cmppPend
+		case "cmpp-max-pending-per-ip":
+			cfg.CMPPMaxPendingPerIP = *cmppPIP
+		case "cmpp-lockout-failures":
+			cfg.CMPPLockout.Failures = *lockFail
+		case "cmpp-lockout-ip-failures":
+			cfg.CMPPLockout.IPFailures = *lockIP
+		case "cmpp-lockout-window":
+			cfg.CMPPLockout.Window = *lockWin
 		case "log-level":
 			logLevel = *level
 		}
 	})
+	if flagErr != nil {
+		return flagErr
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errUsage, logLevel, err)

@@ -124,7 +124,7 @@ func TestRunConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gns.yaml")
 	conf := "id: fromfile\ndata: " + filepath.Join(dir, "data") + "\nraft: 127.0.0.1:0\ngrpc: 127.0.0.1:0\ncmpp: 127.0.0.1:0\nhttp: \"\"\n" +
-		"bootstrap: true\ntoken: sekret\ngateway_code: \"000001\"\ncmpp_secrets:\n  \"001001\": pw\nlog_level: error\n"
+		"bootstrap: true\ntoken: sekret\ninsecure_raft: true\ngateway_code: \"000001\"\ncmpp_secrets:\n  \"001001\": pw\nlog_level: error\n"
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
