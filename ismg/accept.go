@@ -3,6 +3,7 @@ package ismg
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf16"
 
@@ -177,4 +178,13 @@ func validFeeCode(s string) bool {
 		}
 	}
 	return true
+}
+
+func hasServiceCode(src string, codes []string) bool {
+	for _, c := range codes {
+		if strings.HasPrefix(src, c) {
+			return true
+		}
+	}
+	return false
 }

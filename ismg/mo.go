@@ -1,0 +1,65 @@
+package ismg
+
+import (
+	"context"
+	"time"
+
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/smpp"
+)
+
+// handleMO routes an MO to the SP owning the service code: a local SP's
+// out queue, or fwd:<gw> for the SP partition's gateway elsewhere.
+func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM) smpp.Status {
+	code := d.DestAddr.Addr
+	r, err := n.routes.Load().ResolveMO(code, n.gw)
+	if err != nil {
+		n.m.MO.WithLabelValues("unknown").Inc()
+		// Permanent: the SMSC must not retry an unroutable code.
+		n.log.Warn("MO to an unknown service code refused", "link", lr.cfg.Name, "dest", code, "err", err)
+		return smpp.StatusInvDstAdr
+	}
+	content, msgFmt, udhi := moToCMPP(d, lr.dc0)
+	now := n.now()
+	id, err := n.ids.next(1)
+	if err != nil {
+		// Temporary: the SMSC retries once the reservation caught up.
+		n.m.MO.WithLabelValues("error").Inc()
+		n.log.Warn("MO refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
+		return smpp.StatusXTAppn
+	}
+	o := outRecord{
+		DestID: code, ServiceID: "", TPPID: d.ProtocolID, TPUDHI: udhi, MsgFmt: msgFmt,
+		SrcTerminalID: d.SourceAddr.Addr, Content: content, Created: now,
+	}
+	q := qOutPrefix + r.SP.ID
+	due := time.Time{}
+	dir, next := billing.DirLocal, ""
+	if r.Gateway.Code != n.gw {
+		// CMPP_FWD comes with the federation: wait there until the
+		// default validity passes, then expire.
+		q, due = qFwdPrefix+r.Gateway.Code, now.Add(n.cfg.Delivery.DefaultValidity)
+		dir, next = billing.DirFwdOut, r.Gateway.Code
+	}
+	// The CDR goes first so that the committer's CDR fsync covers it
+	// before the MO is durable and acknowledged (see reportCDR).
+	n.writeCDR(billing.Record{
+		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
+		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,
+		MsgFmt: msgFmt, Length: uint32(len(content)),
+	})
+	if err := n.commit(ctx, queue.Enqueue(q, id, due, o.Append(nil))); err != nil {
+		n.m.MO.WithLabelValues("error").Inc()
+		n.log.Error("store MO", "err", err)
+		return smpp.StatusXTAppn
+	}
+	n.stats.moQueued(r.SP.ID, now)
+	if dir == billing.DirFwdOut {
+		n.m.MO.WithLabelValues("fwd").Inc()
+		n.ensureFwdSweeper(q)
+	} else {
+		n.m.MO.WithLabelValues("local").Inc()
+	}
+	return smpp.StatusOK
+}

@@ -1,0 +1,263 @@
+package ismg
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/routing"
+)
+
+// submit accepts one CMPP_SUBMIT: checks, flow control, routing, one
+// durable group commit for all its destinations, CDRs, and only then
+// SUBMIT_RESP with the first Msg_Id.
+func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn) {
+	start := time.Now()
+	sp := c.sp
+	acct := sp.acct.Load()
+	reject := func(result uint32, reason string) {
+		n.m.Submits.WithLabelValues(sp.id, "rejected", reason).Inc()
+		_ = s.Reply(h, &cmpp.SubmitResp{Result: result})
+	}
+	if acct == nil {
+		reject(cmpp.ResultBadMsgSrc, reasonMsgSrc)
+		return
+	}
+	if c.inflight.Add(1) > int64(acct.Window) {
+		c.inflight.Add(-1)
+		reject(cmpp.ResultFlowControl, reasonWindow)
+		return
+	}
+	stored := false // from here on, the answer comes from submitWait.finish
+	defer func() {
+		if !stored {
+			c.inflight.Add(-1)
+		}
+	}()
+
+	now := n.now()
+	times, ref := checkSubmit(p, sp.id, acct.ServiceCodes, now, n.loc, n.cfg.Delivery.DefaultValidity)
+	if ref != accepted {
+		reject(ref.result, ref.reason)
+		return
+	}
+	at, valid := times.at, times.valid
+	due := now
+	if at.After(now) {
+		due = at
+	}
+	if n.billingBad.Load() {
+		reject(cmpp.ResultFlowControl, reasonBilling)
+		return
+	}
+	if !sp.lim.Allow() {
+		reject(cmpp.ResultFlowControl, reasonRate)
+		return
+	}
+	if n.mtDepth() >= n.limits.Load().QueueDepth {
+		reject(cmpp.ResultFlowControl, reasonQueue)
+		return
+	}
+
+	t := n.routes.Load()
+	queues := make([]string, len(p.DestTerminalIDs))
+	dests := make([]string, len(p.DestTerminalIDs))
+	for i, d := range p.DestTerminalIDs {
+		q, num, ok := n.routeMT(t, d)
+		if !ok {
+			reject(cmpp.ResultBadDestTerminal, reasonDest)
+			return
+		}
+		queues[i], dests[i] = q, num
+	}
+	first, err := n.ids.next(len(dests))
+	if err != nil {
+		if errors.Is(err, cmpp.ErrMsgIDReserve) {
+			reject(cmpp.ResultFlowControl, reasonMsgID)
+		} else {
+			reject(cmpp.ResultBadStructure, reasonStruct)
+		}
+		return
+	}
+	content := []byte(p.MsgContent)
+	sw := n.getSubmitWait()
+	if len(dests) == 1 {
+		sw.ops, sw.recs, sw.queues = sw.op1[:], sw.rec1[:], sw.q1[:]
+		sw.queues[0] = queues[0]
+	} else {
+		sw.ops, sw.recs, sw.queues = make([]queue.Op, len(dests)), make([]mtRecord, len(dests)), queues
+	}
+	for i := range dests {
+		r := &sw.recs[i]
+		*r = mtRecord{
+			SPID: sp.id, ServiceID: p.ServiceID, SrcID: p.SrcID, Dest: dests[i],
+			FeeUserType: p.FeeUserType, FeeType: p.FeeType, FeeCode: p.FeeCode, FeeTerminalID: p.FeeTerminalID,
+			RegisteredDelivery: p.RegisteredDelivery, MsgLevel: p.MsgLevel, PkTotal: p.PkTotal, PkNumber: p.PkNumber,
+			TPPID: p.TPPID, TPUDHI: p.TPUDHI, MsgFmt: p.MsgFmt, LinkID: p.LinkID,
+			Submitted: now, ValidUntil: valid, Content: content,
+		}
+		qdue := due
+		if strings.HasPrefix(queues[i], qFwdPrefix) {
+			// Until CMPP_FWD exists these wait for Valid_Time and are
+			// then reported EXPIRED by the fwd sweeper.
+			qdue = valid
+		} else {
+			r.Link = strings.TrimPrefix(queues[i], qMTPrefix)
+		}
+		sw.ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
+	}
+	// The CDRs are buffered first: the committer fsyncs them when it takes
+	// this commit, just before the transaction (queue.Config.OnBatch), and
+	// SUBMIT_RESP waits for both. Should the commit fail, each MT record is
+	// voided by a REPORT record with Stat REJECTD, so nothing refused is
+	// ever billed.
+	for i := range sw.recs {
+		n.writeCDR(n.mtCDR(first+uint64(i), &sw.recs[i], sw.queues[i]))
+	}
+	sw.s, sw.h, sw.sp, sw.c, sw.first, sw.start = s, h, sp, c, first, start
+	sw.pending.Store(2)
+	stored = true
+	// The handler (the session's reader) is free from here: the later of
+	// the two callbacks answers the SP (submitWait.finish).
+	n.cdrSync.join(sw.cdrDone)
+	n.st.CommitAsync(sw.ops, sw.storeDone)
+}
+
+// routeMT picks the queue of a destination: this gateway's numbers go to
+// their segment's SMSC link (or the default link), others to fwd:<gw>.
+func (n *Node) routeMT(t *routing.Table, dest string) (q, num string, ok bool) {
+	num, err := routing.NormalizeMSISDN(dest)
+	if err != nil {
+		return "", "", false
+	}
+	r, err := t.ResolveMT(num)
+	if err != nil {
+		return "", "", false
+	}
+	if r.Gateway.Code != n.gw {
+		return qFwdPrefix + r.Gateway.Code, num, true
+	}
+	lr, ok := n.links[r.Segment.SMSC]
+	if !ok {
+		if lr, ok = n.links[n.defaultLink]; !ok {
+			return "", "", false
+		}
+	}
+	return lr.q, num, true // precomputed: no concatenation per SUBMIT
+}
+
+// mtDepth is the number of messages waiting for (or at) the SMSC links.
+func (n *Node) mtDepth() int {
+	d := 0
+	for _, q := range n.mtQueues {
+		d += n.st.Len(q)
+	}
+	return d
+}
+
+// submitWait is one stored SUBMIT between the handler and its answer
+// (pooled in Node.submitWaits): the commit's ops and records, with room for
+// the usual single destination so that it allocates nothing per SUBMIT, and
+// the two outcomes the SUBMIT_RESP waits for, the queue commit and the CDR
+// fsync, whose callbacks run on the store's finisher and the syncer.
+type submitWait struct {
+	n                  *Node
+	storeDone, cdrDone func(error)
+
+	s     *cmpp.Session
+	h     cmpp.Header
+	sp    *spRuntime
+	c     *spConn
+	first uint64
+	start time.Time
+
+	ops    []queue.Op
+	recs   []mtRecord
+	queues []string
+	op1    [1]queue.Op
+	rec1   [1]mtRecord
+	q1     [1]string
+
+	pending  atomic.Int32 // outcomes still to come
+	storeErr error
+	cdrErr   error
+}
+
+func (n *Node) getSubmitWait() *submitWait {
+	if sw, ok := n.submitWaits.Get().(*submitWait); ok {
+		return sw
+	}
+	sw := &submitWait{n: n}
+	sw.storeDone = func(err error) {
+		sw.storeErr = err
+		if err != nil {
+			// Refused at once (store failed or closed), this commit may
+			// never reach the committer's OnBatch poke.
+			n.cdrSync.poke()
+		}
+		if sw.pending.Add(-1) == 0 {
+			sw.finish()
+		}
+	}
+	sw.cdrDone = func(err error) {
+		sw.cdrErr = err
+		if sw.pending.Add(-1) == 0 {
+			sw.finish()
+		}
+	}
+	return sw
+}
+
+// finish answers the SUBMIT once both outcomes are in. It runs on the
+// store's finisher or the CDR syncer, so it must not block: should the session's
+// write queue be full (a peer that stopped reading), the answer is left to
+// a goroutine.
+func (sw *submitWait) finish() {
+	n, s, sp := sw.n, sw.s, sw.sp
+	n.noteCDRSync(sw.cdrErr)
+	resp := cmpp.SubmitResp{MsgID: sw.first, Result: cmpp.ResultOK}
+	if err := sw.storeErr; err != nil {
+		n.noteStoreErr(err)
+		for i := range sw.recs {
+			rec := n.mtCDR(sw.first+uint64(i), &sw.recs[i], sw.queues[i])
+			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatRejected, n.now()
+			n.writeCDR(rec)
+		}
+		reason := reasonStore
+		switch {
+		case errors.Is(err, queue.ErrQueueFull), errors.Is(err, queue.ErrStoreFull):
+			reason = reasonQueue
+		case s.Context().Err() != nil:
+			reason = reasonShutdown
+		}
+		n.log.Warn("SUBMIT not stored", "sp", sp.id, "err", err)
+		n.m.Submits.WithLabelValues(sp.id, "rejected", reason).Inc()
+		resp = cmpp.SubmitResp{Result: cmpp.ResultFlowControl}
+	} else {
+		for _, q := range sw.queues {
+			if strings.HasPrefix(q, qFwdPrefix) {
+				n.ensureFwdSweeper(q)
+			}
+		}
+		for i := range sw.recs {
+			r := &sw.recs[i]
+			n.stats.mtAccepted(r.SPID, r.ServiceID, r.Submitted, r.Dest)
+		}
+		sp.mSubmitOK.Add(float64(len(sw.recs)))
+		n.m.SubmitLatency.Observe(time.Since(sw.start).Seconds())
+	}
+	n.replyNoWait(s, sw.h, &resp)
+	sw.c.inflight.Add(-1)
+	n.putSubmitWait(sw)
+}
+
+func (n *Node) putSubmitWait(sw *submitWait) {
+	sw.s, sw.sp, sw.c, sw.storeErr, sw.cdrErr = nil, nil, nil, nil, nil
+	sw.ops, sw.recs, sw.queues = nil, nil, nil
+	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]string{}
+	n.submitWaits.Put(sw)
+}
