@@ -67,9 +67,9 @@ type Config struct {
 	// OnBadPDU, if set, is called on the reader goroutine for every bad PDU
 	// from the peer, with a bounded reason (BadPDULength, BadPDUField,
 	// BadPDUShort, ..., whose doc says what the session does with each)
-	// and the error naming the PDU and field. By then the session has
-	// answered what it could; it keeps reading except after BadPDULength.
-	// A hook for a metric and a rate-limited log line: it must not block.
+	// and the error naming the PDU and field, just before the session
+	// answers what it can; it keeps reading except after BadPDULength. A
+	// hook for a metric and a rate-limited log line: it must not block.
 	OnBadPDU func(s *Session, h Header, reason string, err error)
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger

@@ -84,7 +84,7 @@ func (s *Session) ioErr(err error, what string, need int) error {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		if s.pduBound {
-			return fmt.Errorf("%w: %s: %d of %d bytes within %v of the first: %w",
+			return fmt.Errorf("%w: read %s: %d of %d bytes in the %v since the first: %w",
 				ErrPDUTimeout, what, s.br.Buffered(), need, s.cfg.PDUTimeout, err)
 		}
 		if !s.rdeadline.IsZero() {

@@ -23,8 +23,15 @@ type Config struct {
 	EnquireTimeout time.Duration
 	// ReadTimeout closes the session when nothing at all is read for this
 	// long: a safety net under the keep-alive, which normally makes the peer
-	// answer well within it. Zero disables it.
+	// answer well within it. Zero disables it. Every byte renews it, so it
+	// does not stop a peer that trickles a PDU in: PDUTimeout does.
 	ReadTimeout time.Duration
+	// PDUTimeout is how long a PDU may take to arrive whole, counted from
+	// its first byte and not renewed by later ones: a peer that sends one
+	// byte every few seconds is cut off (ErrPDUTimeout) instead of holding
+	// the session for ever. It applies to the bind too. Idleness between
+	// PDUs is the keep-alive's business, not this. Zero disables it.
+	PDUTimeout time.Duration
 	// WriteTimeout bounds every network write; a peer that stops reading
 	// makes the session fail after this long instead of buffering.
 	WriteTimeout time.Duration
@@ -46,6 +53,10 @@ type Config struct {
 	Stats *Stats
 }
 
+// DefaultPDUTimeout is DefaultConfig's PDUTimeout: the largest PDU a peer
+// may send us is a few KB, which any live peer sends in far less.
+const DefaultPDUTimeout = 30 * time.Second
+
 // DefaultConfig returns the defaults: Kannel's window of 10 and 30 s
 // enquire_link interval (protocols.md §2.8).
 func DefaultConfig() Config {
@@ -55,6 +66,7 @@ func DefaultConfig() Config {
 		EnquireInterval: 30 * time.Second,
 		EnquireTimeout:  10 * time.Second,
 		ReadTimeout:     2 * time.Minute,
+		PDUTimeout:      DefaultPDUTimeout,
 		WriteTimeout:    10 * time.Second,
 		WriteQueue:      64,
 		MaxPDU:          DefaultMaxPDU,
@@ -76,6 +88,8 @@ func (c Config) Validate() error {
 		err = errors.New("EnquireTimeout must be > 0 when EnquireInterval is set")
 	case c.ReadTimeout < 0:
 		err = errors.New("ReadTimeout must be >= 0")
+	case c.PDUTimeout < 0:
+		err = errors.New("PDUTimeout must be >= 0")
 	case c.WriteTimeout <= 0:
 		err = errors.New("WriteTimeout must be > 0")
 	case c.WriteQueue <= 0:

@@ -35,7 +35,14 @@
 // enquire_link and unbind itself, enforces bind states (ESME_RINVBNDSTS,
 // ESME_RALYBND), answers unknown commands with generic_nack ESME_RINVCMDID,
 // and sends enquire_link when the link is idle, closing with ErrPeerDead
-// when the peer does not answer.
+// when the peer does not answer. A request whose body does not decode is
+// answered with the status StatusFor gives and the session reads on; only
+// a PDU that cannot be framed, or that does not arrive whole within
+// Config.PDUTimeout of its first byte, closes it (see BadPDUField and its
+// neighbours, and BadPDUObserver for counting them).
+//
+// A session runs over any net.Conn: Dialer.TLS dials an SMSC over TLS,
+// and a Server serves a tls.NewListener.
 //
 // # Goroutines
 //

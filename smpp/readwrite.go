@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"time"
 )
@@ -14,22 +15,25 @@ import (
 // the PDU.
 func (s *Session) readLoop() error {
 	for {
-		if s.cfg.ReadTimeout > 0 && s.br.Buffered() < HeaderLen {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		s.pduStart = time.Time{}
+		if s.br.Buffered() > 0 {
+			// The PDU began in the last read that returned bytes: whatever
+			// is left in the buffer came with it.
+			s.pduStart = s.lastFill
 		}
 		h, err := ReadHeader(s.br, s.cfg.MaxPDU)
 		if err != nil {
 			if errors.Is(err, ErrBadLength) {
 				// The stream cannot be resynchronised: answer, then hang up
 				// once the writer has flushed the nack.
-				s.stats.DecodeErrors.Add(1)
+				s.badPDU(h, err)
 				s.send1(frame{p: new(GenericNack), seq: h.Seq, status: StatusInvCmdLen, closeErr: err})
 				return nil
 			}
 			if s.ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("smpp: read header: %w", err)
+			return s.readErr("header", err)
 		}
 		var body []byte
 		if n := h.Length - HeaderLen; n > 0 {
@@ -38,13 +42,58 @@ func (s *Session) readLoop() error {
 				if s.ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("smpp: read %v seq %d body: %w", h.ID, h.Seq, err)
+				return s.readErr(fmt.Sprintf("%v seq %d body", h.ID, h.Seq), err)
 			}
 		}
 		s.lastRead.Store(time.Now().UnixNano())
 		s.stats.PDUsIn.Add(1)
 		s.dispatch(h, body)
 	}
+}
+
+func (s *Session) readErr(what string, err error) error {
+	if s.pduBound && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: read %s: %d bytes in the %v since the first: %w",
+			ErrPDUTimeout, what, s.br.Buffered(), s.cfg.PDUTimeout, err)
+	}
+	return fmt.Errorf("smpp: read %s: %w", what, err)
+}
+
+// connReader is what the session's bufio.Reader reads from: it sets the
+// read deadline before every read that would block (bufio reads only when
+// its buffer runs short) and notes when bytes arrive. The deadline is the
+// earlier of ReadTimeout from now (idleness: every read renews it) and
+// PDUTimeout from the first byte of the PDU being read, which later bytes
+// do not renew, so a peer cannot hold the session by trickling a PDU in a
+// byte at a time. Reader goroutine only.
+type connReader struct{ s *Session }
+
+func (r connReader) Read(b []byte) (int, error) {
+	s := r.s
+	var dl time.Time
+	if s.cfg.ReadTimeout > 0 {
+		dl = time.Now().Add(s.cfg.ReadTimeout)
+	}
+	s.pduBound = false
+	if !s.pduStart.IsZero() && s.cfg.PDUTimeout > 0 {
+		if p := s.pduStart.Add(s.cfg.PDUTimeout); dl.IsZero() || p.Before(dl) {
+			dl, s.pduBound = p, true
+		}
+	}
+	if !dl.Equal(s.rdl) {
+		_ = s.conn.SetReadDeadline(dl)
+		s.rdl = dl
+	}
+	n, err := s.conn.Read(b)
+	if n > 0 {
+		s.lastFill = time.Now()
+		if s.pduStart.IsZero() {
+			// bufio reads only for the PDU being read, so these bytes
+			// include its first.
+			s.pduStart = s.lastFill
+		}
+	}
+	return n, err
 }
 
 // send1 queues a frame from the reader goroutine. It blocks while the
@@ -74,15 +123,13 @@ func (s *Session) dispatch(h Header, body []byte) {
 		return
 	}
 	if !h.ID.Known() {
-		s.stats.DecodeErrors.Add(1)
-		s.log.Warn("unknown command_id", LogKeyPDU, h.ID.String(), LogKeySeq, h.Seq)
+		s.badPDU(h, fmt.Errorf("smpp: %w %v seq %d", ErrUnknownCommand, h.ID, h.Seq))
 		s.send1(frame{p: new(GenericNack), seq: h.Seq, status: StatusInvCmdID})
 		return
 	}
 	p, err := DecodeBody(h, body)
 	if err != nil {
-		s.stats.DecodeErrors.Add(1)
-		s.log.Warn("bad pdu", LogKeyPDU, h.ID.String(), LogKeySeq, h.Seq, LogKeyErr, err)
+		s.badPDU(h, err)
 		s.reject(h, StatusFor(err))
 		return
 	}
@@ -170,7 +217,7 @@ func (s *Session) handleResponse(h Header, body []byte) {
 	wt := s.win.take(h.Seq)
 	if wt == nil {
 		s.stats.LateResponses.Add(1)
-		s.log.Debug("response nobody waits for", LogKeyPDU, h.ID.String(), LogKeySeq, h.Seq)
+		s.log.Debug("response nobody waits for", LogKeyCommand, h.ID.String(), LogKeySeq, h.Seq)
 		return
 	}
 	r := result{h: h}
@@ -192,7 +239,7 @@ func (s *Session) handleResponse(h Header, body []byte) {
 		}
 		r.err = &StatusError{Command: h.ID, Status: h.Status}
 	case err != nil:
-		s.stats.DecodeErrors.Add(1)
+		s.badPDU(h, err)
 		r.err = err
 	default:
 		r.p = p

@@ -62,7 +62,9 @@ func (srv *Server) ListenAndServe(addr string) error {
 }
 
 // Serve accepts connections on l until it fails or the server is shut
-// down, in which case it returns ErrServerClosed. It closes l.
+// down, in which case it returns ErrServerClosed. It closes l. For SMPP
+// over TLS pass a tls.NewListener: the handshake happens on the session's
+// first read, within Config.BindTimeout like the bind itself.
 func (srv *Server) Serve(l net.Listener) error {
 	cfg := srv.resolve()
 	if err := cfg.Validate(); err != nil {

@@ -31,6 +31,9 @@ var (
 	// ErrWriteQueueFull: RespondNoWait found the write queue full; nothing
 	// was sent and the request may still be answered.
 	ErrWriteQueueFull = errors.New("smpp: write queue full")
+	// ErrPDUTimeout: a PDU did not arrive whole within Config.PDUTimeout of
+	// its first byte.
+	ErrPDUTimeout = errors.New("smpp: PDU not received whole in time")
 
 	// errUnbound and errLocalClose are clean endings: Err reports nil.
 	errUnbound    = errors.New("smpp: unbound")
@@ -79,14 +82,19 @@ func (s SessionState) String() string {
 	return "closed"
 }
 
-// Log keys used by this package.
+// Log keys used by this package. Package cmpp uses the same names for the
+// same things (peer, command, seq, msg_id, reason, err), so one query
+// follows a message across both sides of a gateway; callers logging about
+// sessions use these too.
 const (
-	LogKeyPeer     = "peer"
-	LogKeyRole     = "role"
-	LogKeyPDU      = "pdu"
-	LogKeySeq      = "seq"
-	LogKeyStatus   = "status"
-	LogKeySystemID = "system_id"
+	LogKeyPeer     = "peer"      // remote address
+	LogKeyRole     = "role"      // esme or smsc
+	LogKeySystemID = "system_id" // the peer's system_id once bound
+	LogKeyCommand  = "command"   // command_id name, e.g. "submit_sm"
+	LogKeySeq      = "seq"       // sequence_number
+	LogKeyMsgID    = "msg_id"    // an SMSC message_id
+	LogKeyStatus   = "status"    // command_status of a response
+	LogKeyReason   = "reason"    // a bounded label: why something was refused
 	LogKeyErr      = "err"
 )
 
@@ -221,6 +229,15 @@ type Session struct {
 	bw   *bufio.Writer // writer goroutine only
 	wbuf []byte        // writer goroutine only: encode scratch
 
+	// The reader's deadline state (reader goroutine only, see connReader):
+	// when the last read returned bytes, when the PDU being read began
+	// (zero until its first byte), whether the deadline set last was that
+	// PDU's, and the deadline set last.
+	lastFill time.Time
+	pduStart time.Time
+	pduBound bool
+	rdl      time.Time
+
 	seq      atomic.Uint32
 	state    atomic.Uint32 // SessionState<<8 | BindMode
 	systemID atomic.Pointer[string]
@@ -245,7 +262,8 @@ type Session struct {
 	cause error
 }
 
-// NewSession starts a session over conn, which it then owns. h answers the
+// NewSession starts a session over conn, which it then owns; conn may be
+// a *tls.Conn (see Dialer for dialing one). h answers the
 // peer's requests; it may be nil for an ESME that only submits (deliveries
 // are then refused with ESME_RX_T_APPN so the SMSC retries them).
 func NewSession(conn net.Conn, role Role, cfg Config, h Handler) (*Session, error) {
@@ -268,7 +286,6 @@ func newSession(conn net.Conn, role Role, cfg Config, h Handler, onStart, onClos
 		h:       h,
 		log:     cfg.Logger,
 		stats:   cfg.Stats,
-		br:      bufio.NewReaderSize(conn, 16<<10),
 		bw:      bufio.NewWriterSize(conn, 16<<10),
 		win:     newWindow(cfg.Window),
 		out:     make(chan frame, cfg.WriteQueue),
@@ -276,6 +293,7 @@ func newSession(conn net.Conn, role Role, cfg Config, h Handler, onStart, onClos
 		done:    make(chan struct{}),
 		onClose: onClose,
 	}
+	s.br = bufio.NewReaderSize(connReader{s}, 16<<10)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -5,6 +5,7 @@ package smpptest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -57,6 +58,13 @@ func NewUnstartedServer(cfg smpp.Config, h smpp.Handler) *Server {
 		SMPP:     &smpp.Server{Config: cfg, Handler: h},
 		serveErr: make(chan error, 1),
 	}
+}
+
+// StartTLS is Start on a TLS listener presenting cfg (certificates from
+// internal/testcerts, say); dial it with smpp.Dialer{TLS: ...}.
+func (s *Server) StartTLS(cfg *tls.Config) {
+	s.Listener = tls.NewListener(s.Listener, cfg)
+	s.Start()
 }
 
 // Start serves in a goroutine that Close waits for.
