@@ -3,7 +3,6 @@ package ismg
 import (
 	"errors"
 
-	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 )
@@ -19,7 +18,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 		n.m.Cancels.WithLabelValues(sp.id, reason).Inc()
 		_ = s.Reply(h, &cmpp.CancelResp{SuccessID: cmpp.CancelFailed})
 	}
-	var queues []string
+	var queues []queueRef
 	for _, name := range n.linkOrder {
 		queues = append(queues, n.links[name].q)
 	}
@@ -29,7 +28,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 	}
 	n.fwdMu.Unlock()
 	for _, q := range queues {
-		it, err := n.st.Take(q, p.MsgID)
+		it, err := n.st.Take(q.queue(), p.MsgID)
 		switch {
 		case errors.Is(err, queue.ErrNotFound):
 			continue
@@ -42,21 +41,19 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 		}
 		r, err := decodeMT(it.Value)
 		if err != nil || r.SPID != sp.id {
-			n.st.Release(q, it.ID)
+			n.st.Release(q.queue(), it.ID)
 			fail("not_found") // another SP's message is none of this one's business
 			return
 		}
-		n.st.CommitAsync([]queue.Op{queue.Remove(q, it.ID)}, func(err error) {
+		n.st.CommitAsync([]queue.Op{queue.Remove(q.queue(), it.ID)}, func(err error) {
 			if err != nil {
 				n.noteStoreErr(err)
-				n.st.Release(q, it.ID)
+				n.st.Release(q.queue(), it.ID)
 				n.m.Cancels.WithLabelValues(sp.id, "store").Inc()
 				n.replyNoWait(s, h, &cmpp.CancelResp{SuccessID: cmpp.CancelFailed})
 				return
 			}
-			rec := n.mtCDR(it.ID, &r, q)
-			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatDeleted, n.now()
-			n.writeCDR(rec)
+			n.writeCDR(n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, n.now()))
 			n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 			n.m.Cancels.WithLabelValues(sp.id, "ok").Inc()
 			n.log.Info("MT cancelled by its SP", "sp", sp.id, "msg_id", it.ID, "queue", q)

@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
@@ -32,16 +31,29 @@ func (n *Node) noteCDRSync(err error) {
 	}
 }
 
-func (n *Node) mtCDR(id uint64, r *mtRecord, q string) billing.Record {
-	rec := billing.Record{
-		Kind: billing.KindMT, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
-		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
-		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
-		SubmitTime: r.Submitted, HandlingGateway: n.gw, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
-	}
-	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
-		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
-	}
+// bill starts the CDR of message id: the fields every kind shares, with
+// the direction of the queue the message leaves through (a fwd:<gw> queue
+// bills it forwarded out to gw). The kinds fill in the rest: mtCDR and
+// reportCDR from the MT's record, handleMO from the deliver_sm.
+func (n *Node) bill(kind billing.Kind, id uint64, via queueRef) billing.Record {
+	dir, next := via.billing()
+	return billing.Record{Kind: kind, MsgID: id, HandlingGateway: n.gw, Direction: dir, NextGateway: next}
+}
+
+// mtCDR is the MT record of an accepted SUBMIT destination.
+func (n *Node) mtCDR(id uint64, r *mtRecord, via queueRef) billing.Record {
+	rec := n.bill(billing.KindMT, id, via)
+	rec.SPID, rec.ServiceID = r.SPID, r.ServiceID
+	rec.FeeUserType, rec.FeeType, rec.FeeCode, rec.FeeTerminalID = r.FeeUserType, r.FeeType, r.FeeCode, r.FeeTerminalID
+	rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = r.SrcID, r.Dest, r.PkTotal, r.PkNumber
+	rec.SubmitTime, rec.MsgFmt, rec.Length = r.Submitted, r.MsgFmt, uint32(len(r.Content))
+	return rec
+}
+
+// reportRecord is the REPORT record that settles an MT with stat.
+func (n *Node) reportRecord(id uint64, r *mtRecord, via queueRef, stat string, done time.Time) billing.Record {
+	rec := n.mtCDR(id, r, via)
+	rec.Kind, rec.FinalStatus, rec.DoneTime, rec.SMSCMsgID = billing.KindReport, stat, done, r.SMSCID
 	return rec
 }
 
@@ -51,16 +63,6 @@ func (n *Node) mtCDR(id uint64, r *mtRecord, q string) billing.Record {
 // settles, and a crash cannot lose it. A commit that then fails leaves a
 // second REPORT for the same Msg_Id when the message is finished again;
 // billing settles an MT once (billing/FORMAT.md).
-func (n *Node) reportCDR(q string, id uint64, r *mtRecord, stat string, done time.Time) {
-	rec := billing.Record{
-		Kind: billing.KindReport, MsgID: id, SPID: r.SPID, ServiceID: r.ServiceID,
-		FeeUserType: r.FeeUserType, FeeType: r.FeeType, FeeCode: r.FeeCode, FeeTerminalID: r.FeeTerminalID,
-		Src: r.SrcID, Dest: r.Dest, Segments: r.PkTotal, SegmentNo: r.PkNumber,
-		SubmitTime: r.Submitted, DoneTime: done, FinalStatus: stat, HandlingGateway: n.gw,
-		SMSCMsgID: r.SMSCID, MsgFmt: r.MsgFmt, Length: uint32(len(r.Content)),
-	}
-	if gw, ok := strings.CutPrefix(q, qFwdPrefix); ok {
-		rec.Direction, rec.NextGateway = billing.DirFwdOut, gw
-	}
-	n.writeCDR(rec)
+func (n *Node) reportCDR(via queueRef, id uint64, r *mtRecord, stat string, done time.Time) {
+	n.writeCDR(n.reportRecord(id, r, via, stat, done))
 }

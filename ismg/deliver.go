@@ -63,9 +63,9 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			watch <-chan struct{}
 		)
 		if sess != nil && inflight < window {
-			watch = n.st.Watch(sp.q)
+			watch = n.st.Watch(sp.q.queue())
 			var err error
-			if items, err = n.st.Lease(sp.q, time.Now(), window-inflight); err != nil {
+			if items, err = n.st.Lease(sp.q.queue(), time.Now(), window-inflight); err != nil {
 				return err
 			}
 		} else if sess == nil && time.Since(lastSweep) >= n.cfg.Delivery.ExpirySweep {
@@ -80,7 +80,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			var timer <-chan time.Time
 			var t *time.Timer
 			if watch != nil {
-				if due, ok := n.st.NextDue(sp.q); ok {
+				if due, ok := n.st.NextDue(sp.q.queue()); ok {
 					t = time.NewTimer(max(time.Until(due), time.Millisecond))
 					timer = t.C
 				}
@@ -102,7 +102,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			continue
 		}
 		for _, id := range removes {
-			ops = append(ops, queue.Remove(sp.q, id))
+			ops = append(ops, queue.Remove(sp.q.queue(), id))
 		}
 		recs := make([]outRecord, 0, len(items))
 		// Not compacted in place: a failed commit releases all of items.
@@ -111,12 +111,12 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 		for _, it := range items {
 			o, err := decodeOut(it.Value)
 			if err != nil {
-				n.log.Error("dropping undecodable DELIVER", "queue", sp.q, "id", it.ID, "err", err)
-				ops = append(ops, queue.Remove(sp.q, it.ID))
+				n.log.Error("dropping undecodable DELIVER", "queue", sp.q.queue(), "id", it.ID, "err", err)
+				ops = append(ops, queue.Remove(sp.q.queue(), it.ID))
 				continue
 			}
 			if sp.expired(&o) {
-				ops = append(ops, queue.Remove(sp.q, it.ID))
+				ops = append(ops, queue.Remove(sp.q.queue(), it.ID))
 				expired = append(expired, expiredOut{it.ID, o})
 				continue
 			}
@@ -127,17 +127,17 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 		var batch *inflightBatch
 		if len(keep) > 0 {
 			var op queue.Op
-			batch, op = n.newInflight(sp.q, keep)
+			batch, op = n.newInflight(sp.q.queue(), keep)
 			ops = append(ops, op)
 		}
 		if err := n.commit(hard, ops...); err != nil {
-			n.log.Error("mark DELIVER in flight", "queue", sp.q, "err", err)
+			n.log.Error("mark DELIVER in flight", "queue", sp.q.queue(), "err", err)
 			for _, it := range items {
-				n.st.Release(sp.q, it.ID)
+				n.st.Release(sp.q.queue(), it.ID)
 			}
 			// The answered ones are still removed, each on its own.
 			for _, id := range removes {
-				n.st.CommitAsync([]queue.Op{queue.Remove(sp.q, id)}, func(err error) {
+				n.st.CommitAsync([]queue.Op{queue.Remove(sp.q.queue(), id)}, func(err error) {
 					if err != nil && !errors.Is(err, queue.ErrNotFound) {
 						n.noteStoreErr(err)
 					}
@@ -157,7 +157,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 		for i, it := range keep {
 			if sess == nil || sess.Err() != nil || i > 0 {
 				if sess, _ = sp.pick(); sess == nil {
-					n.st.Release(sp.q, it.ID)
+					n.st.Release(sp.q.queue(), it.ID)
 					n.inflightDone(batch)
 					continue
 				}
@@ -167,7 +167,7 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 			if err := sp.send(sess, it, &recs[i], st, hard); err != nil {
 				inflight--
 				delete(batchOf, it.ID)
-				n.st.Release(sp.q, it.ID)
+				n.st.Release(sp.q.queue(), it.ID)
 				n.inflightDone(batch)
 			}
 		}
@@ -272,11 +272,11 @@ func (sp *spRuntime) expireOffline(ctx context.Context) error {
 	var keep []uint64
 	defer func() {
 		for _, id := range keep {
-			n.st.Release(sp.q, id)
+			n.st.Release(sp.q.queue(), id)
 		}
 	}()
 	for {
-		items, err := n.st.Lease(sp.q, time.Now(), 512)
+		items, err := n.st.Lease(sp.q.queue(), time.Now(), 512)
 		if err != nil || len(items) == 0 {
 			return err
 		}
@@ -291,13 +291,13 @@ func (sp *spRuntime) expireOffline(ctx context.Context) error {
 				keep = append(keep, it.ID)
 				continue
 			}
-			ops = append(ops, queue.Remove(sp.q, it.ID))
+			ops = append(ops, queue.Remove(sp.q.queue(), it.ID))
 			dropped = append(dropped, it.ID)
 			recs = append(recs, o)
 		}
 		if len(ops) > 0 {
 			if err := n.commit(ctx, ops...); err != nil {
-				n.log.Error("drop expired DELIVERs", "queue", sp.q, "err", err)
+				n.log.Error("drop expired DELIVERs", "queue", sp.q.queue(), "err", err)
 				keep = append(keep, dropped...)
 				return nil // try again at the next sweep
 			}
@@ -313,10 +313,10 @@ func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o *outRecord, st 
 	n := sp.n
 	o.InFlight = false
 	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(o.Attempts)))
-	if err := n.commit(ctx, queue.Update(sp.q, it.ID, due, o.Append(nil))); err != nil {
-		n.log.Error("reschedule DELIVER", "queue", sp.q, "id", it.ID, "err", err)
+	if err := n.commit(ctx, queue.Update(sp.q.queue(), it.ID, due, o.Append(nil))); err != nil {
+		n.log.Error("reschedule DELIVER", "queue", sp.q.queue(), "id", it.ID, "err", err)
 	}
-	n.st.Release(sp.q, it.ID)
+	n.st.Release(sp.q.queue(), it.ID)
 	st.free(it.ID)
 }
 

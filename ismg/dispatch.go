@@ -42,16 +42,16 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			}
 			break
 		}
-		items, err := n.st.Lease(lr.q, time.Now(), free)
+		items, err := n.st.Lease(lr.q.queue(), time.Now(), free)
 		for range free - len(items) {
 			<-slots
 		}
 		if err != nil {
-			n.log.Error("lease", "queue", lr.q, "err", err)
+			n.log.Error("lease", "queue", lr.q.queue(), "err", err)
 			return err
 		}
 		if len(items) == 0 {
-			if err := n.st.Wait(ctx, lr.q); err != nil {
+			if err := n.st.Wait(ctx, lr.q.queue()); err != nil {
 				return nil
 			}
 			continue
@@ -88,14 +88,14 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 	var keep []uint64
 	defer func() {
 		for _, id := range keep {
-			n.st.Release(lr.q, id)
+			n.st.Release(lr.q.queue(), id)
 		}
 	}()
 	now := n.now()
 	for {
-		items, err := n.st.Lease(lr.q, time.Now(), 512)
+		items, err := n.st.Lease(lr.q.queue(), time.Now(), 512)
 		if err != nil {
-			n.log.Error("lease for expiry", "queue", lr.q, "err", err)
+			n.log.Error("lease for expiry", "queue", lr.q.queue(), "err", err)
 			return
 		}
 		if len(items) == 0 {
@@ -125,8 +125,8 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 	for _, it := range items {
 		r, err := decodeMT(it.Value)
 		if err != nil {
-			n.log.Error("dropping undecodable MT", "queue", lr.q, "id", it.ID, "err", err)
-			_ = n.commit(hard, queue.Remove(lr.q, it.ID))
+			n.log.Error("dropping undecodable MT", "queue", lr.q.queue(), "id", it.ID, "err", err)
+			_ = n.commit(hard, queue.Remove(lr.q.queue(), it.ID))
 			<-slots
 			continue
 		}
@@ -143,11 +143,11 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 	if len(keep) == 0 {
 		return
 	}
-	b, err := n.markInflight(hard, lr.q, keep)
+	b, err := n.markInflight(hard, lr.q.queue(), keep)
 	if err != nil {
-		n.log.Error("mark in flight", "queue", lr.q, "err", err)
+		n.log.Error("mark in flight", "queue", lr.q.queue(), "err", err)
 		for _, it := range keep {
-			n.st.Release(lr.q, it.ID)
+			n.st.Release(lr.q.queue(), it.ID)
 			<-slots
 		}
 		return

@@ -20,7 +20,7 @@ type linkRuntime struct {
 	n     *Node
 	cfg   SMSCLinkConfig
 	link  *smsclink.Link
-	q     string // mt:<link>
+	q     queueRef // mt:<link>
 	dc0   smstext.Coding
 	textM smpp.IDMode // how to turn a receipt-text id into the response spelling
 	cap   int         // submit_sm in flight at once: binds × window
@@ -62,7 +62,7 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 		d := &tls.Dialer{Config: tc}
 		lc.Dial = d.DialContext
 	}
-	lr := &linkRuntime{n: n, cfg: c, q: qMTPrefix + c.Name, dc0: smstext.GSM7}
+	lr := &linkRuntime{n: n, cfg: c, q: linkQueue(c.Name), dc0: smstext.GSM7}
 	if c.DataCoding0 == "latin1" {
 		lr.dc0 = smstext.Latin1
 	}

@@ -33,29 +33,25 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 		DestID: code, ServiceID: "", TPPID: d.ProtocolID, TPUDHI: udhi, MsgFmt: msgFmt,
 		SrcTerminalID: d.SourceAddr.Addr, Content: content, Created: now,
 	}
-	q := qOutPrefix + r.SP.ID
-	due := time.Time{}
-	dir, next := billing.DirLocal, ""
+	q, due := n.outQueueOf(r.SP.ID), time.Time{}
 	if r.Gateway.Code != n.gw {
 		// CMPP_FWD comes with the federation: wait there until the
 		// default validity passes, then expire.
-		q, due = qFwdPrefix+r.Gateway.Code, now.Add(n.cfg.Delivery.DefaultValidity)
-		dir, next = billing.DirFwdOut, r.Gateway.Code
+		q, due = fwdQueue(r.Gateway.Code), now.Add(n.cfg.Delivery.DefaultValidity)
 	}
 	// The CDR goes first so that the committer's CDR fsync covers it
 	// before the MO is durable and acknowledged (see reportCDR).
-	n.writeCDR(billing.Record{
-		Kind: billing.KindMO, Direction: dir, MsgID: id, SPID: r.SP.ID, Src: d.SourceAddr.Addr, Dest: code,
-		Segments: 1, SegmentNo: 1, SubmitTime: now, HandlingGateway: n.gw, NextGateway: next,
-		MsgFmt: msgFmt, Length: uint32(len(content)),
-	})
-	if err := n.commit(ctx, queue.Enqueue(q, id, due, o.Append(nil))); err != nil {
+	rec := n.bill(billing.KindMO, id, q)
+	rec.SPID, rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = r.SP.ID, d.SourceAddr.Addr, code, 1, 1
+	rec.SubmitTime, rec.MsgFmt, rec.Length = now, msgFmt, uint32(len(content))
+	n.writeCDR(rec)
+	if err := n.commit(ctx, queue.Enqueue(q.queue(), id, due, o.Append(nil))); err != nil {
 		n.m.MO.WithLabelValues("error").Inc()
 		n.log.Error("store MO", "err", err)
 		return smpp.StatusXTAppn
 	}
 	n.stats.moQueued(r.SP.ID, now)
-	if dir == billing.DirFwdOut {
+	if q.kind == queueFwd {
 		n.m.MO.WithLabelValues("fwd").Inc()
 		n.ensureFwdSweeper(q)
 	} else {

@@ -22,16 +22,6 @@ import (
 	"github.com/tandem-sms/tandem/routing"
 )
 
-// Queue and bucket names (see the package doc for the life cycle).
-const (
-	qMTPrefix  = "mt:" // + link name
-	qAwait     = "await"
-	qOrphan    = "orphan"
-	qOutPrefix = "out:" // + SP_Id
-	qFwdPrefix = "fwd:" // + gateway code
-	kvMeta     = "meta"
-)
-
 // Option customises a Node.
 type Option func(*options)
 
@@ -107,8 +97,9 @@ type Node struct {
 	connLog  logSampler // "CONNECT refused" lines
 	conns    sync.Map   // *cmpp.Session → *spConn
 
-	fwdMu  sync.Mutex
-	fwdRun map[string]bool // fwd:<gw> queues with a sweeper
+	fwdMu    sync.Mutex
+	fwdNames sync.Map          // gateway code → its fwd:<gw> queueRef
+	fwdRun   map[queueRef]bool // fwd:<gw> queues: true once their sweeper runs
 
 	msgLocks keyLocks // per Msg_Id: receipts of one message's parts
 
@@ -142,7 +133,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, now: o.now, loc: time.Local,
-		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[string]bool{},
+		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
 		msgLocks: keyLocks{m: map[uint64]*keyLock{}},
 	}
 	lim := cfg.Limits
@@ -210,7 +201,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		}
 		n.links[lc.Name] = lr
 		n.linkOrder = append(n.linkOrder, lc.Name)
-		n.mtQueues = append(n.mtQueues, qMTPrefix+lc.Name)
+		n.mtQueues = append(n.mtQueues, lr.q.queue())
 		if lc.Default && n.defaultLink == "" {
 			n.defaultLink = lc.Name
 		}
@@ -410,22 +401,4 @@ func (n *Node) goRun(f func(ctx context.Context) error) bool {
 	ctx := n.runCtx
 	n.runGroup.Go(func() error { return f(ctx) })
 	return true
-}
-
-// commit wraps Store.Commit, remembering a failed store for /healthz.
-func (n *Node) commit(ctx context.Context, ops ...queue.Op) error {
-	err := n.st.Commit(ctx, ops...)
-	if err != nil {
-		n.noteStoreErr(err)
-	}
-	return err
-}
-
-func (n *Node) noteStoreErr(err error) {
-	if errors.Is(err, queue.ErrFailed) || errors.Is(err, queue.ErrStoreFull) {
-		n.storeBad.Store(true)
-	}
-	if !errors.Is(err, queue.ErrDuplicate) && !errors.Is(err, queue.ErrNotFound) {
-		n.m.StoreErrors.Inc()
-	}
 }

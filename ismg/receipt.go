@@ -153,14 +153,14 @@ func (lr *linkRuntime) receiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, er
 	if r.Stat == "" || r.Stat == smpp.StatDelivered {
 		r.Stat = stat
 	}
-	ops := n.reportOps(qAwait, msgID, &r, r.Stat, sid, done, nil)
-	n.reportCDR(qAwait, msgID, &r, r.Stat, done)
+	ops := n.reportOps(awaitQueue, msgID, &r, r.Stat, sid, done, nil)
+	n.reportCDR(awaitQueue, msgID, &r, r.Stat, done)
 	n.st.CommitAsync(ops, func(err error) {
 		if err != nil {
 			n.noteStoreErr(err)
 		}
 		st := smpp.StatusXTAppn
-		if n.reportCommitted(err, qAwait, msgID, &r, "smsc") {
+		if n.reportCommitted(err, awaitQueue, msgID, &r, "smsc") {
 			lr.idx.markDone(sid)
 			lr.mMatched.Inc()
 			st = smpp.StatusOK
@@ -236,7 +236,7 @@ func (lr *linkRuntime) applyReceiptTo(ctx context.Context, sid, stat string, don
 		lr.mMatched.Inc()
 		return smpp.StatusOK
 	}
-	if !n.finalReportOps(ctx, qAwait, msgID, &r, r.Stat, "smsc", sid, done, ops) {
+	if !n.finalReportOps(ctx, awaitQueue, msgID, &r, r.Stat, "smsc", sid, done, ops) {
 		return smpp.StatusXTAppn
 	}
 	lr.idx.markDone(sid)

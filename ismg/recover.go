@@ -3,7 +3,6 @@ package ismg
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/tandem-sms/tandem/ismg/queue"
 )
@@ -14,9 +13,15 @@ func (n *Node) recover() error {
 	if err := n.stats.load(n.st); err != nil {
 		return fmt.Errorf("ismg: load CMPP_QUERY counters: %w", err)
 	}
-	for _, q := range n.st.Queues() {
-		switch {
-		case strings.HasPrefix(q, qMTPrefix), strings.HasPrefix(q, qOutPrefix):
+	for _, name := range n.st.Queues() {
+		ref, err := parseQueue(name)
+		if err != nil {
+			n.log.Warn("unknown queue in the store left alone", "queue", name)
+			continue
+		}
+		q := ref.queue()
+		switch ref.kind {
+		case queueMT, queueOut:
 			bump := func(v []byte) []byte {
 				if r, err := decodeMT(v); err == nil {
 					r.Attempts++
@@ -24,7 +29,7 @@ func (n *Node) recover() error {
 				}
 				return nil
 			}
-			if strings.HasPrefix(q, qOutPrefix) {
+			if ref.kind == queueOut {
 				bump = func(v []byte) []byte {
 					if o, err := decodeOut(v); err == nil {
 						o.Attempts++
@@ -40,15 +45,14 @@ func (n *Node) recover() error {
 			if count == 0 {
 				continue
 			}
-			if name, ok := strings.CutPrefix(q, qMTPrefix); ok {
-				n.m.Resends.WithLabelValues(name).Add(float64(count))
-				n.log.Warn("messages were in flight to the SMSC at the last stop; they are sent again", "link", name, "count", count)
+			if ref.kind == queueMT {
+				n.m.Resends.WithLabelValues(ref.name).Add(float64(count))
+				n.log.Warn("messages were in flight to the SMSC at the last stop; they are sent again", "link", ref.name, "count", count)
 			} else {
-				sp := strings.TrimPrefix(q, qOutPrefix)
-				n.m.ReportRepeats.WithLabelValues(sp).Add(float64(count))
-				n.log.Warn("DELIVERs were in flight to the SP at the last stop; they are sent again", "sp", sp, "count", count)
+				n.m.ReportRepeats.WithLabelValues(ref.name).Add(float64(count))
+				n.log.Warn("DELIVERs were in flight to the SP at the last stop; they are sent again", "sp", ref.name, "count", count)
 			}
-		case q == qAwait:
+		case queueAwait:
 			// The SMSC id → Msg_Id index lives in memory only.
 			err := n.st.Scan(q, func(it queue.Item) bool {
 				r, err := decodeMT(it.Value)
@@ -63,7 +67,7 @@ func (n *Node) recover() error {
 			if err != nil {
 				return fmt.Errorf("ismg: recover await: %w", err)
 			}
-		case q == qOrphan:
+		case queueOrphan:
 			err := n.st.Scan(q, func(it queue.Item) bool {
 				o, err := decodeOrphan(it.Value)
 				if err != nil {
@@ -78,8 +82,8 @@ func (n *Node) recover() error {
 			if err != nil {
 				return fmt.Errorf("ismg: recover orphans: %w", err)
 			}
-		case strings.HasPrefix(q, qFwdPrefix):
-			n.fwdRun[q] = false
+		case queueFwd:
+			n.fwdRun[ref] = false
 		}
 	}
 	return nil

@@ -13,15 +13,24 @@ import (
 // smppStatusText is the MB:xxxx gateway code for an SMPP error status.
 func smppStatusText(st smpp.Status) string { return fmt.Sprintf("MB:%04d", uint32(st)%10000) }
 
+// outQueueOf is the out queue of SP spID (precomputed for the SPs of the
+// configuration).
+func (n *Node) outQueueOf(spID string) queueRef {
+	if sp := (*n.sps.Load())[spID]; sp != nil {
+		return sp.q
+	}
+	return outQueue(spID)
+}
+
 // finalReport ends a message that is still in queue q with stat.
-func (n *Node) finalReport(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string) bool {
+func (n *Node) finalReport(ctx context.Context, q queueRef, id uint64, r *mtRecord, stat, origin, sid string) bool {
 	return n.finalReportOps(ctx, q, id, r, stat, origin, sid, n.now(), nil)
 }
 
 // finalReportOps removes message id from q and, when the SP asked for it,
 // queues its status report for the SP, in one commit with extra, after
 // writing the REPORT CDR.
-func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
+func (n *Node) finalReportOps(ctx context.Context, q queueRef, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
 	ops := n.reportOps(q, id, r, stat, sid, done, extra)
 	n.reportCDR(q, id, r, stat, done)
 	return n.reportCommitted(n.commit(ctx, ops...), q, id, r, origin)
@@ -29,8 +38,8 @@ func (n *Node) finalReportOps(ctx context.Context, q string, id uint64, r *mtRec
 
 // reportOps are the ops of finalReportOps: extra, the removal of id from q
 // and the SP's status report if it asked for one.
-func (n *Node) reportOps(q string, id uint64, r *mtRecord, stat, sid string, done time.Time, extra []queue.Op) []queue.Op {
-	ops := append(extra, queue.Remove(q, id))
+func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, done time.Time, extra []queue.Op) []queue.Op {
+	ops := append(extra, queue.Remove(q.queue(), id))
 	if r.RegisteredDelivery == 1 {
 		o := outRecord{
 			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,
@@ -38,7 +47,7 @@ func (n *Node) reportOps(q string, id uint64, r *mtRecord, stat, sid string, don
 			SubmitTime: reportTime(r.Submitted, n.loc), DoneTime: reportTime(done, n.loc),
 			DestTerminalID: r.Dest, SMSCSequence: smscSequence(sid),
 		}
-		ops = append(ops, queue.Enqueue(qOutPrefix+r.SPID, id, time.Time{}, o.Append(nil)))
+		ops = append(ops, queue.Enqueue(n.outQueueOf(r.SPID).queue(), id, time.Time{}, o.Append(nil)))
 	}
 	return ops
 }
@@ -46,20 +55,20 @@ func (n *Node) reportOps(q string, id uint64, r *mtRecord, stat, sid string, don
 // reportCommitted finishes finalReportOps once the commit of reportOps
 // returned err: metrics and QUERY counters on success. It reports false
 // when the message is still to be finished (the store refused).
-func (n *Node) reportCommitted(err error, q string, id uint64, r *mtRecord, origin string) bool {
+func (n *Node) reportCommitted(err error, q queueRef, id uint64, r *mtRecord, origin string) bool {
 	if err != nil {
 		if errors.Is(err, queue.ErrNotFound) {
 			return true // someone else finished it
 		}
 		n.log.Error("store status report", "msg_id", id, "err", err)
-		if q != qAwait {
-			n.st.Release(q, id)
+		if q.kind != queueAwait {
+			n.st.Release(q.queue(), id)
 		}
 		return false
 	}
 	n.m.Reports.WithLabelValues(r.SPID, origin).Inc()
 	n.m.ReportLatency.Observe(n.now().Sub(r.Submitted).Seconds())
-	if q != qAwait {
+	if q.kind != queueAwait {
 		// Ended before any SMSC took it: a forwarding failure for QUERY.
 		n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 	}

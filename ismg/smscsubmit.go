@@ -107,7 +107,7 @@ func (lr *linkRuntime) awaitOp(it queue.Item, r *mtRecord, sids []string) (queue
 	r.Parts = uint8(len(sids))
 	r.Pending = r.Parts
 	pend := lr.idx.addPending(sids)
-	return queue.Move(lr.q, qAwait, it.ID, lr.n.now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
+	return queue.Move(lr.q.queue(), qAwait, it.ID, lr.n.now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
 }
 
 // awaitDone ends the pending state after the Move's commit (err) and
@@ -123,7 +123,7 @@ func (lr *linkRuntime) awaitDone(it queue.Item, r *mtRecord, sids []string, pend
 		// The SMSC has the message but we could not record it: leave it
 		// in flight in mt so it is sent again (a duplicate beats a loss).
 		lr.n.log.Error("store SMSC id mapping", "id", it.ID, "err", err)
-		lr.n.st.Release(lr.q, it.ID)
+		lr.n.st.Release(lr.q.queue(), it.ID)
 		return nil
 	}
 	return orphans
@@ -205,10 +205,10 @@ func (lr *linkRuntime) failed(ctx context.Context, it queue.Item, r *mtRecord, e
 	}
 	r.InFlight = false
 	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(r.Attempts)))
-	if cerr := n.commit(ctx, queue.Update(lr.q, it.ID, due, r.Append(nil))); cerr != nil {
+	if cerr := n.commit(ctx, queue.Update(lr.q.queue(), it.ID, due, r.Append(nil))); cerr != nil {
 		n.log.Error("schedule retry", "id", it.ID, "err", cerr)
 	}
-	n.st.Release(lr.q, it.ID)
+	n.st.Release(lr.q.queue(), it.ID)
 }
 
 // backoff is min·2^(attempt-1) capped at max, with ±25% jitter.

@@ -18,7 +18,7 @@ type spRuntime struct {
 	id   string
 	acct atomic.Pointer[SPAccount] // nil once removed by Reload
 	lim  *rate.Limiter
-	q    string // out:<spid>
+	q    queueRef // out:<spid>
 
 	mu       sync.Mutex
 	sessions []*cmpp.Session
@@ -32,7 +32,7 @@ type spRuntime struct {
 }
 
 func newSPRuntime(n *Node, a *SPAccount) *spRuntime {
-	sp := &spRuntime{n: n, id: a.SPID, q: qOutPrefix + a.SPID, reserved: map[string]time.Time{}, wake: make(chan struct{})}
+	sp := &spRuntime{n: n, id: a.SPID, q: outQueue(a.SPID), reserved: map[string]time.Time{}, wake: make(chan struct{})}
 	sp.acct.Store(a)
 	sp.lim = rate.NewLimiter(limitOf(a), a.Burst)
 	sp.mSubmitOK = n.m.Submits.WithLabelValues(sp.id, "ok", "")

@@ -2,11 +2,9 @@ package ismg
 
 import (
 	"errors"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/routing"
@@ -64,7 +62,7 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 	}
 
 	t := n.routes.Load()
-	queues := make([]string, len(p.DestTerminalIDs))
+	queues := make([]queueRef, len(p.DestTerminalIDs))
 	dests := make([]string, len(p.DestTerminalIDs))
 	for i, d := range p.DestTerminalIDs {
 		q, num, ok := n.routeMT(t, d)
@@ -101,14 +99,14 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 			Submitted: now, ValidUntil: valid, Content: content,
 		}
 		qdue := due
-		if strings.HasPrefix(queues[i], qFwdPrefix) {
+		if queues[i].kind == queueFwd {
 			// Until CMPP_FWD exists these wait for Valid_Time and are
 			// then reported EXPIRED by the fwd sweeper.
 			qdue = valid
 		} else {
-			r.Link = strings.TrimPrefix(queues[i], qMTPrefix)
+			r.Link = queues[i].name
 		}
-		sw.ops[i] = queue.Enqueue(queues[i], first+uint64(i), qdue, r.Append(nil))
+		sw.ops[i] = queue.Enqueue(queues[i].queue(), first+uint64(i), qdue, r.Append(nil))
 	}
 	// The CDRs are buffered first: the committer fsyncs them when it takes
 	// this commit, just before the transaction (queue.Config.OnBatch), and
@@ -127,27 +125,38 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 	n.st.CommitAsync(sw.ops, sw.storeDone)
 }
 
-// routeMT picks the queue of a destination: this gateway's numbers go to
-// their segment's SMSC link (or the default link), others to fwd:<gw>.
-func (n *Node) routeMT(t *routing.Table, dest string) (q, num string, ok bool) {
+// routeMT picks the destination of a number: this gateway's numbers go to
+// their segment's SMSC link (or the default link), others to the peer
+// gateway that is their home (fwd:<gw>).
+func (n *Node) routeMT(t *routing.Table, dest string) (q queueRef, num string, ok bool) {
 	num, err := routing.NormalizeMSISDN(dest)
 	if err != nil {
-		return "", "", false
+		return queueRef{}, "", false
 	}
 	r, err := t.ResolveMT(num)
 	if err != nil {
-		return "", "", false
+		return queueRef{}, "", false
 	}
 	if r.Gateway.Code != n.gw {
-		return qFwdPrefix + r.Gateway.Code, num, true
+		return n.fwdQueueOf(r.Gateway.Code), num, true
 	}
 	lr, ok := n.links[r.Segment.SMSC]
 	if !ok {
 		if lr, ok = n.links[n.defaultLink]; !ok {
-			return "", "", false
+			return queueRef{}, "", false
 		}
 	}
-	return lr.q, num, true // precomputed: no concatenation per SUBMIT
+	return lr.q, num, true
+}
+
+// fwdQueueOf is the fwd:<gw> queue of gateway gw, named once per gateway
+// so that routing a SUBMIT allocates nothing.
+func (n *Node) fwdQueueOf(gw string) queueRef {
+	if q, ok := n.fwdNames.Load(gw); ok {
+		return q.(queueRef)
+	}
+	q, _ := n.fwdNames.LoadOrStore(gw, fwdQueue(gw))
+	return q.(queueRef)
 }
 
 // mtDepth is the number of messages waiting for (or at) the SMSC links.
@@ -177,10 +186,10 @@ type submitWait struct {
 
 	ops    []queue.Op
 	recs   []mtRecord
-	queues []string
+	queues []queueRef
 	op1    [1]queue.Op
 	rec1   [1]mtRecord
-	q1     [1]string
+	q1     [1]queueRef
 
 	pending  atomic.Int32 // outcomes still to come
 	storeErr error
@@ -223,9 +232,7 @@ func (sw *submitWait) finish() {
 	if err := sw.storeErr; err != nil {
 		n.noteStoreErr(err)
 		for i := range sw.recs {
-			rec := n.mtCDR(sw.first+uint64(i), &sw.recs[i], sw.queues[i])
-			rec.Kind, rec.FinalStatus, rec.DoneTime = billing.KindReport, cmpp.StatRejected, n.now()
-			n.writeCDR(rec)
+			n.reportCDR(sw.queues[i], sw.first+uint64(i), &sw.recs[i], cmpp.StatRejected, n.now())
 		}
 		reason := reasonStore
 		switch {
@@ -239,7 +246,7 @@ func (sw *submitWait) finish() {
 		resp = cmpp.SubmitResp{Result: cmpp.ResultFlowControl}
 	} else {
 		for _, q := range sw.queues {
-			if strings.HasPrefix(q, qFwdPrefix) {
+			if q.kind == queueFwd {
 				n.ensureFwdSweeper(q)
 			}
 		}
@@ -258,6 +265,6 @@ func (sw *submitWait) finish() {
 func (n *Node) putSubmitWait(sw *submitWait) {
 	sw.s, sw.sp, sw.c, sw.storeErr, sw.cdrErr = nil, nil, nil, nil, nil
 	sw.ops, sw.recs, sw.queues = nil, nil, nil
-	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]string{}
+	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]queueRef{}
 	n.submitWaits.Put(sw)
 }

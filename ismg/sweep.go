@@ -4,40 +4,53 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 )
 
-// sweepAwait reports MC:0001 for messages whose receipt did not come
-// within delivery.report_timeout.
-func (n *Node) sweepAwait(ctx context.Context) error {
+// Sweepers end what waited too long in the queues nobody else leases by
+// due time: an MT with no receipt by its report deadline (await), a
+// receipt whose mapping never came (orphan), and a message for a peer
+// gateway past its validity (fwd:<gw>). Each is a sweep over one queue.
+
+// sweepBatch is how many due items a sweeper leases at once.
+const sweepBatch = 256
+
+// sweep leases the due items of q as they fall due and hands each to end,
+// until ctx ends. end removes the item (or releases it to try again).
+func (n *Node) sweep(ctx context.Context, q queueRef, end func(ctx context.Context, it queue.Item)) error {
 	for {
-		if err := n.st.Wait(ctx, qAwait); err != nil {
+		if err := n.st.Wait(ctx, q.queue()); err != nil {
 			return nil
 		}
-		items, err := n.st.Lease(qAwait, time.Now(), 256)
+		items, err := n.st.Lease(q.queue(), n.now(), sweepBatch)
 		if err != nil {
 			return err
 		}
 		for _, it := range items {
-			mu := n.msgLocks.lock(it.ID)
-			r, err := decodeMT(it.Value)
-			if err != nil {
-				_ = n.commit(ctx, queue.Remove(qAwait, it.ID))
-				n.msgLocks.unlock(it.ID, mu)
-				continue
-			}
-			lr := n.links[r.Link]
-			if !n.finalReportOps(ctx, qAwait, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), nil) {
-				n.st.Release(qAwait, it.ID)
-			} else if lr != nil && r.SMSCID != "" {
-				lr.idx.unmap(strings.Fields(r.SMSCID)...)
-			}
-			n.msgLocks.unlock(it.ID, mu)
+			end(ctx, it)
 		}
 	}
+}
+
+// sweepAwait reports MC:0001 for messages whose receipt did not come
+// within delivery.report_timeout.
+func (n *Node) sweepAwait(ctx context.Context) error {
+	return n.sweep(ctx, awaitQueue, func(ctx context.Context, it queue.Item) {
+		mu := n.msgLocks.lock(it.ID)
+		defer n.msgLocks.unlock(it.ID, mu)
+		r, err := decodeMT(it.Value)
+		if err != nil {
+			_ = n.commit(ctx, queue.Remove(qAwait, it.ID))
+			return
+		}
+		if !n.finalReportOps(ctx, awaitQueue, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), nil) {
+			n.st.Release(qAwait, it.ID)
+		} else if lr := n.links[r.Link]; lr != nil && r.SMSCID != "" {
+			lr.idx.unmap(strings.Fields(r.SMSCID)...)
+		}
+	})
 }
 
 func firstField(s string) string {
@@ -49,33 +62,24 @@ func firstField(s string) string {
 
 // sweepOrphans drops receipts whose mapping never came.
 func (n *Node) sweepOrphans(ctx context.Context) error {
-	for {
-		if err := n.st.Wait(ctx, qOrphan); err != nil {
-			return nil
-		}
-		items, err := n.st.Lease(qOrphan, time.Now(), 256)
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			o, err := decodeOrphan(it.Value)
-			if err == nil {
-				if lr := n.links[o.Link]; lr != nil {
-					lr.idx.dropOrphan(o.SID, it.ID)
-				}
+	return n.sweep(ctx, orphanQueue, func(ctx context.Context, it queue.Item) {
+		o, err := decodeOrphan(it.Value)
+		if err == nil {
+			if lr := n.links[o.Link]; lr != nil {
+				lr.idx.dropOrphan(o.SID, it.ID)
 			}
-			if err := n.commit(ctx, queue.Remove(qOrphan, it.ID)); err != nil && !errors.Is(err, queue.ErrNotFound) {
-				n.st.Release(qOrphan, it.ID)
-				continue
-			}
-			n.m.OrphansExpired.Inc()
-			n.log.Warn("orphan receipt expired: no message had its SMSC id", "link", o.Link, "smsc_id", o.SID, "stat", o.Stat)
 		}
-	}
+		if err := n.commit(ctx, queue.Remove(qOrphan, it.ID)); err != nil && !errors.Is(err, queue.ErrNotFound) {
+			n.st.Release(qOrphan, it.ID)
+			return
+		}
+		n.m.OrphansExpired.Inc()
+		n.log.Warn("orphan receipt expired: no message had its SMSC id", "link", o.Link, "smsc_id", o.SID, "stat", o.Stat)
+	})
 }
 
 // ensureFwdSweeper starts the expiry sweeper of a fwd:<gw> queue once.
-func (n *Node) ensureFwdSweeper(q string) {
+func (n *Node) ensureFwdSweeper(q queueRef) {
 	n.fwdMu.Lock()
 	defer n.fwdMu.Unlock()
 	if !n.fwdRun[q] {
@@ -83,7 +87,7 @@ func (n *Node) ensureFwdSweeper(q string) {
 	}
 }
 
-func (n *Node) startFwdSweeperLocked(q string) {
+func (n *Node) startFwdSweeperLocked(q queueRef) {
 	if n.goRun(func(ctx context.Context) error { return n.sweepFwd(ctx, q) }) {
 		n.fwdRun[q] = true
 	}
@@ -91,25 +95,16 @@ func (n *Node) startFwdSweeperLocked(q string) {
 
 // sweepFwd expires messages waiting for CMPP_FWD at their Valid_Time
 // (their due time): MTs get an EXPIRED report, MOs are dropped with a log.
-func (n *Node) sweepFwd(ctx context.Context, q string) error {
-	for {
-		if err := n.st.Wait(ctx, q); err != nil {
-			return nil
+func (n *Node) sweepFwd(ctx context.Context, q queueRef) error {
+	return n.sweep(ctx, q, func(ctx context.Context, it queue.Item) {
+		n.m.Expired.WithLabelValues("fwd").Inc()
+		if r, err := decodeMT(it.Value); err == nil {
+			n.finalReport(ctx, q, it.ID, &r, cmpp.StatExpired, "expired", "")
+			return
 		}
-		items, err := n.st.Lease(q, time.Now(), 256)
-		if err != nil {
-			return err
+		n.log.Warn("MO for another gateway expired: no CMPP_FWD yet", "queue", q.queue(), LogKeyMsgID, it.ID)
+		if err := n.commit(ctx, queue.Remove(q.queue(), it.ID)); err != nil {
+			n.st.Release(q.queue(), it.ID)
 		}
-		for _, it := range items {
-			n.m.Expired.WithLabelValues("fwd").Inc()
-			if r, err := decodeMT(it.Value); err == nil {
-				n.finalReport(ctx, q, it.ID, &r, cmpp.StatExpired, "expired", "")
-				continue
-			}
-			n.log.Warn("MO for another gateway expired: no CMPP_FWD yet", "queue", q, "id", it.ID)
-			if err := n.commit(ctx, queue.Remove(q, it.ID)); err != nil {
-				n.st.Release(q, it.ID)
-			}
-		}
-	}
+	})
 }
