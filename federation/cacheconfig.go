@@ -58,10 +58,9 @@ type RouteCacheConfig struct {
 	// ProbeInterval is how often the node being followed is asked for its
 	// cluster status (ClusterStatus) while the watch stream is open;
 	// ProbeTimeout bounds each probe and the first one, which every
-	// connection starts with. Two failed probes in a row, a node without
-	// a Raft leader for LeaderlessTimeout, or a node whose revision stays
-	// ahead of the cache for a whole interval with no event arriving, make
-	// the cache move to the next node.
+	// connection starts with. Two failed probes in a row, or a node
+	// without a Raft leader for LeaderlessTimeout, make the cache move to
+	// the next node.
 	ProbeInterval     time.Duration
 	ProbeTimeout      time.Duration
 	LeaderlessTimeout time.Duration

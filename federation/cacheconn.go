@@ -30,9 +30,6 @@ var (
 	// errLeaderless ends a stream whose node has had no Raft leader for
 	// LeaderlessTimeout: cut off from the cluster, it may fall behind.
 	errLeaderless = errors.New("federation: GNS node has no Raft leader")
-	// errStalled ends a stream whose node is ahead of the cache but sent
-	// nothing for a whole probe interval.
-	errStalled = errors.New("federation: GNS node is ahead but sends nothing")
 )
 
 // cacheCredentials builds the transport credentials the way gnsctl does
@@ -97,8 +94,6 @@ func reconnectReason(err error) string {
 		return ReconnectProbe
 	case errors.Is(err, errLeaderless):
 		return ReconnectLeaderless
-	case errors.Is(err, errStalled):
-		return ReconnectStalled
 	case errors.Is(err, errDiverged):
 		return ReconnectDiverged
 	case errors.Is(err, errWatchProtocol):

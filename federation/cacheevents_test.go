@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
@@ -191,8 +192,7 @@ func FuzzEventApplier(f *testing.F) {
 			if err != nil {
 				f.Fatal(err)
 			}
-			b = append(b, byte(len(m)>>8), byte(len(m)))
-			b = append(b, m...)
+			b = protowire.AppendBytes(b, m)
 		}
 		return b
 	}
@@ -203,17 +203,21 @@ func FuzzEventApplier(f *testing.F) {
 	f.Fuzz(func(t *testing.T, from uint64, b []byte) {
 		a := newEventApplier(from, false)
 		cur := routing.Empty()
-		for len(b) >= 2 {
-			n := int(b[0])<<8 | int(b[1])
-			b = b[2:]
-			if n > len(b) {
+		for len(b) > 0 {
+			// Records are varint-length-prefixed; a length past the end
+			// takes the rest, a record that does not unmarshal is skipped,
+			// so mutations keep reaching the applier.
+			n, k := protowire.ConsumeVarint(b)
+			if k < 0 {
 				return
 			}
+			b = b[k:]
+			rec := b[:min(n, uint64(len(b)))]
+			b = b[len(rec):]
 			ev := &gnspb.WatchEvent{}
-			if err := proto.Unmarshal(b[:n], ev); err != nil {
-				return
+			if proto.Unmarshal(rec, ev) != nil {
+				continue
 			}
-			b = b[n:]
 			next, _, err := a.apply(cur, ev)
 			if err != nil {
 				if !errors.Is(err, errWatchProtocol) && !errors.Is(err, errDiverged) {

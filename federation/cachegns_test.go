@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -370,4 +371,90 @@ func resolves(t *routing.Table, msisdn string) string {
 		return ""
 	}
 	return r.Gateway.Code
+}
+
+// freezeProxy forwards TCP connections to a GNS node until frozen; from
+// then on it passes no byte either way but keeps every connection open,
+// which is how a hung node, or one behind a network partition, looks to a
+// client.
+type freezeProxy struct {
+	ln     net.Listener
+	target string
+	frozen chan struct{}
+	closed chan struct{}
+	freeze func()
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startFreezeProxy(tb testing.TB, target string) *freezeProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &freezeProxy{ln: ln, target: target, frozen: make(chan struct{}), closed: make(chan struct{})}
+	p.freeze = sync.OnceFunc(func() { close(p.frozen) })
+	p.wg.Go(p.accept)
+	tb.Cleanup(p.close)
+	return p
+}
+
+func (p *freezeProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *freezeProxy) accept() {
+	for {
+		down, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			down.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, down, up)
+		p.mu.Unlock()
+		p.wg.Go(func() { p.pump(up, down) })
+		p.wg.Go(func() { p.pump(down, up) })
+	}
+}
+
+// pump copies src to dst until either fails; once frozen it holds what it
+// read until the proxy closes.
+func (p *freezeProxy) pump(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			select {
+			case <-p.frozen:
+				<-p.closed
+				return
+			default:
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *freezeProxy) close() {
+	p.ln.Close()
+	close(p.closed)
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }

@@ -22,7 +22,6 @@ const (
 	ReconnectAuth        = "auth"        // token or certificate refused
 	ReconnectProbe       = "probe"       // two probes in a row failed
 	ReconnectLeaderless  = "leaderless"  // the node had no Raft leader for LeaderlessTimeout
-	ReconnectStalled     = "stalled"     // the node was ahead and sent nothing for a probe interval
 	ReconnectProtocol    = "protocol"    // the stream broke the Watch rules (or carried a bad change)
 	ReconnectDiverged    = "diverged"    // a delta did not apply; reconnecting for a snapshot
 	ReconnectClosed      = "closed"      // the node ended the stream without an error

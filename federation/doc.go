@@ -39,9 +39,8 @@
 // (RESOURCE_EXHAUSTED), when two probes in a row fail (a node that hangs
 // or is cut off without closing the connection), when the node has had no
 // Raft leader for LeaderlessTimeout (partitioned from the quorum: it would
-// fall behind without knowing), or when the node was ahead of the cache at
-// one probe and nothing arrived by the next (a stream that stalled). The
-// first address is picked at random so gateways spread over the cluster.
+// fall behind without knowing). The first address is picked at random so
+// gateways spread over the cluster.
 // Attempts that get nowhere back off from BackoffMin doubling to
 // BackoffMax; a stream that worked is followed by an immediate try of the
 // next node.
@@ -90,6 +89,6 @@
 // revision, persisted_revision, last_event_age_seconds (computed at
 // scrape), connected{addr} (1 for the node followed), resyncs_total{reason}
 // (initial, too_old, replaced, diverged), reconnects_total{reason}
-// (unavailable, timeout, slow, auth, probe, leaderless, stalled, protocol,
+// (unavailable, timeout, slow, auth, probe, leaderless, protocol,
 // diverged, closed, error) and persist_errors_total.
 package federation

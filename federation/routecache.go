@@ -48,7 +48,6 @@ type RouteCache struct {
 
 	state     atomic.Pointer[cacheState]
 	lastEvent atomic.Int64 // UnixNano of the last watch event (or the file's write)
-	events    atomic.Uint64
 	connected atomic.Pointer[string]
 	synced    chan struct{}
 	syncOnce  sync.Once
@@ -324,7 +323,6 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 			err = rerr
 			break
 		}
-		c.events.Add(1)
 		c.lastEvent.Store(c.cfg.Now().UnixNano())
 		proven.Store(true)
 		t, resync, aerr := ap.apply(c.Table(), ev)
@@ -368,10 +366,9 @@ func (c *RouteCache) checkSynced(target uint64, needSnapshot bool) {
 
 // probeLoop asks the followed node for its status every ProbeInterval and
 // returns an error (ending the stream) when the node should be left: two
-// probes in a row failed, it has had no Raft leader for LeaderlessTimeout,
-// or it was ahead of the cache at one probe and nothing arrived before the
-// next. It returns nil when ctx ends. A probe that finds a leader marks
-// the stream proven.
+// probes in a row failed, or it has had no Raft leader for
+// LeaderlessTimeout. It returns nil when ctx ends. A probe that finds a
+// leader marks the stream proven.
 func (c *RouteCache) probeLoop(ctx context.Context, cl gnspb.GNSClient, first *gnspb.ClusterStatusResponse, proven *atomic.Bool) error {
 	tick := time.NewTicker(c.cfg.ProbeInterval)
 	defer tick.Stop()
@@ -380,7 +377,6 @@ func (c *RouteCache) probeLoop(ctx context.Context, cl gnspb.GNSClient, first *g
 	if first.GetLeaderId() == "" {
 		leaderless = 1
 	}
-	target, events := first.GetRevision(), c.events.Load()
 	for {
 		select {
 		case <-ctx.Done():
@@ -406,9 +402,5 @@ func (c *RouteCache) probeLoop(ctx context.Context, cl gnspb.GNSClient, first *g
 			leaderless = 0
 			proven.Store(true)
 		}
-		if c.Revision() < target && c.events.Load() == events {
-			return fmt.Errorf("%w: node at revision %d a probe ago, cache at %d", errStalled, target, c.Revision())
-		}
-		target, events = st.GetRevision(), c.events.Load()
 	}
 }

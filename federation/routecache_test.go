@@ -3,6 +3,7 @@ package federation_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/gns"
@@ -225,5 +226,37 @@ func TestRouteCacheTLSFileErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A node that hangs, or is cut off, without closing the connection: the
+// probes time out and the cache moves to the next node.
+func TestRouteCacheLeavesHungNode(t *testing.T) {
+	cl := startGNS(t, 3, nil)
+	cl.importSample(t)
+	proxies := map[string]*freezeProxy{}
+	var addrs []string
+	for _, a := range cl.addrs()[:2] {
+		p := startFreezeProxy(t, a)
+		proxies[p.addr()] = p
+		addrs = append(addrs, p.addr())
+	}
+	cfg := cacheConfig(t, t.TempDir(), addrs)
+	cfg.ProbeInterval, cfg.ProbeTimeout = 100*time.Millisecond, 300*time.Millisecond
+	rc := newCache(t, cfg).run(t)
+	<-rc.Synced()
+	hung := rc.ConnectedAddr()
+	proxies[hung].freeze()
+	waitfor.Cond(t, "hung node left", func() bool {
+		a := rc.ConnectedAddr()
+		return a != "" && a != hung
+	})
+	if n := rc.metric(t, reconnects, "reason", federation.ReconnectProbe); n < 1 {
+		t.Fatalf("probe reconnects = %v, want the hung node left for its probes", n)
+	}
+	cl.write(t, putSegment("1593333", "022001"))
+	waitRoute(t, rc, "15933330000", "022001")
+	if n := rc.metric(t, resyncs); n != 1 {
+		t.Fatalf("resyncs = %v, want only the initial one", n)
 	}
 }
