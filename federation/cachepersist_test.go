@@ -184,3 +184,40 @@ func TestRouteCacheConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// The event age is computed at scrape from the injected clock: after a
+// start from the file, the time since the file was written.
+func TestEventAgeGauge(t *testing.T) {
+	dir := t.TempDir()
+	writeTableFile(t, dir, sampleAt(t, 3))
+	written := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(dir, federation.CacheFileName), written, written); err != nil {
+		t.Fatal(err)
+	}
+	now := written.Add(90 * time.Second)
+	cfg := cacheConfig(t, dir, []string{"127.0.0.1:1"})
+	cfg.Now = func() time.Time { return now }
+	rc := newCache(t, cfg)
+	if got := rc.metric(t, "federation_routecache_last_event_age_seconds"); got != 90 {
+		t.Fatalf("age %v s, want 90", got)
+	}
+	now = now.Add(time.Minute)
+	if got := rc.metric(t, "federation_routecache_last_event_age_seconds"); got != 150 {
+		t.Fatalf("age %v s a minute later, want 150", got)
+	}
+	if got := rc.metric(t, "federation_routecache_revision"); got != 3 {
+		t.Fatalf("revision gauge %v, want 3", got)
+	}
+
+	// Run owns the metrics: they go when it returns, and it runs once.
+	rc.run(t)
+	if err := rc.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Run(t.Context()); err == nil {
+		t.Fatal("second Run succeeded")
+	}
+	if fams, err := rc.reg.Gather(); err != nil || len(fams) != 0 {
+		t.Fatalf("after Run: %d metric families still registered (%v)", len(fams), err)
+	}
+}

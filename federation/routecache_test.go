@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/gns/gnspb"
 	"github.com/tandem-sms/tandem/internal/testcerts"
 	"github.com/tandem-sms/tandem/internal/waitfor"
 )
@@ -258,5 +259,28 @@ func TestRouteCacheLeavesHungNode(t *testing.T) {
 	waitRoute(t, rc, "15933330000", "022001")
 	if n := rc.metric(t, resyncs); n != 1 {
 		t.Fatalf("resyncs = %v, want only the initial one", n)
+	}
+}
+
+// A delta that does not apply to the cached table (the file was not what
+// the GNS had at its revision) makes the cache ask for the whole table.
+func TestRouteCacheResyncsWhenDiverged(t *testing.T) {
+	cl := startGNS(t, 1, nil)
+	cl.importSample(t)
+	rev := cl.write(t, putSegment("1591234", "020001"))
+	dir := t.TempDir()
+	writeTableFile(t, dir, sampleAt(t, rev)) // lacks 1591234
+	rc := newCache(t, cacheConfig(t, dir, cl.addrs())).run(t)
+	<-rc.Synced()
+	rev = cl.write(t, &gnspb.Change{Op: &gnspb.Change_DeleteSegment{DeleteSegment: "1591234"}})
+	waitfor.Cond(t, "resync after the divergence", func() bool { return rc.metric(t, resyncs, "reason", federation.ResyncDiverged) == 1 })
+	waitRevision(t, rc, rev)
+	if n := rc.metric(t, reconnects, "reason", federation.ReconnectDiverged); n != 1 {
+		t.Fatalf("diverged reconnects = %v, want 1", n)
+	}
+	cl.write(t, putSegment("1591236", "021001"))
+	waitRoute(t, rc, "15912360000", "021001")
+	if gw := resolves(rc.Table(), "15912340000"); gw != "" {
+		t.Fatalf("15912340000 → %q after the resync, want no route (its segment was deleted)", gw)
 	}
 }
