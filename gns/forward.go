@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
 	"github.com/tandem-sms/tandem/raftstore"
@@ -151,8 +154,20 @@ func forward[T any](n *Node, ctx context.Context, call func(context.Context, gns
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.ForwardTimeout)
 		defer cancel()
 	}
-	return call(n.outgoing(ctx, true), c)
+	v, err := call(n.outgoing(ctx, true), c)
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error") {
+		// gRPC could not connect: the call never reached the leader, which
+		// has probably just died. Say so, rather than pass on a
+		// transport message that reads as if this node were down.
+		id, _ := n.store.Leader()
+		return v, status.Errorf(codes.Unavailable, "gns: forward to the leader %s at %s: %s: %s", id, n.fsm.member(id), errLeaderUnreachable, st.Message())
+	}
+	return v, err
 }
+
+// errLeaderUnreachable is the text of a forward that could not connect to
+// the leader; nothing was sent, so nothing was applied.
+const errLeaderUnreachable = "leader unreachable"
 
 // leaderOrForward runs local when this node leads and forwards otherwise.
 // local must fail with raftstore.ErrNotLeader before it changes anything,

@@ -76,10 +76,14 @@ func (c *ctl) table(header string, rows [][]string) {
 	tw.Flush()
 }
 
-func (c *ctl) write(ctx context.Context, changes ...*gnspb.Change) error {
-	resp, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.WriteResponse, error) {
+func (c *ctl) write(ctx context.Context, kind callKind, changes ...*gnspb.Change) error {
+	resp, err := call(ctx, c, kind, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.WriteResponse, error) {
 		return g.Write(ctx, &gnspb.WriteRequest{Changes: changes})
 	})
+	if errors.Is(err, errDoneEarlier) {
+		fmt.Fprintf(c.stdout, "ok: an earlier attempt, whose answer was lost in a leader change, applied it (the retry found %s)\n", err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func (c *ctl) tablePush(ctx context.Context, args []string) error {
 		return err
 	}
 	chunks := gnspb.Chunks(t, importChunk)
-	resp, err := call(ctx, c, false, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ImportResponse, error) {
+	resp, err := call(ctx, c, pushCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ImportResponse, error) {
 		st, err := g.ImportTable(ctx)
 		if err != nil {
 			return nil, err
@@ -144,7 +148,7 @@ func (c *ctl) tableExport(ctx context.Context, args []string) error {
 	if *format != "" && *format != "yaml" {
 		return usagef("table export -o %q: only yaml", *format)
 	}
-	chunks, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) ([]*gnspb.TableChunk, error) {
+	chunks, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) ([]*gnspb.TableChunk, error) {
 		st, err := g.ExportTable(ctx, &gnspb.ExportRequest{Stale: *stale})
 		if err != nil {
 			return nil, err
@@ -249,7 +253,7 @@ func (c *ctl) spAdd(ctx context.Context, args []string) error {
 		}
 		sp.Partitions = append(sp.Partitions, pp)
 	}
-	return c.write(ctx, &gnspb.Change{Op: &gnspb.Change_PutSp{PutSp: sp}})
+	return c.write(ctx, writeCall, &gnspb.Change{Op: &gnspb.Change_PutSp{PutSp: sp}})
 }
 
 func (c *ctl) spRemove(ctx context.Context, args []string) error {
@@ -257,7 +261,7 @@ func (c *ctl) spRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(ctx, &gnspb.Change{Op: &gnspb.Change_DeleteSp{DeleteSp: pos[0]}})
+	return c.write(ctx, deleteCall, &gnspb.Change{Op: &gnspb.Change_DeleteSp{DeleteSp: pos[0]}})
 }
 
 func (c *ctl) spShow(ctx context.Context, args []string) error {
@@ -267,7 +271,7 @@ func (c *ctl) spShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sp, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.SP, error) {
+	sp, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.SP, error) {
 		return g.GetSP(ctx, &gnspb.GetSPRequest{SpId: pos[0], Stale: *stale})
 	})
 	if err != nil {
@@ -289,7 +293,7 @@ func (c *ctl) segmentAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(ctx, &gnspb.Change{Op: &gnspb.Change_PutSegment{PutSegment: &gnspb.Segment{
+	return c.write(ctx, writeCall, &gnspb.Change{Op: &gnspb.Change_PutSegment{PutSegment: &gnspb.Segment{
 		Prefix: pos[0], Gateway: pos[1], SmscLink: *smsc, AreaCode: *area, UserType: uint32(*userType),
 	}}})
 }
@@ -299,7 +303,7 @@ func (c *ctl) segmentRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(ctx, &gnspb.Change{Op: &gnspb.Change_DeleteSegment{DeleteSegment: pos[0]}})
+	return c.write(ctx, deleteCall, &gnspb.Change{Op: &gnspb.Change_DeleteSegment{DeleteSegment: pos[0]}})
 }
 
 func (c *ctl) routeMT(ctx context.Context, args []string) error {
@@ -309,7 +313,7 @@ func (c *ctl) routeMT(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ResolveMTResponse, error) {
+	r, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ResolveMTResponse, error) {
 		return g.ResolveMT(ctx, &gnspb.ResolveMTRequest{Msisdn: pos[0], Stale: *stale})
 	})
 	if err != nil {
@@ -341,7 +345,7 @@ func (c *ctl) routeMO(ctx context.Context, args []string) error {
 	if (*gw == "") == (*region == "") {
 		return usagef("usage: %s (exactly one of --gateway, --region)", usage)
 	}
-	r, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ResolveMOResponse, error) {
+	r, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ResolveMOResponse, error) {
 		return g.ResolveMO(ctx, &gnspb.ResolveMORequest{ServiceCode: pos[0], AskingGateway: *gw, AskingRegion: *region, Stale: *stale})
 	})
 	if err != nil {
@@ -364,25 +368,46 @@ func (c *ctl) clusterStatus(ctx context.Context, args []string) error {
 	if _, err := parse(flag.NewFlagSet("cluster status", flag.ContinueOnError), args, 0, 0, "cluster status"); err != nil {
 		return err
 	}
-	cs, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ClusterStatusResponse, error) {
+	cs, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ClusterStatusResponse, error) {
 		return g.ClusterStatus(ctx, &gnspb.ClusterStatusRequest{})
 	})
 	if err != nil {
 		return err
 	}
+	dc := checkDigests(cs)
 	if c.output == "json" {
-		return c.printJSON(cs)
-	}
-	var rows [][]string
-	for _, m := range cs.Members {
-		role := ""
-		if m.Leader {
-			role = "leader"
+		if err := c.printJSON(cs); err != nil {
+			return err
 		}
-		rows = append(rows, []string{m.Id, m.RaftAddr, m.GrpcAddr, m.Suffrage, role})
+	} else {
+		var rows [][]string
+		for _, m := range cs.Members {
+			role := ""
+			if m.Leader {
+				role = "leader"
+			}
+			rev, digest := "-", "-"
+			if st := m.Status; st != nil {
+				rev, digest = strconv.FormatUint(st.TableDigestRevision, 10), short(st.TableDigest)
+			}
+			rows = append(rows, []string{m.Id, m.RaftAddr, m.GrpcAddr, m.Suffrage, role, rev, digest})
+		}
+		c.table("ID\tRAFT\tGRPC\tSUFFRAGE\tROLE\tREVISION\tDIGEST", rows)
+		fmt.Fprintf(c.stdout, "\nanswered by %s (%s), revision %d, applied index %d\n", cs.NodeId, cs.State, cs.Revision, cs.AppliedIndex)
+		for _, n := range dc.notes {
+			fmt.Fprintln(c.stdout, "note:", n)
+		}
+		if len(dc.diverged) == 0 && len(dc.agreed) > 1 {
+			fmt.Fprintf(c.stdout, "tables agree: %s hold the same content at revision %d\n", strings.Join(dc.agreed, ", "), dc.rev)
+		}
 	}
-	c.table("ID\tRAFT\tGRPC\tSUFFRAGE\tROLE", rows)
-	fmt.Fprintf(c.stdout, "\nanswered by %s (%s), revision %d, applied index %d\n", cs.NodeId, cs.State, cs.Revision, cs.AppliedIndex)
+	if len(dc.diverged) > 0 {
+		for _, d := range dc.diverged {
+			fmt.Fprintln(c.stderr, "gnsctl: TABLES DIVERGED:", d)
+		}
+		fmt.Fprintln(c.stderr, "gnsctl: a node whose table differs at the same revision applied different entries than the others; rebuild it from the others (remove it, wipe its data directory, join it again) and find out how (see gns_raft_tls_handshake_failures_total and the Raft TLS settings)")
+		return errReported
+	}
 	return nil
 }
 
@@ -391,7 +416,7 @@ func (c *ctl) clusterJoin(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.JoinResponse, error) {
+	if _, err := call(ctx, c, writeCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.JoinResponse, error) {
 		return g.Join(ctx, &gnspb.JoinRequest{Id: pos[0], RaftAddr: pos[1], GrpcAddr: pos[2]})
 	}); err != nil {
 		return err
@@ -405,7 +430,7 @@ func (c *ctl) clusterRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := call(ctx, c, true, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.RemoveResponse, error) {
+	if _, err := call(ctx, c, writeCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.RemoveResponse, error) {
 		return g.Remove(ctx, &gnspb.RemoveRequest{Id: pos[0]})
 	}); err != nil {
 		return err
@@ -421,7 +446,7 @@ func (c *ctl) watch(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0, 0, "watch [--from REV]"); err != nil {
 		return err
 	}
-	_, err := call(ctx, c, false, func(ctx context.Context, g gnspb.GNSClient) (struct{}, error) {
+	_, err := call(ctx, c, watchCall, func(ctx context.Context, g gnspb.GNSClient) (struct{}, error) {
 		st, err := g.Watch(ctx, &gnspb.WatchRequest{FromRevision: *from})
 		if err != nil {
 			return struct{}{}, err

@@ -4,7 +4,8 @@
 //
 //	gnsctl [-addr host:port,...] [-token T] [-o table|json] [-timeout 10s] COMMAND ...
 //
-// Exit codes: 0 ok, 1 error, 2 usage, 3 not found.
+// Exit codes: 0 ok, 1 error (also: cluster status found diverged tables),
+// 2 usage, 3 not found. Calls ride out a leader change: see retry.go.
 package main
 
 import (
@@ -17,7 +18,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,8 +59,13 @@ commands:
   segment rm PREFIX
   route mt NUMBER [--stale]
   route mo CODE (--gateway GW | --region R) [--stale]
-  cluster status | cluster join ID RAFTADDR GRPCADDR | cluster remove ID
+  cluster status                  members, each node's table revision and digest; exit 1 if tables diverged
+  cluster join ID RAFTADDR GRPCADDR | cluster remove ID
   watch [--from REV]              print each event until interrupted
+
+Every command but watch keeps trying for -timeout (default 10s) across the
+addresses while the cluster elects a leader; all of them are safe to repeat.
+A write that fails says whether it may have been applied.
 `
 
 // usageError is a mistake in the command line (exit 2).
@@ -97,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	useTLS := fs.Bool("tls", false, "connect with TLS, verifying the server with the system roots (or -tls-ca)")
 	tlsCA := fs.String("tls-ca", os.Getenv("GNS_TLS_CA"), "PEM CA bundle that verifies the servers; implies -tls (default $GNS_TLS_CA)")
 	fs.StringVar(&c.output, "o", "table", "output: table or json")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each call (not of watch)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long a command keeps trying, across the addresses and through a leader change (not watch)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -130,6 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(c.addrs) == 0 {
 		return c.fail(usagef("-addr is empty"))
+	}
+	if c.timeout <= 0 {
+		return c.fail(usagef("-timeout %v: must be > 0", c.timeout))
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -205,14 +213,10 @@ func (c *ctl) fail(err error) int {
 	case errors.Is(err, errReported):
 		return exitError
 	case status.Code(err) == codes.NotFound:
-		fmt.Fprintf(c.stderr, "gnsctl: not found: %s\n", status.Convert(err).Message())
+		fmt.Fprintf(c.stderr, "gnsctl: %s\n", explain(err))
 		return exitNotFound
 	}
-	if st, ok := status.FromError(err); ok {
-		fmt.Fprintf(c.stderr, "gnsctl: %s: %s\n", st.Code(), st.Message())
-	} else {
-		fmt.Fprintf(c.stderr, "gnsctl: %v\n", err)
-	}
+	fmt.Fprintf(c.stderr, "gnsctl: %s\n", explain(err))
 	return exitError
 }
 
@@ -241,41 +245,4 @@ func (c *ctl) outgoing(ctx context.Context) context.Context {
 		return ctx
 	}
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
-}
-
-// call runs fn against the configured addresses in turn until one answers
-// with something other than UNAVAILABLE; a leader hint in an UNAVAILABLE
-// answer is tried next. timed bounds each attempt by -timeout.
-func call[T any](ctx context.Context, c *ctl, timed bool, fn func(context.Context, gnspb.GNSClient) (T, error)) (T, error) {
-	var zero T
-	queue := slices.Clone(c.addrs)
-	tried := map[string]bool{}
-	var lastErr error
-	for len(queue) > 0 {
-		addr := queue[0]
-		queue = queue[1:]
-		if tried[addr] {
-			continue
-		}
-		tried[addr] = true
-		cl, err := c.client(addr)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if timed {
-			actx, cancel = context.WithTimeout(ctx, c.timeout)
-		}
-		v, err := fn(c.outgoing(actx), cl)
-		cancel()
-		if status.Code(err) != codes.Unavailable {
-			return v, err
-		}
-		lastErr = fmt.Errorf("%s: %w", addr, err)
-		if hint := gnspb.LeaderHint(err); hint != "" && !tried[hint] {
-			queue = append([]string{hint}, queue...)
-		}
-	}
-	return zero, lastErr
 }

@@ -28,7 +28,11 @@ func (n *node) kill() { n.Close(); n.cancel(); <-n.done }
 
 // startCluster runs three real GNS nodes; the first bootstraps, the others
 // join it.
-func startCluster(t *testing.T) []*node {
+func startCluster(t *testing.T) []*node { return startClusterWith(t, nil) }
+
+// startClusterWith is startCluster with each node's config passed through
+// tweak first.
+func startClusterWith(t *testing.T, tweak func(*gns.Config)) []*node {
 	t.Helper()
 	var nodes []*node
 	for i := range 3 {
@@ -39,6 +43,9 @@ func startCluster(t *testing.T) []*node {
 		cfg.Bootstrap = i == 0
 		if i > 0 {
 			cfg.Join = []string{nodes[0].GRPCAddr()}
+		}
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		n, err := gns.New(cfg)
 		if err != nil {

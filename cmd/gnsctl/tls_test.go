@@ -64,6 +64,7 @@ func TestGnsctlTLSAndToken(t *testing.T) {
 	cfg.NodeID, cfg.DataDir = "tls1", filepath.Join(dir, "data")
 	cfg.RaftAddr, cfg.GRPCAddr, cfg.CMPPAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "", ""
 	cfg.Bootstrap, cfg.Token, cfg.TLSCert, cfg.TLSKey, cfg.TLSCA = true, "sesame", cert, key, cert
+	cfg.InsecureRaft = true // one node: nothing to reach its Raft port
 	n, err := gns.New(cfg)
 	if err != nil {
 		t.Fatal(err)
