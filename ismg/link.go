@@ -80,7 +80,7 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	lr.mSubmitOK = n.m.SMSCSubmits.WithLabelValues(c.Name, "ok")
 	lr.mLatency = n.m.SMSCLatency.WithLabelValues(c.Name)
 	var err error
-	if lr.link, err = smsclink.New(lc, smscHandler{n}); err != nil {
+	if lr.link, err = smsclink.New(lc, lr); err != nil {
 		return nil, err
 	}
 	return lr, nil

@@ -8,39 +8,27 @@ import (
 	"github.com/tandem-sms/tandem/smpp"
 )
 
-// handleDeliver is the smsclink Handler: receipts and MO messages. It
-// returns ESME_ROK only once what it received is durable; a temporary
-// status makes the SMSC deliver again.
-func (n *Node) handleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
-	lr := n.links[link]
-	if lr == nil {
-		return smpp.StatusSysErr
-	}
+// A link's runtime is the smsclink.Handler of its own link: receipts come
+// parsed to HandleReceiptAsync (the common case, answered from the commit
+// callback) or HandleReceipt, MO to HandleDeliver. Each returns ESME_ROK
+// only once what it received is durable; a temporary status makes the
+// SMSC deliver again.
+
+// HandleDeliver takes an MO (receipts reach it only unparsed, which the
+// link never does while HandleReceipt exists).
+func (lr *linkRuntime) HandleDeliver(ctx context.Context, d *smpp.DeliverSM) smpp.Status {
 	if d.IsReceipt() {
 		info, err := smpp.ParseDeliverReceipt(d)
 		return lr.handleReceipt(ctx, d, info, err)
 	}
-	return n.handleMO(ctx, lr, d)
+	return lr.n.handleMO(ctx, lr, d)
 }
 
-// smscHandler is the smsclink Handler of every link; receipts come to
-// HandleReceipt already parsed.
-type smscHandler struct{ n *Node }
-
-func (h smscHandler) HandleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
-	return h.n.handleDeliver(ctx, link, d)
+func (lr *linkRuntime) HandleReceiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool {
+	return lr.receiptAsync(d, info, err, respond)
 }
 
-func (h smscHandler) HandleReceiptAsync(link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool {
-	lr := h.n.links[link]
-	return lr != nil && lr.receiptAsync(d, info, err, respond)
-}
-
-func (h smscHandler) HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
-	lr := h.n.links[link]
-	if lr == nil {
-		return smpp.StatusSysErr
-	}
+func (lr *linkRuntime) HandleReceipt(ctx context.Context, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
 	return lr.handleReceipt(ctx, d, info, err)
 }
 
@@ -76,31 +64,20 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	case o == nil:
 		return lr.applyReceiptTo(ctx, sid, stat, done, 0, mapped)
 	}
-	unpark := func() {
-		lr.idx.mu.Lock()
-		if lr.idx.orphans[sid] == o {
-			delete(lr.idx.orphans, sid)
-		}
-		lr.idx.mu.Unlock()
-		close(o.done) // o.id stays 0: whoever took it skips it
-	}
 	// Neither pending nor mapped (the index holds every durable mapping):
 	// park it durably as an orphan.
 	id, err := n.ids.next(1)
 	if err != nil {
-		unpark()
+		lr.idx.unpark(o)
 		n.log.Warn("orphan receipt refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
 		return smpp.StatusXTAppn
 	}
 	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, n.now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
-		unpark()
+		lr.idx.unpark(o)
 		n.log.Error("store orphan receipt", "link", lr.cfg.Name, "err", err)
 		return smpp.StatusXTAppn
 	}
-	lr.idx.mu.Lock()
-	o.id = id
-	lr.idx.mu.Unlock()
-	close(o.done)
+	lr.idx.parked(o, id)
 	n.m.Receipts.WithLabelValues(lr.cfg.Name, "orphan").Inc()
 	return smpp.StatusOK
 }

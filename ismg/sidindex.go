@@ -160,3 +160,23 @@ func (x *sidIndex) markDone(sid string) {
 	x.ringPos = (x.ringPos + 1) % len(x.ring)
 	x.mu.Unlock()
 }
+
+// unpark withdraws orphan o, whose durable commit failed (the SMSC will
+// deliver the receipt again): whoever took it meanwhile sees id 0 and
+// skips it.
+func (x *sidIndex) unpark(o *orphanEntry) {
+	x.mu.Lock()
+	if x.orphans[o.sid] == o {
+		delete(x.orphans, o.sid)
+	}
+	x.mu.Unlock()
+	close(o.done)
+}
+
+// parked records that orphan o is durable as item id of the orphan queue.
+func (x *sidIndex) parked(o *orphanEntry, id uint64) {
+	x.mu.Lock()
+	o.id = id
+	x.mu.Unlock()
+	close(o.done)
+}

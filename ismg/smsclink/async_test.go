@@ -56,12 +56,12 @@ type receiptHandler struct {
 	receipts chan smpp.ReceiptInfo
 }
 
-func (h *receiptHandler) HandleDeliver(_ context.Context, _ string, d *smpp.DeliverSM) smpp.Status {
+func (h *receiptHandler) HandleDeliver(_ context.Context, d *smpp.DeliverSM) smpp.Status {
 	h.delivers <- d
 	return smpp.StatusOK
 }
 
-func (h *receiptHandler) HandleReceipt(_ context.Context, _ string, _ *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
+func (h *receiptHandler) HandleReceipt(_ context.Context, _ *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status {
 	if err != nil {
 		return smpp.StatusSysErr
 	}
@@ -107,16 +107,16 @@ type asyncReceipts struct {
 	synced chan string
 }
 
-func (a *asyncReceipts) HandleDeliver(context.Context, string, *smpp.DeliverSM) smpp.Status {
+func (a *asyncReceipts) HandleDeliver(context.Context, *smpp.DeliverSM) smpp.Status {
 	return smpp.StatusSysErr
 }
 
-func (a *asyncReceipts) HandleReceipt(_ context.Context, _ string, _ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error) smpp.Status {
+func (a *asyncReceipts) HandleReceipt(_ context.Context, _ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error) smpp.Status {
 	a.synced <- info.MessageID
 	return smpp.StatusOK
 }
 
-func (a *asyncReceipts) HandleReceiptAsync(_ string, _ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error, respond func(smpp.Status)) bool {
+func (a *asyncReceipts) HandleReceiptAsync(_ *smpp.DeliverSM, info smpp.ReceiptInfo, _ error, respond func(smpp.Status)) bool {
 	if info.MessageID == "sync" {
 		return false
 	}

@@ -73,7 +73,7 @@ func (l *Link) deliver(s *slot, r *smpp.Request, d *smpp.DeliverSM, ok smpp.PDU)
 				defer l.handlers.Done()
 				l.respond(s, r, ok, st, true)
 			}
-			if arh.HandleReceiptAsync(l.cfg.Name, d, j.info, j.infoErr, respond) {
+			if arh.HandleReceiptAsync(d, j.info, j.infoErr, respond) {
 				return
 			}
 			l.handlers.Done()
@@ -138,9 +138,9 @@ func (l *Link) deliverLoop(s *slot, j deliverJob) {
 func (l *Link) deliver1(s *slot, j deliverJob) {
 	var st smpp.Status
 	if j.rh != nil {
-		st = j.rh.HandleReceipt(l.hctx, l.cfg.Name, j.d, j.info, j.infoErr)
+		st = j.rh.HandleReceipt(l.hctx, j.d, j.info, j.infoErr)
 	} else {
-		st = l.h.HandleDeliver(l.hctx, l.cfg.Name, j.d)
+		st = l.h.HandleDeliver(l.hctx, j.d)
 	}
 	l.respond(s, j.r, j.ok, st, false)
 }

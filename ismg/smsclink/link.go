@@ -26,13 +26,14 @@ const (
 // Handler receives what the SMSC sends: delivery receipts and MO messages.
 type Handler interface {
 	// HandleDeliver is called for every deliver_sm (and data_sm, converted
-	// to a DeliverSM) from any bind of link, possibly concurrently. The
+	// to a DeliverSM) from any bind of the link, possibly concurrently. Each link has its own Handler (New), so it
+	// knows which link it serves. The
 	// deliver_sm_resp goes back with the returned status only after it
 	// returns, so persist before returning StatusOK; a temporary status
 	// such as ESME_RX_T_APPN makes the SMSC deliver again later. ctx ends
 	// when the link is shut down and its grace period is over. d and its
 	// byte fields stay valid after the call; the handler may keep them.
-	HandleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status
+	HandleDeliver(ctx context.Context, d *smpp.DeliverSM) smpp.Status
 }
 
 // ReceiptHandler is optionally implemented by a Handler: receipts (a
@@ -43,7 +44,7 @@ type Handler interface {
 // would grow a stack again for most receipts; the reader is one goroutine
 // per bind and busy.
 type ReceiptHandler interface {
-	HandleReceipt(ctx context.Context, link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status
+	HandleReceipt(ctx context.Context, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error) smpp.Status
 }
 
 // AsyncReceiptHandler is a ReceiptHandler that can answer a receipt later,
@@ -54,15 +55,15 @@ type ReceiptHandler interface {
 // to have the receipt go to HandleReceipt on a Handler goroutine.
 type AsyncReceiptHandler interface {
 	ReceiptHandler
-	HandleReceiptAsync(link string, d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool
+	HandleReceiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, err error, respond func(smpp.Status)) bool
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status
+type HandlerFunc func(ctx context.Context, d *smpp.DeliverSM) smpp.Status
 
 // HandleDeliver calls f.
-func (f HandlerFunc) HandleDeliver(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
-	return f(ctx, link, d)
+func (f HandlerFunc) HandleDeliver(ctx context.Context, d *smpp.DeliverSM) smpp.Status {
+	return f(ctx, d)
 }
 
 // Link is the pool of binds to one SMSC. Create it with New, start it with

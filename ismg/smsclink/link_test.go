@@ -494,14 +494,13 @@ func TestRateCap(t *testing.T) {
 func TestDeliver(t *testing.T) {
 	srv := startSMSC(t, &testSMSC{})
 	type call struct {
-		link string
-		d    *smpp.DeliverSM
+		d *smpp.DeliverSM
 	}
 	calls := make(chan call)
 	release := make(chan smpp.Status)
 	var returned atomic.Bool
-	h := HandlerFunc(func(ctx context.Context, link string, d *smpp.DeliverSM) smpp.Status {
-		calls <- call{link, d}
+	h := HandlerFunc(func(ctx context.Context, d *smpp.DeliverSM) smpp.Status {
+		calls <- call{d}
 		st := <-release
 		returned.Store(true)
 		return st
@@ -526,8 +525,8 @@ func TestDeliver(t *testing.T) {
 	res := make(chan result, 2)
 	go func() { r, err := ss.Deliver(ctx, receipt); res <- result{r, err} }()
 	c := <-calls
-	if c.link != cfg.Name || !c.d.IsReceipt() || string(c.d.ShortMessage) != string(receipt.ShortMessage) {
-		t.Fatalf("handler got %q %+v", c.link, c.d)
+	if !c.d.IsReceipt() || string(c.d.ShortMessage) != string(receipt.ShortMessage) {
+		t.Fatalf("handler got %+v", c.d)
 	}
 
 	// The handler is busy and MaxDeliverInFlight is 1: another delivery is
@@ -582,7 +581,7 @@ func TestShutdown(t *testing.T) {
 	cfg.Binds = 3
 	var socks sockets
 	cfg.Dial = socks.dial
-	l := startLink(t, cfg, HandlerFunc(func(context.Context, string, *smpp.DeliverSM) smpp.Status { return smpp.StatusOK }))
+	l := startLink(t, cfg, HandlerFunc(func(context.Context, *smpp.DeliverSM) smpp.Status { return smpp.StatusOK }))
 	waitBound(t, l.Link, 3)
 	server := srv.SMPP.Sessions()
 	if len(server) != 3 {
