@@ -14,29 +14,30 @@ import (
 const sampleTable = "../testdata/routes/sample.yaml"
 
 // snapshotEvents cuts t into the snapshot events a GNS node sends (first
-// with reset, last with snapshot_done), n entries per event at most.
+// with reset, last with snapshot_done), n puts per event at most, gateways
+// and SPs first.
 func snapshotEvents(tb testing.TB, t *routing.Table, n int) []*gnspb.WatchEvent {
 	tb.Helper()
+	c := t.Contents()
+	var puts []routing.Change
+	for _, g := range c.Gateways {
+		puts = append(puts, routing.Change{Op: routing.OpPutGateway, Gateway: g})
+	}
+	for _, sp := range c.SPs {
+		puts = append(puts, routing.Change{Op: routing.OpPutSP, SP: sp})
+	}
+	for _, seg := range c.Segments {
+		puts = append(puts, routing.Change{Op: routing.OpPutSegment, Segment: seg})
+	}
+	for _, p := range c.Ported {
+		puts = append(puts, routing.Change{Op: routing.OpPutPorted, Ported: p})
+	}
+	all := gnspb.NewChanges(puts, t)
 	var out []*gnspb.WatchEvent
-	err := gnspb.TableChunks(t, n, func(ch *gnspb.TableChunk) error {
-		ev := &gnspb.WatchEvent{Revision: t.Revision(), Snapshot: true, Reset_: len(out) == 0}
-		for _, g := range ch.Gateways {
-			ev.Changes = append(ev.Changes, &gnspb.Change{Op: &gnspb.Change_PutGateway{PutGateway: g}})
-		}
-		for _, s := range ch.Sps {
-			ev.Changes = append(ev.Changes, &gnspb.Change{Op: &gnspb.Change_PutSp{PutSp: s}})
-		}
-		for _, s := range ch.Segments {
-			ev.Changes = append(ev.Changes, &gnspb.Change{Op: &gnspb.Change_PutSegment{PutSegment: s}})
-		}
-		for _, p := range ch.Ported {
-			ev.Changes = append(ev.Changes, &gnspb.Change{Op: &gnspb.Change_PutPorted{PutPorted: p}})
-		}
-		out = append(out, ev)
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
+	for len(all) > 0 {
+		k := min(n, len(all))
+		out = append(out, &gnspb.WatchEvent{Revision: t.Revision(), Snapshot: true, Reset_: len(out) == 0, Changes: all[:k]})
+		all = all[k:]
 	}
 	out[len(out)-1].SnapshotDone = true
 	return out

@@ -177,6 +177,7 @@ func TestRouteCacheTLSAndToken(t *testing.T) {
 	srv := ca.Issue(t, "gns1")
 	cl := startGNS(t, 1, func(c *gns.Config) {
 		c.Token, c.TLSCert, c.TLSKey, c.TLSCA = "sesame", srv.CertFile, srv.KeyFile, ca.CAFile
+		c.RaftTLSCert, c.RaftTLSKey, c.RaftTLSCA = srv.CertFile, srv.KeyFile, ca.CAFile
 	})
 	cl.importSample(t)
 
