@@ -1,7 +1,6 @@
 package gns
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -90,18 +89,7 @@ func TestDigestIncrementalMatchesFull(t *testing.T) {
 		t.Fatalf("only %d of 3000 random batches applied; the test exercises too little", applied)
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.(*fsmSnap).write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f2 := newFSM(testLogger(t), newHub(16, 16, nil))
-	if err := f2.Restore(nopCloser{&buf}); err != nil {
-		t.Fatal(err)
-	}
+	f2 := snapshotRoundTrip(t, f)
 	if a, b := f.digest.Load(), f2.digest.Load(); a.sum() != b.sum() || a.rev != b.rev {
 		t.Fatalf("restored digest %s@%d, original %s@%d", b.sum().hex(), b.rev, a.sum().hex(), a.rev)
 	}

@@ -96,6 +96,24 @@ func FuzzRestore(f *testing.F) {
 	})
 }
 
+// snapshotRoundTrip persists f's snapshot and restores it into a new FSM.
+func snapshotRoundTrip(t *testing.T, f *fsm) *fsm {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnap).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFSM(testLogger(t), newHub(16, 16, nil))
+	if err := f2.Restore(nopCloser{&buf}); err != nil {
+		t.Fatal(err)
+	}
+	return f2
+}
+
 // TestSnapshotRoundTrip: Persist then Restore gives the same state,
 // including a staged import, which a node restoring mid-import must be able
 // to commit.
@@ -113,18 +131,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(r)
 	}
 	apply(3, encodeMember("gns1", "127.0.0.1:1"))
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.(*fsmSnap).write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f2 := newFSM(testLogger(t), newHub(16, 16, nil))
-	if err := f2.Restore(nopCloser{&buf}); err != nil {
-		t.Fatal(err)
-	}
+	f2 := snapshotRoundTrip(t, f)
 	if f2.appliedIndex() != 3 || f2.member("gns1") != "127.0.0.1:1" {
 		t.Fatalf("restored applied %d member %q", f2.appliedIndex(), f2.member("gns1"))
 	}
