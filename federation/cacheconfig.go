@@ -56,7 +56,7 @@ type RouteCacheConfig struct {
 	// the next node after a stream that worked is immediate.
 	BackoffMin, BackoffMax time.Duration
 	// ProbeInterval is how often the node being followed is asked for its
-	// cluster status (ClusterStatus) while the watch stream is open;
+	// own status (NodeStatus) while the watch stream is open;
 	// ProbeTimeout bounds each probe and the first one, which every
 	// connection starts with. Two failed probes in a row, or a node
 	// without a Raft leader for LeaderlessTimeout, make the cache move to

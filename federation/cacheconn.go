@@ -80,11 +80,13 @@ func (c *RouteCache) outgoing(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.cfg.Token)
 }
 
-// probe asks a node for its cluster status within ProbeTimeout.
-func (c *RouteCache) probe(ctx context.Context, cl gnspb.GNSClient) (*gnspb.ClusterStatusResponse, error) {
+// probe asks a node for its own status (NodeStatus: answered by the node
+// alone, never forwarded, unlike ClusterStatus, which asks every member)
+// within ProbeTimeout.
+func (c *RouteCache) probe(ctx context.Context, cl gnspb.GNSClient) (*gnspb.NodeStatusResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
 	defer cancel()
-	return cl.ClusterStatus(c.outgoing(ctx), &gnspb.ClusterStatusRequest{})
+	return cl.NodeStatus(c.outgoing(ctx), &gnspb.NodeStatusRequest{})
 }
 
 // reconnectReason maps why a stream ended to a bounded metric label.

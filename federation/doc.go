@@ -31,7 +31,7 @@
 //     ids carried by the events are not kept (routing has no way yet to
 //     force them on a put).
 //
-// Every stream starts with a ClusterStatus probe (which also proves the
+// Every stream starts with a NodeStatus probe (which also proves the
 // token and TLS setup), and the node is probed again every ProbeInterval
 // while the stream is open (cacheconn.go). The cache leaves a node, and
 // moves to the next address in RouteCacheConfig.GNS, when the stream

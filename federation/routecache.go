@@ -272,8 +272,8 @@ func (c *RouteCache) backoff(fails int) time.Duration {
 	return d*4/5 + rand.N(d*2/5+1)
 }
 
-// follow runs one stream from addr: a probe (which also checks the token
-// and that the node answers at all), then Watch from the cache's revision,
+// follow runs one stream from addr: a probe (NodeStatus, which also checks
+// the token and that the node answers at all), then Watch from the cache's revision,
 // applying events until the stream fails, the prober gives up on the node,
 // or ctx ends. healthy reports whether the stream proved itself (an event
 // arrived, or a later probe found the node with a leader), which resets the
@@ -301,7 +301,8 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 	}
 	c.setConnected(addr)
 	defer c.setConnected("")
-	c.log.Info("route cache: following GNS node", keyGNS, addr, keyNode, st.GetNodeId(), keyFrom, from, "node_revision", st.GetRevision())
+	c.log.Info("route cache: following GNS node", keyGNS, addr, keyNode, st.GetNodeId(), keyFrom, from,
+		"node_revision", st.GetTableDigestRevision(), "node_state", st.GetState())
 
 	var proven atomic.Bool
 	probeErr := make(chan error, 1)
@@ -313,7 +314,7 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 		}
 	})
 
-	target := st.GetRevision()
+	target := st.GetTableDigestRevision() // the node's table revision when asked
 	needSnapshot := from == 0
 	ap := newEventApplier(from, forced)
 	c.checkSynced(target, needSnapshot)
@@ -369,7 +370,7 @@ func (c *RouteCache) checkSynced(target uint64, needSnapshot bool) {
 // probes in a row failed, or it has had no Raft leader for
 // LeaderlessTimeout. It returns nil when ctx ends. A probe that finds a
 // leader marks the stream proven.
-func (c *RouteCache) probeLoop(ctx context.Context, cl gnspb.GNSClient, first *gnspb.ClusterStatusResponse, proven *atomic.Bool) error {
+func (c *RouteCache) probeLoop(ctx context.Context, cl gnspb.GNSClient, first *gnspb.NodeStatusResponse, proven *atomic.Bool) error {
 	tick := time.NewTicker(c.cfg.ProbeInterval)
 	defer tick.Stop()
 	maxLeaderless := int(c.cfg.LeaderlessTimeout / c.cfg.ProbeInterval)
