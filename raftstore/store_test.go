@@ -295,8 +295,17 @@ func TestSnapshotRestore(t *testing.T) {
 // A node joining after the log was compacted must receive the snapshot over
 // the transport (InstallSnapshot), which exercises Persist and Restore
 // across nodes.
-func TestJoinInstallsSnapshot(t *testing.T) {
-	tweak := func(c *Config) { c.TrailingLogs = 0 }
+func TestJoinInstallsSnapshot(t *testing.T) { joinInstallsSnapshot(t, nil) }
+
+// joinInstallsSnapshot runs TestJoinInstallsSnapshot with each node's
+// config passed through tweak first (TLS, for one).
+func joinInstallsSnapshot(t *testing.T, more func(*Config)) {
+	tweak := func(c *Config) {
+		c.TrailingLogs = 0
+		if more != nil {
+			more(c)
+		}
+	}
 	log := testLogger(t)
 	first := newNode(t, log, "n0", true, tweak)
 	ctx := t.Context()

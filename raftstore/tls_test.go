@@ -165,6 +165,12 @@ func TestPlaintextAcceptsForgery(t *testing.T) {
 	}
 }
 
+// A snapshot install, the transport's longest stream, works over TLS.
+func TestTLSJoinInstallsSnapshot(t *testing.T) {
+	ct := newClusterTLS(t)
+	joinInstallsSnapshot(t, func(c *Config) { c.TLS = ct.cfg })
+}
+
 // A TLS node refuses a connection that never completes its handshake once
 // HandshakeTimeout passes, and reports it.
 func TestTLSHandshakeTimeout(t *testing.T) {
