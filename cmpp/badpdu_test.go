@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 
@@ -233,21 +234,9 @@ func TestBadBodyOtherRequests(t *testing.T) {
 		t.Fatalf("SUBMIT after the skipped PDUs: Result %d", r.Result)
 	}
 	want := []string{cmpp.BadPDUTrailing, cmpp.BadPDUShort, cmpp.BadPDUTrailing, cmpp.BadPDUShort, cmpp.BadPDUUnknownCommand}
-	if got := bad.take(); !equalStrings(got, want) {
+	if got := bad.take(); !slices.Equal(got, want) {
 		t.Errorf("OnBadPDU reasons %q, want %q", got, want)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // The client side: a DELIVER with a lying Msg_Length gets DELIVER_RESP
@@ -325,7 +314,7 @@ func TestBadBodyToClient(t *testing.T) {
 	default:
 	}
 	want := []string{cmpp.BadPDUField, cmpp.BadPDUTrailing}
-	if got := bad.take(); !equalStrings(got, want) {
+	if got := bad.take(); !slices.Equal(got, want) {
 		t.Errorf("OnBadPDU reasons %q, want %q", got, want)
 	}
 	if s.Err() != nil {

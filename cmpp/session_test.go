@@ -766,27 +766,40 @@ func TestShutdownForced(t *testing.T) {
 	waitDone(t, c)
 }
 
-// A peer that never reads: we write until the kernel buffers fill, then
-// the bounded queue blocks callers and the write deadline closes the
-// session. Memory stays bounded by WriteQueue.
-func TestPeerNeverReads(t *testing.T) {
-	checkGoroutines(t)
+// deafServer logs a client in and then never reads from it, with a small
+// socket buffer, until the test ends.
+func deafServer(t *testing.T) string {
 	stop := make(chan struct{})
 	addr := rawServer(t, func(c net.Conn, _ *bufio.Reader, _ cmpp.Version) {
 		c.(*net.TCPConn).SetReadBuffer(4096)
 		<-stop
 	})
-	defer close(stop)
+	t.Cleanup(func() { close(stop) })
+	return addr
+}
+
+// bigSubmit is a SUBMIT to the most destinations, to fill buffers fast.
+func bigSubmit() *cmpp.Submit {
+	big := newSubmit()
+	for i := range cmpp.MaxDestinations {
+		big.DestTerminalIDs = append(big.DestTerminalIDs, "1380013"+string(rune('0'+i%10))+"000")
+	}
+	return big
+}
+
+// A peer that never reads: we write until the kernel buffers fill, then
+// the bounded queue blocks callers and the write deadline closes the
+// session. Memory stays bounded by WriteQueue.
+func TestPeerNeverReads(t *testing.T) {
+	checkGoroutines(t)
+	addr := deafServer(t)
 	const queue = 8
 	cfg := clientConfig(t, cmpp.Config{
 		Window: 1 << 16, WriteQueue: queue, WriteTimeout: 100 * time.Millisecond,
 		ActiveTestInterval: -1, ResponseTimeout: time.Minute,
 	})
 	s := cmpptest.DialConfig(t, addr, cfg)
-	big := newSubmit()
-	for i := range cmpp.MaxDestinations {
-		big.DestTerminalIDs = append(big.DestTerminalIDs, "1380013"+string(rune('0'+i%10))+"000")
-	}
+	big := bigSubmit()
 	var callbacks atomic.Int64
 	var err error
 	var accepted int64
@@ -820,12 +833,7 @@ func TestPeerNeverReads(t *testing.T) {
 // does not call fn; a ctx already done fails before anything is sent.
 func TestSendAsyncContext(t *testing.T) {
 	checkGoroutines(t)
-	stop := make(chan struct{})
-	addr := rawServer(t, func(c net.Conn, _ *bufio.Reader, _ cmpp.Version) {
-		c.(*net.TCPConn).SetReadBuffer(4096)
-		<-stop
-	})
-	defer close(stop)
+	addr := deafServer(t)
 	cfg := clientConfig(t, cmpp.Config{
 		Window: 1 << 16, WriteQueue: 4, WriteTimeout: time.Minute,
 		ActiveTestInterval: -1, ResponseTimeout: time.Minute,
@@ -841,10 +849,7 @@ func TestSendAsyncContext(t *testing.T) {
 		t.Fatalf("%d requests outstanding after a refused SendAsyncContext", n)
 	}
 
-	big := newSubmit()
-	for i := range cmpp.MaxDestinations {
-		big.DestTerminalIDs = append(big.DestTerminalIDs, "1380013"+string(rune('0'+i%10))+"000")
-	}
+	big := bigSubmit()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var callbacks atomic.Int64

@@ -1,8 +1,6 @@
 package smpp_test
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -76,20 +74,11 @@ func (o *observingSMSC) take() []string {
 func TestBadBodyAnswered(t *testing.T) {
 	h := &observingSMSC{}
 	srv, sessions := newServer(t, testConfig(t), h)
-	conn, err := net.Dial("tcp", srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ss := nextSession(t, sessions)
-	br := bufio.NewReader(conn)
+	c := dialRawESME(t, srv, sessions)
+	conn, ss := c.conn, c.ss
 	expect := func(t *testing.T, id smpp.CommandID, st smpp.Status, seq uint32) {
 		t.Helper()
-		h, body := readRaw(t, br, conn)
-		if h.ID != id || h.Status != st || h.Seq != seq {
-			t.Fatalf("got %v %v seq %d, want %v %v seq %d", h.ID, h.Status, h.Seq, id, st, seq)
-		}
-		if st != smpp.StatusOK && len(body) != 0 {
+		if body := c.expect(t, id, st, seq); st != smpp.StatusOK && len(body) != 0 {
 			t.Fatalf("error response with a %d-byte body", len(body))
 		}
 	}

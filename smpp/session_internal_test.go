@@ -35,6 +35,7 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.WriteQueue = 0 },
 		func(c *Config) { c.MaxPDU = 3 },
 		func(c *Config) { c.BindTimeout = -1 },
+		func(c *Config) { c.PDUTimeout = -1 },
 	} {
 		c := DefaultConfig()
 		mod(&c)

@@ -560,21 +560,42 @@ func readRaw(t *testing.T, br *bufio.Reader, conn net.Conn) (smpp.Header, []byte
 	return h, body
 }
 
-func TestMalformedFromESME(t *testing.T) {
-	srv, sessions := newServer(t, testConfig(t), &smpptest.SMSC{})
+// rawESME is a raw TCP client of a test server, with the server's
+// session for it.
+type rawESME struct {
+	conn net.Conn
+	br   *bufio.Reader
+	ss   *smpp.Session
+}
+
+func dialRawESME(t *testing.T, srv *smpptest.Server, sessions chan *smpp.Session) *rawESME {
+	t.Helper()
 	conn, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ss := nextSession(t, sessions)
-	br := bufio.NewReader(conn)
+	t.Cleanup(func() { conn.Close() })
+	return &rawESME{conn: conn, br: bufio.NewReader(conn), ss: nextSession(t, sessions)}
+}
+
+// expect reads the next PDU, checks its command, status and sequence
+// number and returns its body.
+func (c *rawESME) expect(t *testing.T, id smpp.CommandID, st smpp.Status, seq uint32) []byte {
+	t.Helper()
+	h, body := readRaw(t, c.br, c.conn)
+	if h.ID != id || h.Status != st || h.Seq != seq {
+		t.Fatalf("got %v %v seq %d, want %v %v seq %d", h.ID, h.Status, h.Seq, id, st, seq)
+	}
+	return body
+}
+
+func TestMalformedFromESME(t *testing.T) {
+	srv, sessions := newServer(t, testConfig(t), &smpptest.SMSC{})
+	c := dialRawESME(t, srv, sessions)
+	conn, br, ss := c.conn, c.br, c.ss
 	expect := func(id smpp.CommandID, st smpp.Status, seq uint32) {
 		t.Helper()
-		h, _ := readRaw(t, br, conn)
-		if h.ID != id || h.Status != st || h.Seq != seq {
-			t.Fatalf("got %v %v seq %d, want %v %v seq %d", h.ID, h.Status, h.Seq, id, st, seq)
-		}
+		c.expect(t, id, st, seq)
 	}
 	// Unknown command: generic_nack, connection stays.
 	_, _ = conn.Write(rawPDU(0x00000077, 0, 5, []byte("junk")))

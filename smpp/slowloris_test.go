@@ -55,51 +55,43 @@ func trickle(c net.Conn, b []byte, every time.Duration) <-chan struct{} {
 	return done
 }
 
-// A bound ESME that sends a submit_sm one byte every 4 s is cut off
-// PDUTimeout (30 s by default) after its first byte (issue 10 item 5).
+// A peer that sends a PDU one byte every 4 s is cut off PDUTimeout (30 s
+// by default) after its first byte (issue 10 item 5): a bound ESME's
+// submit_sm, and the bind itself even with no bind timeout.
 func TestSlowlorisCut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s, c := pipeSMSC(t, smpptest.Config())
-		br := bufio.NewReader(c)
-		if _, err := c.Write(rawPDU(smpp.CmdBindTransceiver, 0, 1, rawBind("esme"))); err != nil {
-			t.Fatal(err)
-		}
-		if h, _ := readRaw(t, br, c); h.ID != smpp.CmdBindTransceiverResp || h.Status != smpp.StatusOK {
-			t.Fatalf("bind: %v %v", h.ID, h.Status)
-		}
-		go io.Copy(io.Discard, br)
-		start := time.Now()
-		done := trickle(c, rawPDU(smpp.CmdSubmitSM, 0, 2, rawSubmitSM(5, "hello", 0)), 4*time.Second)
-		<-s.Done()
-		if err := s.Err(); !errors.Is(err, smpp.ErrPDUTimeout) {
-			t.Fatalf("session Err = %v, want ErrPDUTimeout", err)
-		}
-		// The first byte went at 4 s; the cut comes 30 s later, exactly.
-		if got, want := time.Since(start), 4*time.Second+smpp.DefaultPDUTimeout; got != want {
-			t.Errorf("cut after %v, want %v", got, want)
-		}
-		<-done
-	})
-}
-
-// The bind itself is bounded the same way, even with no bind timeout.
-func TestSlowlorisBindCut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		cfg := smpptest.Config()
-		cfg.BindTimeout = 0
-		s, c := pipeSMSC(t, cfg)
-		go io.Copy(io.Discard, c)
-		start := time.Now()
-		done := trickle(c, rawPDU(smpp.CmdBindTransceiver, 0, 1, rawBind("esme")), 4*time.Second)
-		<-s.Done()
-		if err := s.Err(); !errors.Is(err, smpp.ErrPDUTimeout) {
-			t.Fatalf("session Err = %v, want ErrPDUTimeout", err)
-		}
-		if got, want := time.Since(start), 4*time.Second+smpp.DefaultPDUTimeout; got != want {
-			t.Errorf("cut after %v, want %v", got, want)
-		}
-		<-done
-	})
+	for _, bound := range []bool{true, false} {
+		name := map[bool]string{true: "submit_sm", false: "bind"}[bound]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := smpptest.Config()
+				cfg.BindTimeout = 0
+				s, c := pipeSMSC(t, cfg)
+				br := bufio.NewReader(c)
+				pdu := rawPDU(smpp.CmdBindTransceiver, 0, 1, rawBind("esme"))
+				if bound {
+					if _, err := c.Write(pdu); err != nil {
+						t.Fatal(err)
+					}
+					if h, _ := readRaw(t, br, c); h.ID != smpp.CmdBindTransceiverResp || h.Status != smpp.StatusOK {
+						t.Fatalf("bind: %v %v", h.ID, h.Status)
+					}
+					pdu = rawPDU(smpp.CmdSubmitSM, 0, 2, rawSubmitSM(5, "hello", 0))
+				}
+				go io.Copy(io.Discard, br)
+				start := time.Now()
+				done := trickle(c, pdu, 4*time.Second)
+				<-s.Done()
+				if err := s.Err(); !errors.Is(err, smpp.ErrPDUTimeout) {
+					t.Fatalf("session Err = %v, want ErrPDUTimeout", err)
+				}
+				// The first byte went at 4 s; the cut comes 30 s later, exactly.
+				if got, want := time.Since(start), 4*time.Second+smpp.DefaultPDUTimeout; got != want {
+					t.Errorf("cut after %v, want %v", got, want)
+				}
+				<-done
+			})
+		})
+	}
 }
 
 // A slow ESME that sends whole PDUs is not cut: submit_sm 40 s apart
