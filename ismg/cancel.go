@@ -2,6 +2,7 @@ package ismg
 
 import (
 	"errors"
+	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
@@ -53,7 +54,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 				n.replyNoWait(s, h, &cmpp.CancelResp{SuccessID: cmpp.CancelFailed})
 				return
 			}
-			n.writeCDR(n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, n.now()))
+			n.writeCDR(n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, time.Now()))
 			n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 			n.m.Cancels.WithLabelValues(sp.id, "ok").Inc()
 			n.log.Info("MT cancelled by its SP", "sp", sp.id, "msg_id", it.ID, "queue", q)

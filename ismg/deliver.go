@@ -235,7 +235,7 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 		}
 		bad.Inc()
 		// Rare: leave the read goroutine at once and retry later.
-		go sp.retry(hard, it, o, st)
+		sp.n.tasks.Go(func() { sp.retry(hard, it, o, st) })
 	})
 }
 
@@ -248,7 +248,7 @@ type expiredOut struct {
 
 // expired reports whether o has waited longer than delivery.deliver_ttl.
 func (sp *spRuntime) expired(o *outRecord) bool {
-	return !o.Created.IsZero() && sp.n.now().Sub(o.Created) > sp.n.cfg.Delivery.DeliverTTL
+	return !o.Created.IsZero() && time.Now().Sub(o.Created) > sp.n.cfg.Delivery.DeliverTTL
 }
 
 func (sp *spRuntime) noteExpired(id uint64, o *outRecord) {
@@ -312,7 +312,7 @@ func (sp *spRuntime) expireOffline(ctx context.Context) error {
 func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o *outRecord, st *deliverState) {
 	n := sp.n
 	o.InFlight = false
-	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(o.Attempts)))
+	due := time.Now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(o.Attempts)))
 	if err := n.commit(ctx, queue.Update(sp.q.queue(), it.ID, due, o.Append(nil))); err != nil {
 		n.log.Error("reschedule DELIVER", "queue", sp.q.queue(), "id", it.ID, "err", err)
 	}

@@ -91,7 +91,7 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 			n.st.Release(lr.q.queue(), id)
 		}
 	}()
-	now := n.now()
+	now := time.Now()
 	for {
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), 512)
 		if err != nil {
@@ -119,7 +119,7 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 // item in its own goroutine.
 func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slots chan struct{}, wg *sync.WaitGroup) {
 	n := lr.n
-	now := n.now()
+	now := time.Now()
 	recs := make([]mtRecord, 0, len(items))
 	keep := items[:0]
 	for _, it := range items {

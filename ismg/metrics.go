@@ -16,6 +16,7 @@ type Metrics struct {
 	Cancels         *prometheus.CounterVec   // sp, result (ok|not_found|in_flight|store)
 	SPConnections   *prometheus.GaugeVec     // sp
 	ConnectRejected *prometheus.CounterVec   // reason
+	BadPDUs         *prometheus.CounterVec   // reason (cmpp.BadPDU*)
 	SMSCSubmits     *prometheus.CounterVec   // link, result (ok|temporary|permanent)
 	SMSCFailures    *prometheus.CounterVec   // link, kind (smsclink.Kind)
 	SMSCThrottled   *prometheus.CounterVec   // link
@@ -51,6 +52,9 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 		SPConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ismg_sp_connections", Help: "Logged-in CMPP sessions per SP.",
 		}, []string{"sp"}),
+		BadPDUs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_sp_bad_pdus_total", Help: "PDUs from SPs that did not decode: answered with Result 1 and the session kept, or (bad_length) the session closed.",
+		}, []string{"reason"}),
 		ConnectRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ismg_connect_rejected_total", Help: "CONNECTs refused, by reason.",
 		}, []string{"reason"}),
@@ -98,7 +102,7 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
 		}),
 	}
-	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected,
+	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
 		m.StoreErrors, m.BillingErrors, m.OrphansExpired, &storeCollector{st: st})

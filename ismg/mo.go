@@ -21,7 +21,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 		return smpp.StatusInvDstAdr
 	}
 	content, msgFmt, udhi := moToCMPP(d, lr.dc0)
-	now := n.now()
+	now := time.Now()
 	id, err := n.ids.next(1)
 	if err != nil {
 		// Temporary: the SMSC retries once the reservation caught up.

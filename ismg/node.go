@@ -29,7 +29,6 @@ type options struct {
 	log      *slog.Logger
 	reg      prometheus.Registerer
 	gatherer prometheus.Gatherer
-	now      func() time.Time
 	routes   *routing.Table
 	noSync   bool
 }
@@ -42,9 +41,6 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func WithRegistry(reg *prometheus.Registry) Option {
 	return func(o *options) { o.reg, o.gatherer = reg, reg }
 }
-
-// WithClock replaces time.Now for Msg_Ids, CDR times and report times.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithRoutes uses t instead of loading cfg.Routes.File.
 func WithRoutes(t *routing.Table) Option { return func(o *options) { o.routes = t } }
@@ -60,7 +56,6 @@ type Node struct {
 	gw     string // gateway code
 	gwNum  uint32
 	log    *slog.Logger
-	now    func() time.Time
 	loc    *time.Location
 	m      *Metrics
 	gather prometheus.Gatherer
@@ -102,6 +97,7 @@ type Node struct {
 	fwdRun   map[queueRef]bool // fwd:<gw> queues: true once their sweeper runs
 
 	msgLocks keyLocks // per Msg_Id: receipts of one message's parts
+	tasks    tracker  // short tasks started from callbacks
 
 	runCtx     context.Context // work context while running (for SPs added by Reload)
 	runGroup   *errgroup.Group
@@ -111,9 +107,53 @@ type Node struct {
 }
 
 // New opens the node's store and billing, loads routes and binds the
-// listeners (so Addr works before Run). Run starts serving.
+// listeners (so Addr works before Run). Run starts serving. Its phases:
+// the node's state from the config, the durable parts (store, billing,
+// Msg_Id reservation), the SPs and SMSC links, the SP server and its
+// listeners, then recovery of what a previous process left in flight.
 func New(cfg Config, opts ...Option) (*Node, error) {
-	o := options{now: time.Now}
+	o := buildOptions(opts)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	gwNum, err := cmpp.GatewayCode(cfg.Gateway.Code)
+	if err != nil {
+		return nil, fmt.Errorf("ismg: gateway.code: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: time.Local,
+		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
+		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: newFirewall(),
+	}
+	lim := cfg.Limits
+	n.limits.Store(&lim)
+	if err := n.loadRoutes(o.routes); err != nil {
+		return nil, err
+	}
+	if err := n.openDurable(o); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	n.m = newMetrics(o.reg, n.st)
+	if err := n.buildSPsAndLinks(); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	o.reg.MustRegister(&linkCollector{n: n})
+	n.srv = n.newSPServer()
+	if err := n.listen(); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	if err := n.recover(); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	return n, nil
+}
+
+func buildOptions(opts []Option) options {
+	var o options
 	for _, f := range opts {
 		f(&o)
 	}
@@ -124,32 +164,27 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		r := prometheus.NewRegistry()
 		o.reg, o.gatherer = r, r
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	gwNum, err := cmpp.GatewayCode(cfg.Gateway.Code)
-	if err != nil {
-		return nil, fmt.Errorf("ismg: gateway.code: %w", err)
-	}
-	n := &Node{
-		cfg: cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, now: o.now, loc: time.Local,
-		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
-		msgLocks: keyLocks{m: map[uint64]*keyLock{}},
-	}
-	lim := cfg.Limits
-	n.limits.Store(&lim)
-	n.fw = newFirewall()
+	return o
+}
 
-	t := o.routes
+// loadRoutes takes the route table: t if given, else routes.file.
+func (n *Node) loadRoutes(t *routing.Table) error {
 	if t == nil {
-		if t, err = routing.LoadFile(cfg.Routes.File); err != nil {
-			return nil, fmt.Errorf("ismg: routes.file: %w", err)
+		var err error
+		if t, err = routing.LoadFile(n.cfg.Routes.File); err != nil {
+			return fmt.Errorf("ismg: routes.file: %w", err)
 		}
 	}
 	n.routes.Store(t)
+	return nil
+}
 
+// openDurable opens the queue store, the CDR writer and the Msg_Id
+// reservation.
+func (n *Node) openDurable(o options) error {
+	cfg := n.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("ismg: data_dir: %w", err)
+		return fmt.Errorf("ismg: data_dir: %w", err)
 	}
 	qc := queue.DefaultConfig()
 	qc.Logger = o.log.With("component", "queue")
@@ -165,39 +200,33 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.cdrSync = newGroupSync(nil)
 	n.stats = newStatsBook(n.loc)
 	qc.OnBatch = n.cdrSync.runRound
+	var err error
 	if n.st, err = queue.Open(filepath.Join(cfg.DataDir, "ismg.db"), qc); err != nil {
-		return nil, fmt.Errorf("ismg: open queue: %w", err)
+		return fmt.Errorf("ismg: open queue: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			n.closeResources()
-		}
-	}()
 	bc := billing.DefaultConfig()
-	bc.Dir, bc.Gateway, bc.Rotate, bc.Now = cfg.Billing.Dir, cfg.Gateway.Code, cfg.Billing.Rotate, o.now
+	bc.Dir, bc.Gateway, bc.Rotate = cfg.Billing.Dir, cfg.Gateway.Code, cfg.Billing.Rotate
 	bc.Logger = o.log.With("component", "billing")
 	if n.cdr, err = billing.Open(bc); err != nil {
-		return nil, fmt.Errorf("ismg: billing: %w", err)
+		return fmt.Errorf("ismg: billing: %w", err)
 	}
 	n.cdrSync.fn = n.cdr.Sync // before Run starts the syncer
+	n.ids, err = openMsgIDs(n.st, n.gwNum, time.Now)
+	return err
+}
 
-	if n.ids, err = openMsgIDs(n.st, gwNum, o.now); err != nil {
-		return nil, err
-	}
-
-	n.m = newMetrics(o.reg, n.st)
+// buildSPsAndLinks makes the runtime of every SP account and SMSC link.
+func (n *Node) buildSPsAndLinks() error {
 	sps := map[string]*spRuntime{}
-	for i := range cfg.SPs {
-		sps[cfg.SPs[i].SPID] = newSPRuntime(n, &cfg.SPs[i])
+	for i := range n.cfg.SPs {
+		sps[n.cfg.SPs[i].SPID] = newSPRuntime(n, &n.cfg.SPs[i])
 	}
 	n.sps.Store(&sps)
-
-	for i := range cfg.SMSCs {
-		lc := cfg.SMSCs[i]
+	for i := range n.cfg.SMSCs {
+		lc := n.cfg.SMSCs[i]
 		lr, err := newLinkRuntime(n, lc)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.links[lc.Name] = lr
 		n.linkOrder = append(n.linkOrder, lc.Name)
@@ -209,43 +238,40 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	if n.defaultLink == "" && len(n.linkOrder) > 0 {
 		n.defaultLink = n.linkOrder[0]
 	}
-	o.reg.MustRegister(&linkCollector{n: n})
+	return nil
+}
 
-	n.srv = &cmpp.Server{
+// newSPServer is the CMPP server SPs log in to (spserver.go).
+func (n *Node) newSPServer() *cmpp.Server {
+	lim := n.cfg.Limits
+	return &cmpp.Server{
 		Config: cmpp.Config{
 			// Our own per-SP window check answers first (reason "window");
 			// the session's bound only caps handler goroutines.
 			InboundWindow:      1024,
 			Window:             1024,
-			ResponseTimeout:    cfg.Limits.ResponseTimeout,
-			ActiveTestInterval: cfg.Limits.ActiveTest,
-			ReadTimeout:        cfg.Limits.ReadTimeout,
-			MaxPDU:             uint32(cfg.Limits.MaxPDU),
+			ResponseTimeout:    lim.ResponseTimeout,
+			ActiveTestInterval: lim.ActiveTest,
+			ReadTimeout:        lim.ReadTimeout,
+			MaxPDU:             uint32(lim.MaxPDU),
 			// serveCMPP never waits: a SUBMIT is answered from its commit
 			// callbacks, everything else at once.
 			InlineHandler: true,
-			Logger:        o.log.With("component", "cmpp"),
+			Logger:        n.log.With("component", "cmpp"),
+			OnBadPDU:      n.onBadPDU,
 		},
 		Auth:            cmpp.AuthenticatorFunc(n.authenticate),
 		Handler:         cmpp.HandlerFunc(n.serveCMPP),
-		ConnectTimeout:  cfg.Limits.ConnectTimeout,
-		MaxPending:      cfg.Limits.MaxPending,
-		MaxPendingPerIP: cfg.Limits.MaxPendingIP,
+		ConnectTimeout:  lim.ConnectTimeout,
+		MaxPending:      lim.MaxPending,
+		MaxPendingPerIP: lim.MaxPendingIP,
 		OnRefuse: func(_ net.Addr, reason string) {
 			n.m.ConnectRejected.WithLabelValues(reason).Inc()
 		},
-		Logger:    o.log.With("component", "cmpp"),
+		Logger:    n.log.With("component", "cmpp"),
 		OnSession: n.onSession,
 		OnClose:   n.onClose,
 	}
-	if err := n.listen(); err != nil {
-		return nil, err
-	}
-	if err := n.recover(); err != nil {
-		return nil, err
-	}
-	ok = true
-	return n, nil
 }
 
 // CMPPAddr is the address SPs connect to.
@@ -328,21 +354,23 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return sp.deliverLoop(gctx, hard) })
 	}
 
+	// The servers' accept loops; they return once their Shutdown does.
+	var serving sync.WaitGroup
 	serveErr := make(chan error, 4)
-	go func() { serveErr <- n.srv.Serve(n.cmppLn) }()
+	serving.Go(func() { serveErr <- n.srv.Serve(n.cmppLn) })
 	if n.cmppTLS != nil {
-		go func() { serveErr <- n.srv.Serve(n.cmppTLS) }()
+		serving.Go(func() { serveErr <- n.srv.Serve(n.cmppTLS) })
 	}
 	for _, h := range []struct {
 		srv *http.Server
 		ln  net.Listener
 	}{{n.httpSrv, n.httpLn}, {n.pprofSrv, n.pprofLn}} {
 		if h.srv != nil {
-			go func() {
+			serving.Go(func() {
 				if err := h.srv.Serve(h.ln); !errors.Is(err, http.ErrServerClosed) {
 					serveErr <- err
 				}
-			}()
+			})
 		}
 	}
 	n.log.Info("ismg running", "gateway", n.gw, "cmpp", n.CMPPAddr(), "http", n.HTTPAddr())
@@ -377,6 +405,10 @@ func (n *Node) Run(ctx context.Context) error {
 			_ = h.Shutdown(sctx)
 		}
 	}
+	serving.Wait()
+	// The last retries and answers started from callbacks finish before
+	// the store closes under them.
+	n.tasks.closeAndWait()
 	if err := n.ids.saveUsed(context.Background()); err != nil {
 		n.log.Warn("save the last Msg_Id second", "err", err)
 	}
@@ -388,6 +420,39 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("ismg stopped")
 	return runErr
+}
+
+// tracker runs the node's short tasks (one commit, one answer) started
+// from callbacks that must not block: Run waits for them before the store
+// closes. Once closed it runs a task on the caller's goroutine, which by
+// then cannot block for long (the sessions are closed).
+type tracker struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Go runs f on its own goroutine while the tracker is open, else inline.
+func (t *tracker) Go(f func()) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		f()
+		return
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+}
+
+func (t *tracker) closeAndWait() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
 }
 
 // goRun starts a worker in the running node's group (for SPs added by

@@ -46,7 +46,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 		return smpp.StatusOK
 	}
 	sid, stat, done := lr.receiptFields(d, info)
-	rec := orphanRecord{Link: lr.cfg.Name, SID: sid, Stat: stat, Done: done, Received: n.now()}
+	rec := orphanRecord{Link: lr.cfg.Name, SID: sid, Stat: stat, Done: done, Received: time.Now()}
 	p, mapped, o, dup := lr.idx.lookupOrPark(sid, rec)
 	switch {
 	case dup:
@@ -72,7 +72,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 		n.log.Warn("orphan receipt refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
 		return smpp.StatusXTAppn
 	}
-	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, n.now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
+	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, time.Now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
 		lr.idx.unpark(o)
 		n.log.Error("store orphan receipt", "link", lr.cfg.Name, "err", err)
 		return smpp.StatusXTAppn
@@ -92,7 +92,7 @@ func (lr *linkRuntime) receiptFields(d *smpp.DeliverSM, info smpp.ReceiptInfo) (
 	}
 	done = info.Receipt.DoneDate
 	if done.IsZero() {
-		done = lr.n.now()
+		done = time.Now()
 	}
 	return sid, smpp.StateStat(info.State), done
 }

@@ -24,7 +24,7 @@ func (n *Node) outQueueOf(spID string) queueRef {
 
 // finalReport ends a message that is still in queue q with stat.
 func (n *Node) finalReport(ctx context.Context, q queueRef, id uint64, r *mtRecord, stat, origin, sid string) bool {
-	return n.finalReportOps(ctx, q, id, r, stat, origin, sid, n.now(), nil)
+	return n.finalReportOps(ctx, q, id, r, stat, origin, sid, time.Now(), nil)
 }
 
 // finalReportOps removes message id from q and, when the SP asked for it,
@@ -43,7 +43,7 @@ func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, d
 	if r.RegisteredDelivery == 1 {
 		o := outRecord{
 			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,
-			Created: n.now(), OrigMsgID: id, Stat: stat,
+			Created: time.Now(), OrigMsgID: id, Stat: stat,
 			SubmitTime: reportTime(r.Submitted, n.loc), DoneTime: reportTime(done, n.loc),
 			DestTerminalID: r.Dest, SMSCSequence: smscSequence(sid),
 		}
@@ -67,7 +67,7 @@ func (n *Node) reportCommitted(err error, q queueRef, id uint64, r *mtRecord, or
 		return false
 	}
 	n.m.Reports.WithLabelValues(r.SPID, origin).Inc()
-	n.m.ReportLatency.Observe(n.now().Sub(r.Submitted).Seconds())
+	n.m.ReportLatency.Observe(time.Now().Sub(r.Submitted).Seconds())
 	if q.kind != queueAwait {
 		// Ended before any SMSC took it: a forwarding failure for QUERY.
 		n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)

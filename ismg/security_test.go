@@ -3,6 +3,7 @@ package ismg
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
 
 	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
@@ -232,4 +235,37 @@ func TestConnectFlood(t *testing.T) {
 		t.Fatalf("SUBMIT during the flood: Result %d", r.Result)
 	}
 	_ = ch.cmd.Process.Signal(syscall.SIGTERM)
+}
+
+// A SUBMIT whose DestUsr_tl contradicts its body (0, 100, 200) is framed
+// but does not decode: the SP gets SUBMIT_RESP Result 1 with its
+// Sequence_Id, the session lives on, and the next SUBMIT is accepted.
+func TestBadDestCountAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	c := cmpptest.DialRaw(t, e.node.CMPPAddr())
+	if r := c.Connect(testSP, testSecret, cmpp.V30); r.Status != 0 {
+		t.Fatalf("CONNECT: status %d", r.Status)
+	}
+	good := cmpp.AppendPDU(nil, cmpp.V30, 0, submitPDU(bjNumber, 0, []byte("ok")))
+	const destCount = cmpp.HeaderLen + 128 // DestUsr_tl in a 3.0 SUBMIT (protocols.md §1.6)
+	for _, n := range []byte{0, 100, 200} {
+		bad := append([]byte(nil), good...)
+		bad[destCount] = n
+		seq := c.NextSeq()
+		binary.BigEndian.PutUint32(bad[8:], seq)
+		c.WriteBytes(bad)
+		h, p := c.MustReadPDU()
+		r, ok := p.(*cmpp.SubmitResp)
+		if !ok || h.Seq != seq || r.Result != cmpp.ResultBadStructure {
+			t.Fatalf("DestUsr_tl %d: got %v %+v (seq %d), want SUBMIT_RESP Result 1 seq %d", n, h.Command, p, h.Seq, seq)
+		}
+	}
+	seq := c.NextSeq()
+	c.WritePDU(seq, submitPDU(bjNumber, 0, []byte("after")))
+	if h, p := c.MustReadPDU(); h.Seq != seq || p.(*cmpp.SubmitResp).Result != 0 {
+		t.Fatalf("SUBMIT after the bad ones: %+v", p)
+	}
+	if got := metric(t, e.node.HTTPAddr(), "ismg_sp_bad_pdus_total", `reason="bad_field"`); got != 3 {
+		t.Errorf("bad PDU metric %v, want 3", got)
+	}
 }

@@ -107,7 +107,7 @@ func (lr *linkRuntime) awaitOp(it queue.Item, r *mtRecord, sids []string) (queue
 	r.Parts = uint8(len(sids))
 	r.Pending = r.Parts
 	pend := lr.idx.addPending(sids)
-	return queue.Move(lr.q.queue(), qAwait, it.ID, lr.n.now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
+	return queue.Move(lr.q.queue(), qAwait, it.ID, time.Now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
 }
 
 // awaitDone ends the pending state after the Move's commit (err) and
@@ -204,7 +204,7 @@ func (lr *linkRuntime) failed(ctx context.Context, it queue.Item, r *mtRecord, e
 		return
 	}
 	r.InFlight = false
-	due := n.now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(r.Attempts)))
+	due := time.Now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(r.Attempts)))
 	if cerr := n.commit(ctx, queue.Update(lr.q.queue(), it.ID, due, r.Append(nil))); cerr != nil {
 		n.log.Error("schedule retry", "id", it.ID, "err", cerr)
 	}

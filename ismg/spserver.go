@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
 )
@@ -15,7 +16,7 @@ import (
 // scanner which half of its guess was right. Each refusal is logged and
 // counted by reason.
 func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect) (string, uint32) {
-	now := n.now()
+	now := time.Now()
 	lim := n.limits.Load()
 	ip := remoteIP(remote)
 	refuse := func(reason string, status uint32) (string, uint32) {
@@ -104,6 +105,17 @@ func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 // answer to a goroutine when the session's write queue is full.
 func (n *Node) replyNoWait(s *cmpp.Session, h cmpp.Header, resp cmpp.PDU) {
 	if err := s.ReplyNoWait(h, resp); errors.Is(err, cmpp.ErrWriteQueueFull) {
-		go func() { _ = s.Reply(h, resp) }()
+		n.tasks.Go(func() { _ = s.Reply(h, resp) })
+	}
+}
+
+// onBadPDU counts a PDU from an SP that did not decode (the session has
+// answered it with Result 1 already, or closes on a bad length) and logs
+// it, rate-limited: a peer can send them as fast as it likes.
+func (n *Node) onBadPDU(s *cmpp.Session, h cmpp.Header, reason string, err error) {
+	n.m.BadPDUs.WithLabelValues(reason).Inc()
+	if n.connLog.allow(time.Now()) {
+		n.log.Warn("bad PDU from an SP", LogKeySP, s.SourceAddr(), LogKeyPeer, s.RemoteAddr().String(),
+			"command", h.Command.String(), "reason", reason, LogKeyErr, err)
 	}
 }

@@ -262,7 +262,7 @@ func (n *Node) runStats(ctx context.Context) error {
 }
 
 func (n *Node) flushStats(ctx context.Context) {
-	ops, done := n.stats.flushOps(n.now())
+	ops, done := n.stats.flushOps(time.Now())
 	if len(ops) == 0 {
 		return
 	}

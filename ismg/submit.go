@@ -37,7 +37,7 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 	}()
 
-	now := n.now()
+	now := time.Now()
 	times, ref := checkSubmit(p, sp.id, acct.ServiceCodes, now, n.loc, n.cfg.Delivery.DefaultValidity)
 	if ref != accepted {
 		reject(ref.result, ref.reason)
@@ -232,7 +232,7 @@ func (sw *submitWait) finish() {
 	if err := sw.storeErr; err != nil {
 		n.noteStoreErr(err)
 		for i := range sw.recs {
-			n.reportCDR(sw.queues[i], sw.first+uint64(i), &sw.recs[i], cmpp.StatRejected, n.now())
+			n.reportCDR(sw.queues[i], sw.first+uint64(i), &sw.recs[i], cmpp.StatRejected, time.Now())
 		}
 		reason := reasonStore
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
@@ -24,7 +25,7 @@ func (n *Node) sweep(ctx context.Context, q queueRef, end func(ctx context.Conte
 		if err := n.st.Wait(ctx, q.queue()); err != nil {
 			return nil
 		}
-		items, err := n.st.Lease(q.queue(), n.now(), sweepBatch)
+		items, err := n.st.Lease(q.queue(), time.Now(), sweepBatch)
 		if err != nil {
 			return err
 		}
@@ -45,7 +46,7 @@ func (n *Node) sweepAwait(ctx context.Context) error {
 			_ = n.commit(ctx, queue.Remove(qAwait, it.ID))
 			return
 		}
-		if !n.finalReportOps(ctx, awaitQueue, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), n.now(), nil) {
+		if !n.finalReportOps(ctx, awaitQueue, it.ID, &r, "MC:0001", "gateway", firstField(r.SMSCID), time.Now(), nil) {
 			n.st.Release(qAwait, it.ID)
 		} else if lr := n.links[r.Link]; lr != nil && r.SMSCID != "" {
 			lr.idx.unmap(strings.Fields(r.SMSCID)...)
