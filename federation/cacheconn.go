@@ -67,7 +67,7 @@ func (c *RouteCache) dial(addr string) (*grpc.ClientConn, gnspb.GNSClient, error
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(c.creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxCacheMsgSize)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("dial: %w", err)
 	}
 	return cc, gnspb.NewGNSClient(cc), nil
 }

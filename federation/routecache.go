@@ -273,11 +273,11 @@ func (c *RouteCache) backoff(fails int) time.Duration {
 }
 
 // follow runs one stream from addr: a probe (NodeStatus, which also checks
-// the token and that the node answers at all), then Watch from the cache's revision,
-// applying events until the stream fails, the prober gives up on the node,
-// or ctx ends. healthy reports whether the stream proved itself (an event
-// arrived, or a later probe found the node with a leader), which resets the
-// backoff.
+// the token and that the node answers at all), then Watch from the cache's
+// revision, applying events until the stream fails, the prober gives up on
+// the node, or ctx ends. healthy reports whether the stream proved itself
+// (an event arrived, or a later probe found the node with a leader), which
+// resets the backoff. Errors do not repeat addr: the caller logs it.
 func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err error) {
 	cc, cl, err := c.dial(addr)
 	if err != nil {
@@ -286,7 +286,7 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 	defer cc.Close()
 	st, err := c.probe(ctx, cl)
 	if err != nil {
-		return false, fmt.Errorf("probe %s: %w", addr, err)
+		return false, fmt.Errorf("probe: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -297,7 +297,7 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 	}
 	stream, err := cl.Watch(c.outgoing(sctx), &gnspb.WatchRequest{FromRevision: from})
 	if err != nil {
-		return false, fmt.Errorf("watch %s: %w", addr, err)
+		return false, fmt.Errorf("watch: %w", err)
 	}
 	c.setConnected(addr)
 	defer c.setConnected("")
@@ -354,7 +354,7 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 		err = perr // the prober ended the stream; its reason is the one to tell
 	default:
 	}
-	return proven.Load(), fmt.Errorf("%s: %w", addr, err)
+	return proven.Load(), err
 }
 
 // checkSynced closes Synced once the cache holds the revision the node had
