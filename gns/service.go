@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
@@ -276,7 +277,14 @@ func (n *Node) askNodeStatus(ctx context.Context, addr string) (*gnspb.NodeStatu
 	defer cancel()
 	resp, err := c.NodeStatus(n.outgoing(ctx, false), &gnspb.NodeStatusRequest{})
 	if err != nil {
-		return nil, fmt.Sprintf("did not answer: %s", status.Convert(err).Message())
+		msg := status.Convert(err).Message()
+		if status.Code(err) == codes.Unavailable {
+			// gRPC's transport text ends with the cause: keep that.
+			if i := strings.LastIndex(msg, ": "); i >= 0 {
+				msg = strings.TrimRight(msg[i+2:], `"`)
+			}
+		}
+		return nil, "did not answer: " + msg
 	}
 	return resp, ""
 }

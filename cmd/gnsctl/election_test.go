@@ -63,6 +63,12 @@ func TestWriteDuringElection(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "022001") {
 		t.Fatalf("route after the election: exit %d %s %s", code, out, errs)
 	}
+	// cluster status reports the dead member plainly and the survivors'
+	// tables as agreeing.
+	code, out, errs = ctlRun("-addr", list, "cluster", "status")
+	if code != 0 || !strings.Contains(out, old.ID()+" did not report its digest: did not answer: connection refused") || !strings.Contains(out, "tables agree") {
+		t.Fatalf("cluster status with a dead member: exit %d\n%s%s", code, out, errs)
+	}
 }
 
 // A write the leader accepted but could not commit (its followers are
