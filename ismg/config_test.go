@@ -3,6 +3,8 @@ package ismg
 import (
 	"errors"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,25 @@ func TestParseConfigRuntime(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// Validate reads the config and changes nothing in it, not even through
+// the slices it shares with the caller.
+func TestValidateDoesNotChangeConfig(t *testing.T) {
+	cfg, err := ParseConfig("/etc/tandem/ismg.yaml", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := cfg
+	before.SPs = slices.Clone(cfg.SPs)
+	before.SMSCs = slices.Clone(cfg.SMSCs)
+	for range 2 {
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(before, cfg) {
+		t.Fatalf("Validate changed the config:\nbefore %+v\nafter  %+v", before, cfg)
 	}
 }
