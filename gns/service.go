@@ -273,7 +273,13 @@ func (n *Node) askNodeStatus(ctx context.Context, addr string) (*gnspb.NodeStatu
 	if err != nil {
 		return nil, err.Error()
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberStatusTimeout)
+	// Leave the caller half its time: a member that does not answer must
+	// not make the whole status miss the caller's deadline.
+	timeout := memberStatusTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)/2)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := c.NodeStatus(n.outgoing(ctx, false), &gnspb.NodeStatusRequest{})
 	if err != nil {
