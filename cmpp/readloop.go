@@ -14,14 +14,17 @@ import (
 //
 // The deadline is the earliest of three bounds: the login deadline (until
 // the session runs), ReadTimeout from now (idleness: renewed by every
-// read), and PDUTimeout from the first byte of the PDU being read, which
-// later bytes do not renew, so a peer cannot hold the session by
-// trickling a PDU in a byte at a time.
+// read), and PDUTimeout from when we began reading the PDU (its first
+// byte), which later bytes do not renew, so a peer cannot hold the
+// session by trickling a PDU in a byte at a time.
 type connReader struct{ s *Session }
 
 func (r connReader) Read(b []byte) (int, error) {
 	s := r.s
 	now := time.Now()
+	if s.pduStart.IsZero() && s.pduBegun {
+		s.pduStart = now
+	}
 	dl := s.rdeadline
 	if s.cfg.ReadTimeout > 0 && dl.IsZero() {
 		dl = now.Add(s.cfg.ReadTimeout)
@@ -52,12 +55,11 @@ func (r connReader) Read(b []byte) (int, error) {
 // readPDU reads one whole PDU. The returned slice aliases the read buffer
 // and is valid until the next call; Decode copies what it keeps.
 func (s *Session) readPDU() (Header, []byte, error) {
-	s.pduStart = time.Time{}
-	if s.br.Buffered() > 0 {
-		// The PDU began in the last read that returned bytes: whatever is
-		// left in the buffer came with it.
-		s.pduStart = s.epoch.Add(time.Duration(s.lastRead.Load()))
-	}
+	// The PDU's clock starts when we start reading it: now if bytes of it
+	// are buffered already, else when a read returns its first bytes.
+	// Time the session spent on earlier PDUs, with the peer's bytes
+	// waiting, is not held against the peer.
+	s.pduStart, s.pduBegun = time.Time{}, s.br.Buffered() > 0
 	h, err := ReadHeader(s.br, s.cfg.MaxPDU)
 	if err != nil {
 		if errors.Is(err, ErrBadLength) {

@@ -85,9 +85,11 @@ type Session struct {
 	br        *bufio.Reader
 	rdeadline time.Time // handshake deadline; zero once the session runs
 	// The reader's deadline state (reader goroutine only, see connReader):
-	// when the PDU being read began (zero until its first byte), whether
-	// the deadline set last was that PDU's, and the deadline set last.
+	// when we began reading the current PDU (zero until its first byte),
+	// whether bytes of it were buffered when we began, whether the
+	// deadline set last was the PDU's, and the deadline set last.
 	pduStart time.Time
+	pduBegun bool
 	pduBound bool
 	rdl      time.Time
 	out      chan frame

@@ -18,15 +18,17 @@ import (
 // time is the bubble's, so the 30-second bounds take no wall time and the
 // instants checked are exact.
 
-// pipeServer serves one end of a pipe with a server that accepts any
-// secret-holder, in the bubble; it returns the other end and the channel
-// OnClose reports to.
+// pipeServer serves one end of a pipe with srv, made to accept any
+// secret-holder and to answer with okHandler unless it has a Handler, in
+// the bubble; it returns the other end and the channel OnClose reports to.
 func pipeServer(t *testing.T, srv *cmpp.Server) (net.Conn, <-chan error) {
 	closed := make(chan error, 1)
 	srv.Auth = cmpp.AuthenticatorFunc(func(context.Context, net.Addr, *cmpp.Connect) (string, uint32) {
 		return cmpptest.Secret, cmpp.ConnectOK
 	})
-	srv.Handler = okHandler
+	if srv.Handler == nil {
+		srv.Handler = okHandler
+	}
 	srv.Config.Logger = cmpptest.Logger(t)
 	srv.OnClose = func(_ *cmpp.Session, err error) { closed <- err }
 	client, server := net.Pipe()
@@ -164,6 +166,49 @@ func TestSlowButWholeNotCut(t *testing.T) {
 		case err := <-closed:
 			t.Fatalf("session closed: %v", err)
 		default:
+		}
+	})
+}
+
+// The PDU clock starts when the session starts reading the PDU, not when
+// its first bytes reached our buffer: time the session spends blocked on
+// earlier requests (here 40 s waiting for an inbound slot) is not held
+// against a peer whose next PDU was half there all along.
+func TestSlowServerNotHeldAgainstPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &cmpp.Server{}
+		srv.Config.InboundWindow = 1
+		srv.Handler = cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+			q, ok := req.(*cmpp.Query)
+			if !ok {
+				okHandler(s, h, req)
+				return
+			}
+			<-time.After(40 * time.Second) // slow work; QUERY cannot be refused, so the next one waits
+			s.Reply(h, &cmpp.QueryResp{Time: q.Time, QueryType: q.QueryType})
+		})
+		c, closed := pipeServer(t, srv)
+		br := bufio.NewReader(c)
+		login(t, c, br)
+		query := append(fixed("20261122", 8), 0)
+		query = append(query, fixed("", 10+8)...)
+		submit := rawPDU(cmpp.CmdSubmit, 4, goodSubmit(cmpp.V30).body())
+		first := append(rawPDU(cmpp.CmdQuery, 2, query), rawPDU(cmpp.CmdQuery, 3, query)...)
+		first = append(first, submit[:60]...)
+		go func() {
+			c.Write(first)
+			c.Write(submit[60:]) // taken when the session reads on, at 40 s
+		}()
+		got := map[uint32]cmpp.CommandID{}
+		for range 3 {
+			h, p := readRawPDU(br, cmpp.V30)
+			if p == nil {
+				t.Fatalf("read: %v (session: %v)", h, <-closed)
+			}
+			got[h.Seq] = h.Command
+		}
+		if got[2] != cmpp.CmdQueryResp || got[3] != cmpp.CmdQueryResp || got[4] != cmpp.CmdSubmitResp {
+			t.Fatalf("answers %v, want QUERY_RESP to 2 and 3, SUBMIT_RESP to 4", got)
 		}
 	})
 }

@@ -15,12 +15,12 @@ import (
 // the PDU.
 func (s *Session) readLoop() error {
 	for {
-		s.pduStart = time.Time{}
-		if s.br.Buffered() > 0 {
-			// The PDU began in the last read that returned bytes: whatever
-			// is left in the buffer came with it.
-			s.pduStart = s.lastFill
-		}
+		// The PDU's clock starts when we start reading it: at the first
+		// read for it if bytes of it are buffered already, else when a
+		// read returns its first bytes. Time the session spent on earlier
+		// PDUs, with the peer's bytes waiting, is not held against the
+		// peer.
+		s.pduStart, s.pduBegun = time.Time{}, s.br.Buffered() > 0
 		h, err := ReadHeader(s.br, s.cfg.MaxPDU)
 		if err != nil {
 			if errors.Is(err, ErrBadLength) {
@@ -63,16 +63,20 @@ func (s *Session) readErr(what string, err error) error {
 // read deadline before every read that would block (bufio reads only when
 // its buffer runs short) and notes when bytes arrive. The deadline is the
 // earlier of ReadTimeout from now (idleness: every read renews it) and
-// PDUTimeout from the first byte of the PDU being read, which later bytes
-// do not renew, so a peer cannot hold the session by trickling a PDU in a
-// byte at a time. Reader goroutine only.
+// PDUTimeout from when we began reading the PDU (its first byte), which
+// later bytes do not renew, so a peer cannot hold the session by
+// trickling a PDU in a byte at a time. Reader goroutine only.
 type connReader struct{ s *Session }
 
 func (r connReader) Read(b []byte) (int, error) {
 	s := r.s
+	now := time.Now()
+	if s.pduStart.IsZero() && s.pduBegun {
+		s.pduStart = now
+	}
 	var dl time.Time
 	if s.cfg.ReadTimeout > 0 {
-		dl = time.Now().Add(s.cfg.ReadTimeout)
+		dl = now.Add(s.cfg.ReadTimeout)
 	}
 	s.pduBound = false
 	if !s.pduStart.IsZero() && s.cfg.PDUTimeout > 0 {
@@ -85,13 +89,10 @@ func (r connReader) Read(b []byte) (int, error) {
 		s.rdl = dl
 	}
 	n, err := s.conn.Read(b)
-	if n > 0 {
-		s.lastFill = time.Now()
-		if s.pduStart.IsZero() {
-			// bufio reads only for the PDU being read, so these bytes
-			// include its first.
-			s.pduStart = s.lastFill
-		}
+	if n > 0 && s.pduStart.IsZero() {
+		// bufio reads only for the PDU being read, so these bytes include
+		// its first.
+		s.pduStart = time.Now()
 	}
 	return n, err
 }

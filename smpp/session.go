@@ -230,11 +230,11 @@ type Session struct {
 	wbuf []byte        // writer goroutine only: encode scratch
 
 	// The reader's deadline state (reader goroutine only, see connReader):
-	// when the last read returned bytes, when the PDU being read began
-	// (zero until its first byte), whether the deadline set last was that
-	// PDU's, and the deadline set last.
-	lastFill time.Time
+	// when we began reading the current PDU (zero until its first byte),
+	// whether bytes of it were buffered when we began, whether the
+	// deadline set last was the PDU's, and the deadline set last.
 	pduStart time.Time
+	pduBegun bool
 	pduBound bool
 	rdl      time.Time
 
