@@ -20,156 +20,205 @@ import (
 //
 // One commit per round carries the removals of the DELIVERs answered since
 // the last round, the deletion of the batch records they settled and the
-// batch record of the next DELIVERs. A slot
-// is free again as soon as its answer arrives: its removal and the mark of
-// the DELIVER taking its place are durable together, so the items marked
-// in flight on disk never exceed the window either.
+// batch record of the next DELIVERs. A slot is free again as soon as its
+// answer arrives: its removal and the mark of the DELIVER taking its place
+// are durable together, so the items marked in flight on disk never exceed
+// the window either. A round: settle the answers, lease the next DELIVERs
+// (or wait for work), commit, send.
 func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
-	n := sp.n
-	st := &deliverState{kick: make(chan struct{}, 1)}
-	var (
-		inflight int      // sent, unanswered (or being rescheduled)
-		removes  []uint64 // answered Result 0, removal not yet committed
-		freed    []uint64 // rescheduled (their Update is durable)
-		ops      []queue.Op
-		// The in-flight batch record of every DELIVER sent and not yet
-		// settled (inflight.go); a record is deleted in the commit after
-		// its last item settled.
-		batchOf   = map[uint64]*inflightBatch{}
-		lastSweep time.Time
-		expired   []expiredOut // leased past deliver_ttl: removed in this round's commit
-	)
+	d := &deliverer{sp: sp, st: &deliverState{kick: make(chan struct{}, 1)}, batchOf: map[uint64]*inflightBatch{}}
 	for {
-		removes, freed = st.take(removes[:0], freed[:0])
-		inflight -= len(removes) + len(freed)
-		ops = ops[:0]
-		for _, ids := range [2][]uint64{removes, freed} {
-			for _, id := range ids {
-				if b := batchOf[id]; b != nil {
-					delete(batchOf, id)
-					if b.settle() {
-						ops = append(ops, b.deleteOp())
-					}
-				}
-			}
-		}
-		window := 16
-		if a := sp.acct.Load(); a != nil {
-			window = a.Window
-		}
+		d.settle()
 		sess, wake := sp.pick()
-		var (
-			items []queue.Item
-			watch <-chan struct{}
-		)
-		if sess != nil && inflight < window {
-			watch = n.st.Watch(sp.q.queue())
-			var err error
-			if items, err = n.st.Lease(sp.q.queue(), time.Now(), window-inflight); err != nil {
-				return err
-			}
-		} else if sess == nil && time.Since(lastSweep) >= n.cfg.Delivery.ExpirySweep {
-			// Offline SP: look at what waits for it, so that DELIVERs
-			// past deliver_ttl are dropped even if it never returns.
-			lastSweep = time.Now()
-			if err := sp.expireOffline(hard); err != nil {
-				return err
-			}
+		items, watch, err := d.lease(sess, hard)
+		if err != nil {
+			return err
 		}
-		if len(items) == 0 && len(ops) == 0 && len(removes) == 0 {
-			var timer <-chan time.Time
-			var t *time.Timer
-			if watch != nil {
-				if due, ok := n.st.NextDue(sp.q.queue()); ok {
-					t = time.NewTimer(max(time.Until(due), time.Millisecond))
-					timer = t.C
-				}
-			} else if sess == nil {
-				t = time.NewTimer(n.cfg.Delivery.ExpirySweep)
-				timer = t.C
-			}
-			select {
-			case <-watch: // nil (blocks) when the window is full or no session
-			case <-wake:
-			case <-timer:
-			case <-st.kick:
-			case <-ctx.Done():
-				return nil
-			}
-			if t != nil {
-				t.Stop()
-			}
-			continue
-		}
-		for _, id := range removes {
-			ops = append(ops, queue.Remove(sp.q.queue(), id))
-		}
-		recs := make([]outRecord, 0, len(items))
-		// Not compacted in place: a failed commit releases all of items.
-		keep := make([]queue.Item, 0, len(items))
-		expired = expired[:0]
-		for _, it := range items {
-			o, err := decodeOut(it.Value)
-			if err != nil {
-				n.log.Error("dropping undecodable DELIVER", "queue", sp.q.queue(), "id", it.ID, "err", err)
-				ops = append(ops, queue.Remove(sp.q.queue(), it.ID))
-				continue
-			}
-			if sp.expired(&o) {
-				ops = append(ops, queue.Remove(sp.q.queue(), it.ID))
-				expired = append(expired, expiredOut{it.ID, o})
-				continue
-			}
-			o.Attempts++
-			recs = append(recs, o)
-			keep = append(keep, it)
-		}
-		var batch *inflightBatch
-		if len(keep) > 0 {
-			var op queue.Op
-			batch, op = n.newInflight(sp.q.queue(), keep)
-			ops = append(ops, op)
-		}
-		if err := n.commit(hard, ops...); err != nil {
-			n.log.Error("mark DELIVER in flight", "queue", sp.q.queue(), "err", err)
-			for _, it := range items {
-				n.st.Release(sp.q.queue(), it.ID)
-			}
-			// The answered ones are still removed, each on its own.
-			for _, id := range removes {
-				n.st.CommitAsync([]queue.Op{queue.Remove(sp.q.queue(), id)}, func(err error) {
-					if err != nil && !errors.Is(err, queue.ErrNotFound) {
-						n.noteStoreErr(err)
-					}
-				})
-			}
-			// Do not spin on a failed store.
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
+		if len(items) == 0 && len(d.ops) == 0 && len(d.removes) == 0 {
+			if !d.wait(ctx, sess, watch, wake) {
 				return nil
 			}
 			continue
 		}
-		for i := range expired {
-			sp.noteExpired(expired[i].id, &expired[i].o)
+		keep, recs, batch := d.prepare(items)
+		if err := sp.n.commit(hard, d.ops...); err != nil {
+			if !d.commitFailed(ctx, items, err) {
+				return nil
+			}
+			continue
 		}
-		for i, it := range keep {
-			if sess == nil || sess.Err() != nil || i > 0 {
-				if sess, _ = sp.pick(); sess == nil {
-					n.st.Release(sp.q.queue(), it.ID)
-					n.inflightDone(batch)
-					continue
+		for i := range d.expired {
+			sp.noteExpired(d.expired[i].id, &d.expired[i].o)
+		}
+		d.send(sess, keep, recs, batch, hard)
+	}
+}
+
+// deliverer is the state of one SP's deliverLoop between rounds.
+type deliverer struct {
+	sp       *spRuntime
+	st       *deliverState
+	inflight int      // sent, unanswered (or being rescheduled)
+	removes  []uint64 // answered Result 0, removal not yet committed
+	freed    []uint64 // rescheduled (their Update is durable)
+	ops      []queue.Op
+	// The in-flight batch record of every DELIVER sent and not yet
+	// settled (inflight.go); a record is deleted in the commit after its
+	// last item settled.
+	batchOf   map[uint64]*inflightBatch
+	lastSweep time.Time
+	expired   []expiredOut // leased past deliver_ttl: removed in this round's commit
+}
+
+// settle takes the answers that came since the last round and starts this
+// round's ops with the deletion of the batch records they settled.
+func (d *deliverer) settle() {
+	d.removes, d.freed = d.st.take(d.removes[:0], d.freed[:0])
+	d.inflight -= len(d.removes) + len(d.freed)
+	d.ops = d.ops[:0]
+	for _, ids := range [2][]uint64{d.removes, d.freed} {
+		for _, id := range ids {
+			if b := d.batchOf[id]; b != nil {
+				delete(d.batchOf, id)
+				if b.settle() {
+					d.ops = append(d.ops, b.deleteOp())
 				}
 			}
-			inflight++
-			batchOf[it.ID] = batch
-			if err := sp.send(sess, it, &recs[i], st, hard); err != nil {
-				inflight--
-				delete(batchOf, it.ID)
+		}
+	}
+}
+
+// lease takes the DELIVERs that fit in the window while a session is up
+// (watch then signals new work), or, for an SP with no session, drops what
+// waited past deliver_ttl every expiry_sweep.
+func (d *deliverer) lease(sess *cmpp.Session, hard context.Context) (items []queue.Item, watch <-chan struct{}, err error) {
+	sp, n := d.sp, d.sp.n
+	window := 16
+	if a := sp.acct.Load(); a != nil {
+		window = a.Window
+	}
+	switch {
+	case sess != nil && d.inflight < window:
+		watch = n.st.Watch(sp.q.queue())
+		items, err = n.st.Lease(sp.q.queue(), time.Now(), window-d.inflight)
+	case sess == nil && time.Since(d.lastSweep) >= n.cfg.Delivery.ExpirySweep:
+		// Offline SP: look at what waits for it, so that DELIVERs past
+		// deliver_ttl are dropped even if it never returns.
+		d.lastSweep = time.Now()
+		err = sp.expireOffline(hard)
+	}
+	return items, watch, err
+}
+
+// wait sleeps until there may be work: new items (watch), a session
+// (wake), the next due time or expiry sweep, or an answer. It returns
+// false when ctx ends.
+func (d *deliverer) wait(ctx context.Context, sess *cmpp.Session, watch, wake <-chan struct{}) bool {
+	n := d.sp.n
+	var timer <-chan time.Time
+	var t *time.Timer
+	if watch != nil {
+		if due, ok := n.st.NextDue(d.sp.q.queue()); ok {
+			t = time.NewTimer(max(time.Until(due), time.Millisecond))
+			timer = t.C
+		}
+	} else if sess == nil {
+		t = time.NewTimer(n.cfg.Delivery.ExpirySweep)
+		timer = t.C
+	}
+	if t != nil {
+		defer t.Stop()
+	}
+	select {
+	case <-watch: // nil (blocks) when the window is full or no session
+	case <-wake:
+	case <-timer:
+	case <-d.st.kick:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// prepare adds to the round's ops the removals of the answered DELIVERs,
+// drops the leased ones that cannot or need not go (undecodable, past
+// deliver_ttl) and marks the rest in flight with one batch record.
+func (d *deliverer) prepare(items []queue.Item) (keep []queue.Item, recs []outRecord, batch *inflightBatch) {
+	sp, n := d.sp, d.sp.n
+	for _, id := range d.removes {
+		d.ops = append(d.ops, queue.Remove(sp.q.queue(), id))
+	}
+	recs = make([]outRecord, 0, len(items))
+	// Not compacted in place: a failed commit releases all of items.
+	keep = make([]queue.Item, 0, len(items))
+	d.expired = d.expired[:0]
+	for _, it := range items {
+		o, err := decodeOut(it.Value)
+		if err != nil {
+			n.log.Error("dropping undecodable DELIVER", LogKeyQueue, sp.q.queue(), LogKeyMsgID, it.ID, LogKeyErr, err)
+			d.ops = append(d.ops, queue.Remove(sp.q.queue(), it.ID))
+			continue
+		}
+		if sp.expired(&o) {
+			d.ops = append(d.ops, queue.Remove(sp.q.queue(), it.ID))
+			d.expired = append(d.expired, expiredOut{it.ID, o})
+			continue
+		}
+		o.Attempts++
+		recs = append(recs, o)
+		keep = append(keep, it)
+	}
+	if len(keep) > 0 {
+		var op queue.Op
+		batch, op = n.newInflight(sp.q.queue(), keep)
+		d.ops = append(d.ops, op)
+	}
+	return keep, recs, batch
+}
+
+// commitFailed undoes a round whose commit failed: the leased items go
+// back, the answered ones are removed each on its own, and the loop pauses
+// a second rather than spin on a failed store. It returns false when ctx
+// ends.
+func (d *deliverer) commitFailed(ctx context.Context, items []queue.Item, err error) bool {
+	sp, n := d.sp, d.sp.n
+	n.log.Error("mark DELIVER in flight", LogKeyQueue, sp.q.queue(), LogKeyErr, err)
+	for _, it := range items {
+		n.st.Release(sp.q.queue(), it.ID)
+	}
+	for _, id := range d.removes {
+		n.st.CommitAsync([]queue.Op{queue.Remove(sp.q.queue(), id)}, func(err error) {
+			if err != nil && !errors.Is(err, queue.ErrNotFound) {
+				n.noteStoreErr(err)
+			}
+		})
+	}
+	select {
+	case <-time.After(time.Second):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// send hands the marked DELIVERs to the SP's sessions, round robin.
+func (d *deliverer) send(sess *cmpp.Session, keep []queue.Item, recs []outRecord, batch *inflightBatch, hard context.Context) {
+	sp, n := d.sp, d.sp.n
+	for i, it := range keep {
+		if sess == nil || sess.Err() != nil || i > 0 {
+			if sess, _ = sp.pick(); sess == nil {
 				n.st.Release(sp.q.queue(), it.ID)
 				n.inflightDone(batch)
+				continue
 			}
+		}
+		d.inflight++
+		d.batchOf[it.ID] = batch
+		if err := sp.send(sess, it, &recs[i], d.st, hard); err != nil {
+			d.inflight--
+			delete(d.batchOf, it.ID)
+			n.st.Release(sp.q.queue(), it.ID)
+			n.inflightDone(batch)
 		}
 	}
 }
