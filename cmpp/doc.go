@@ -19,6 +19,10 @@
 // Over InboundWindow, a peer's requests are refused with ResultFlowControl
 // (8) at once, never queued without bound.
 //
+// A session runs over any net.Conn: ClientConfig.TLS makes Dial speak TLS,
+// and a Server serves a tls.NewListener, the handshake counted in the
+// login deadline and the caps on connections not yet logged in.
+//
 // # Bad input
 //
 // Only a PDU that cannot be framed (Total_Length out of range), a

@@ -100,9 +100,12 @@ const (
 
 // Handler answers requests from the peer: binds (on the SMSC side),
 // submit_sm, deliver_sm, data_sm... It runs on the session's reader
-// goroutine, so it must not block: answer at once with Request.Respond, or
-// keep the Request and answer later from any goroutine. enquire_link,
-// unbind and generic_nack never reach the Handler.
+// goroutine, so it must not block: answer at once, or keep the Request and
+// answer later from any goroutine. Request.Respond called on the reader
+// blocks it while the write queue is full (a peer that stopped reading);
+// RespondNoWait never does. enquire_link, unbind, generic_nack and
+// requests whose body did not decode (see BadPDUField) never reach the
+// Handler.
 type Handler interface {
 	ServeSMPP(r *Request)
 }
