@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/internal/waitfor"
@@ -47,15 +45,35 @@ func mustLogin(t *testing.T, addr, source, secret string) uint32 {
 }
 
 func rejected(n *testNode, reason string) int {
-	return int(counterValue(n.metrics.CMPPRejected.WithLabelValues(reason)))
+	return int(counterValue(n, "gns_cmpp_connect_rejected_total", "reason", reason))
 }
 
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+// counterValue reads a counter the node exports, by name and label pairs,
+// as a scrape would; 0 when it has not been counted yet.
+func counterValue(n *testNode, name string, labels ...string) float64 {
+	mfs, err := n.gather.Gather()
+	if err != nil {
 		panic(err)
 	}
-	return m.GetCounter().GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // The probe: 30 wrong gateway secrets in a burst, then the right

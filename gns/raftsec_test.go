@@ -134,7 +134,7 @@ func TestRaftTLSRefusesForgery(t *testing.T) {
 			t.Fatalf("%s: forged AppendEntries answered %+v, want the connection refused", tc.name, resp)
 		}
 		waitfor.Cond(t, tc.name+" refusal counted", func() bool {
-			return counterValue(victim.metrics.RaftTLSFailures.WithLabelValues("in", tc.reason)) >= 1
+			return counterValue(victim, "gns_raft_tls_handshake_failures_total", "direction", "in", "reason", tc.reason) >= 1
 		})
 	}
 
