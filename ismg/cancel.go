@@ -57,7 +57,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 			n.writeCDR(n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, time.Now()))
 			n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 			n.m.Cancels.WithLabelValues(sp.id, "ok").Inc()
-			n.log.Info("MT cancelled by its SP", "sp", sp.id, "msg_id", it.ID, "queue", q)
+			n.log.Info("MT cancelled by its SP", LogKeySP, sp.id, LogKeyMsgID, it.ID, LogKeyQueue, q)
 			n.replyNoWait(s, h, &cmpp.CancelResp{SuccessID: cmpp.CancelOK})
 		})
 		return

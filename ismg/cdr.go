@@ -13,7 +13,7 @@ func (n *Node) writeCDR(r billing.Record) {
 	if err := n.cdr.Write(r); err != nil {
 		n.m.BillingErrors.Inc()
 		if n.billingBad.CompareAndSwap(false, true) {
-			n.log.Error("billing failed: SUBMITs are refused until restart", "err", err)
+			n.log.Error("billing failed: SUBMITs are refused until restart", LogKeyErr, err)
 		}
 	}
 }
@@ -27,7 +27,7 @@ func (n *Node) noteCDRSync(err error) {
 	}
 	n.m.BillingErrors.Inc()
 	if n.billingBad.CompareAndSwap(false, true) {
-		n.log.Error("billing sync failed: SUBMITs are refused until restart", "err", err)
+		n.log.Error("billing sync failed: SUBMITs are refused until restart", LogKeyErr, err)
 	}
 }
 

@@ -309,7 +309,7 @@ func (sp *spRuntime) noteExpired(id uint64, o *outRecord) {
 	if !o.Report {
 		sp.n.stats.moDone(sp.id, o.Created, false)
 	}
-	sp.n.log.Warn("DELIVER expired undelivered", "sp", sp.id, "kind", kind, "id", id,
+	sp.n.log.Warn("DELIVER expired undelivered", LogKeySP, sp.id, "kind", kind, LogKeyMsgID, id,
 		"queued", o.Created, "attempts", o.Attempts, "deliver_ttl", sp.n.cfg.Delivery.DeliverTTL)
 }
 
@@ -346,7 +346,7 @@ func (sp *spRuntime) expireOffline(ctx context.Context) error {
 		}
 		if len(ops) > 0 {
 			if err := n.commit(ctx, ops...); err != nil {
-				n.log.Error("drop expired DELIVERs", "queue", sp.q.queue(), "err", err)
+				n.log.Error("drop expired DELIVERs", LogKeyQueue, sp.q.queue(), LogKeyErr, err)
 				keep = append(keep, dropped...)
 				return nil // try again at the next sweep
 			}
@@ -363,7 +363,7 @@ func (sp *spRuntime) retry(ctx context.Context, it queue.Item, o *outRecord, st 
 	o.InFlight = false
 	due := time.Now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(o.Attempts)))
 	if err := n.commit(ctx, queue.Update(sp.q.queue(), it.ID, due, o.Append(nil))); err != nil {
-		n.log.Error("reschedule DELIVER", "queue", sp.q.queue(), "id", it.ID, "err", err)
+		n.log.Error("reschedule DELIVER", LogKeyQueue, sp.q.queue(), LogKeyMsgID, it.ID, LogKeyErr, err)
 	}
 	n.st.Release(sp.q.queue(), it.ID)
 	st.free(it.ID)

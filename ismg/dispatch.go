@@ -47,7 +47,7 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			<-slots
 		}
 		if err != nil {
-			n.log.Error("lease", "queue", lr.q.queue(), "err", err)
+			n.log.Error("lease", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
 			return err
 		}
 		if len(items) == 0 {
@@ -95,7 +95,7 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 	for {
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), 512)
 		if err != nil {
-			n.log.Error("lease for expiry", "queue", lr.q.queue(), "err", err)
+			n.log.Error("lease for expiry", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
 			return
 		}
 		if len(items) == 0 {
@@ -125,7 +125,7 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 	for _, it := range items {
 		r, err := decodeMT(it.Value)
 		if err != nil {
-			n.log.Error("dropping undecodable MT", "queue", lr.q.queue(), "id", it.ID, "err", err)
+			n.log.Error("dropping undecodable MT", LogKeyQueue, lr.q.queue(), LogKeyMsgID, it.ID, LogKeyErr, err)
 			_ = n.commit(hard, queue.Remove(lr.q.queue(), it.ID))
 			<-slots
 			continue
@@ -145,7 +145,7 @@ func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slot
 	}
 	b, err := n.markInflight(hard, lr.q.queue(), keep)
 	if err != nil {
-		n.log.Error("mark in flight", "queue", lr.q.queue(), "err", err)
+		n.log.Error("mark in flight", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
 		for _, it := range keep {
 			n.st.Release(lr.q.queue(), it.ID)
 			<-slots

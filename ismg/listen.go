@@ -38,7 +38,9 @@ func (n *Node) listen() error {
 			return fmt.Errorf("ismg: listen.http: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(n.gather, promhttp.HandlerOpts{ErrorLog: errLog}))
+		if n.gather != nil {
+			mux.Handle("/metrics", promhttp.HandlerFor(n.gather, promhttp.HandlerOpts{ErrorLog: errLog}))
+		}
 		mux.HandleFunc("/healthz", n.serveHealth)
 		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	}

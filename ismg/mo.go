@@ -17,7 +17,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	if err != nil {
 		n.m.MO.WithLabelValues("unknown").Inc()
 		// Permanent: the SMSC must not retry an unroutable code.
-		n.log.Warn("MO to an unknown service code refused", "link", lr.cfg.Name, "dest", code, "err", err)
+		n.log.Warn("MO to an unknown service code refused", LogKeyLink, lr.cfg.Name, "dest", code, LogKeyErr, err)
 		return smpp.StatusInvDstAdr
 	}
 	content, msgFmt, udhi := moToCMPP(d, lr.dc0)
@@ -26,7 +26,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	if err != nil {
 		// Temporary: the SMSC retries once the reservation caught up.
 		n.m.MO.WithLabelValues("error").Inc()
-		n.log.Warn("MO refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
+		n.log.Warn("MO refused for now: no Msg_Id", LogKeyLink, lr.cfg.Name, LogKeyErr, err)
 		return smpp.StatusXTAppn
 	}
 	o := outRecord{
@@ -47,7 +47,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	n.writeCDR(rec)
 	if err := n.commit(ctx, queue.Enqueue(q.queue(), id, due, o.Append(nil))); err != nil {
 		n.m.MO.WithLabelValues("error").Inc()
-		n.log.Error("store MO", "err", err)
+		n.log.Error("store MO", LogKeyErr, err)
 		return smpp.StatusXTAppn
 	}
 	n.stats.moQueued(r.SP.ID, now)

@@ -36,10 +36,16 @@ type options struct {
 // WithLogger sets the node's logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithRegistry registers the node's metrics in reg and serves reg on
-// /metrics. The default is a fresh registry per node.
-func WithRegistry(reg *prometheus.Registry) Option {
-	return func(o *options) { o.reg, o.gatherer = reg, reg }
+// WithRegistry registers the node's metrics in reg. If reg is also a
+// prometheus.Gatherer (a *prometheus.Registry is), listen.http serves it
+// on /metrics; otherwise (a wrapping Registerer, say) the caller serves
+// the metrics and /metrics answers 404. The default is a fresh registry
+// per node.
+func WithRegistry(reg prometheus.Registerer) Option {
+	return func(o *options) {
+		o.reg = reg
+		o.gatherer, _ = reg.(prometheus.Gatherer)
+	}
 }
 
 // WithRoutes uses t instead of loading cfg.Routes.File.
@@ -336,7 +342,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error {
 		return n.ids.run(gctx, func(err error) {
 			n.noteStoreErr(err)
-			n.log.Error("Msg_Id reservation failed; SUBMITs get Result 8 once the lease runs out", "err", err)
+			n.log.Error("Msg_Id reservation failed; SUBMITs get Result 8 once the lease runs out", LogKeyErr, err)
 		})
 	})
 	for _, name := range n.linkOrder {
@@ -392,7 +398,7 @@ func (n *Node) Run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer scancel()
 	if err := n.srv.Shutdown(sctx); err != nil {
-		n.log.Warn("SP sessions forced closed", "err", err)
+		n.log.Warn("SP sessions forced closed", LogKeyErr, err)
 	}
 	workCancel()
 	if err := g.Wait(); err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
@@ -410,7 +416,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// the store closes under them.
 	n.tasks.closeAndWait()
 	if err := n.ids.saveUsed(context.Background()); err != nil {
-		n.log.Warn("save the last Msg_Id second", "err", err)
+		n.log.Warn("save the last Msg_Id second", LogKeyErr, err)
 	}
 	if err := n.st.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ismg: close queue: %w", err)

@@ -37,7 +37,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	if err != nil {
 		// Nothing to match it with; retrying would not help.
 		n.m.Receipts.WithLabelValues(lr.cfg.Name, "bad").Inc()
-		n.log.Warn("receipt without message id dropped", "link", lr.cfg.Name, "err", err)
+		n.log.Warn("receipt without message id dropped", LogKeyLink, lr.cfg.Name, LogKeyErr, err)
 		return smpp.StatusOK
 	}
 	if !info.State.Final() || info.State == smpp.StateAccepted {
@@ -51,7 +51,7 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	switch {
 	case dup:
 		n.m.Receipts.WithLabelValues(lr.cfg.Name, "duplicate").Inc()
-		n.log.Info("duplicate receipt dropped", "link", lr.cfg.Name, "smsc_id", sid)
+		n.log.Info("duplicate receipt dropped", LogKeyLink, lr.cfg.Name, LogKeySMSCID, sid)
 		return smpp.StatusOK
 	case p != nil:
 		// The mapping is being committed: wait for it, then match.
@@ -69,12 +69,12 @@ func (lr *linkRuntime) handleReceipt(ctx context.Context, d *smpp.DeliverSM, inf
 	id, err := n.ids.next(1)
 	if err != nil {
 		lr.idx.unpark(o)
-		n.log.Warn("orphan receipt refused for now: no Msg_Id", "link", lr.cfg.Name, "err", err)
+		n.log.Warn("orphan receipt refused for now: no Msg_Id", LogKeyLink, lr.cfg.Name, LogKeyErr, err)
 		return smpp.StatusXTAppn
 	}
 	if err := n.commit(ctx, queue.Enqueue(qOrphan, id, time.Now().Add(n.cfg.Delivery.OrphanTTL), rec.Append(nil))); err != nil {
 		lr.idx.unpark(o)
-		n.log.Error("store orphan receipt", "link", lr.cfg.Name, "err", err)
+		n.log.Error("store orphan receipt", LogKeyLink, lr.cfg.Name, LogKeyErr, err)
 		return smpp.StatusXTAppn
 	}
 	lr.idx.parked(o, id)
@@ -160,7 +160,7 @@ func (lr *linkRuntime) applyReceipt(ctx context.Context, sid, stat string, done 
 			_ = n.commit(ctx, queue.Remove(qOrphan, orphanID))
 		}
 		lr.mDuplicate.Inc()
-		n.log.Info("receipt without mapping dropped", "link", lr.cfg.Name, "smsc_id", sid)
+		n.log.Info("receipt without mapping dropped", LogKeyLink, lr.cfg.Name, LogKeySMSCID, sid)
 		return smpp.StatusOK
 	}
 	return lr.applyReceiptTo(ctx, sid, stat, done, orphanID, msgID)

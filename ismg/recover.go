@@ -16,7 +16,7 @@ func (n *Node) recover() error {
 	for _, name := range n.st.Queues() {
 		ref, err := parseQueue(name)
 		if err != nil {
-			n.log.Warn("unknown queue in the store left alone", "queue", name)
+			n.log.Warn("unknown queue in the store left alone", LogKeyQueue, name)
 			continue
 		}
 		q := ref.queue()
@@ -47,10 +47,10 @@ func (n *Node) recover() error {
 			}
 			if ref.kind == queueMT {
 				n.m.Resends.WithLabelValues(ref.name).Add(float64(count))
-				n.log.Warn("messages were in flight to the SMSC at the last stop; they are sent again", "link", ref.name, "count", count)
+				n.log.Warn("messages were in flight to the SMSC at the last stop; they are sent again", LogKeyLink, ref.name, "count", count)
 			} else {
 				n.m.ReportRepeats.WithLabelValues(ref.name).Add(float64(count))
-				n.log.Warn("DELIVERs were in flight to the SP at the last stop; they are sent again", "sp", ref.name, "count", count)
+				n.log.Warn("DELIVERs were in flight to the SP at the last stop; they are sent again", LogKeySP, ref.name, "count", count)
 			}
 		case queueAwait:
 			// The SMSC id → Msg_Id index lives in memory only.
@@ -71,7 +71,7 @@ func (n *Node) recover() error {
 			err := n.st.Scan(q, func(it queue.Item) bool {
 				o, err := decodeOrphan(it.Value)
 				if err != nil {
-					n.log.Error("bad orphan record", "id", it.ID, "err", err)
+					n.log.Error("bad orphan record", LogKeyMsgID, it.ID, LogKeyErr, err)
 					return true
 				}
 				if lr := n.links[o.Link]; lr != nil {

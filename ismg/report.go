@@ -60,7 +60,7 @@ func (n *Node) reportCommitted(err error, q queueRef, id uint64, r *mtRecord, or
 		if errors.Is(err, queue.ErrNotFound) {
 			return true // someone else finished it
 		}
-		n.log.Error("store status report", "msg_id", id, "err", err)
+		n.log.Error("store status report", LogKeyMsgID, id, LogKeyErr, err)
 		if q.kind != queueAwait {
 			n.st.Release(q.queue(), id)
 		}

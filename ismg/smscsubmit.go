@@ -122,7 +122,7 @@ func (lr *linkRuntime) awaitDone(it queue.Item, r *mtRecord, sids []string, pend
 	if err != nil {
 		// The SMSC has the message but we could not record it: leave it
 		// in flight in mt so it is sent again (a duplicate beats a loss).
-		lr.n.log.Error("store SMSC id mapping", "id", it.ID, "err", err)
+		lr.n.log.Error("store SMSC id mapping", LogKeyMsgID, it.ID, LogKeyErr, err)
 		lr.n.st.Release(lr.q.queue(), it.ID)
 		return nil
 	}
@@ -147,7 +147,7 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 	n := lr.n
 	pdus, err := buildSubmits(r, lr.dc0, uint16(lr.ref.Add(1)))
 	if err != nil {
-		n.log.Warn("MT cannot be converted", "id", it.ID, "err", err)
+		n.log.Warn("MT cannot be converted", LogKeyMsgID, it.ID, LogKeyErr, err)
 		n.finalReport(ctx, lr.q, it.ID, r, "MB:0001", "gateway", "")
 		return
 	}
@@ -206,7 +206,7 @@ func (lr *linkRuntime) failed(ctx context.Context, it queue.Item, r *mtRecord, e
 	r.InFlight = false
 	due := time.Now().Add(backoff(n.cfg.Delivery.RetryMin, n.cfg.Delivery.RetryMax, int(r.Attempts)))
 	if cerr := n.commit(ctx, queue.Update(lr.q.queue(), it.ID, due, r.Append(nil))); cerr != nil {
-		n.log.Error("schedule retry", "id", it.ID, "err", cerr)
+		n.log.Error("schedule retry", LogKeyMsgID, it.ID, LogKeyErr, cerr)
 	}
 	n.st.Release(lr.q.queue(), it.ID)
 }

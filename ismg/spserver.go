@@ -22,7 +22,7 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 	refuse := func(reason string, status uint32) (string, uint32) {
 		n.m.ConnectRejected.WithLabelValues(reason).Inc()
 		if n.connLog.allow(now) {
-			n.log.Warn("CONNECT refused", "reason", reason, "sp", c.SourceAddr, "peer", remote.String())
+			n.log.Warn("CONNECT refused", "reason", reason, LogKeySP, c.SourceAddr, LogKeyPeer, remote.String())
 		}
 		return "", status
 	}
@@ -61,7 +61,7 @@ func (n *Node) onSession(s *cmpp.Session) {
 	n.conns.Store(s, &spConn{sp: sp})
 	sp.addSession(s)
 	n.m.SPConnections.WithLabelValues(sp.id).Inc()
-	n.log.Info("SP logged in", "sp", sp.id, "peer", s.RemoteAddr().String(), "version", s.Version().String())
+	n.log.Info("SP logged in", LogKeySP, sp.id, LogKeyPeer, s.RemoteAddr().String(), "version", s.Version().String())
 }
 
 func (n *Node) onClose(s *cmpp.Session, err error) {
@@ -72,12 +72,16 @@ func (n *Node) onClose(s *cmpp.Session, err error) {
 	c := v.(*spConn)
 	c.sp.removeSession(s)
 	n.m.SPConnections.WithLabelValues(c.sp.id).Dec()
-	n.log.Info("SP session closed", "sp", c.sp.id, "peer", s.RemoteAddr().String(), "err", err)
+	n.log.Info("SP session closed", LogKeySP, c.sp.id, LogKeyPeer, s.RemoteAddr().String(), LogKeyErr, err)
 }
 
-// serveCMPP handles an SP's requests; it runs in a goroutine of its own
-// per request (cmpp.Handler), so blocking on the durable commit here never
-// blocks the session's read loop.
+// serveCMPP handles an SP's requests. It runs inline on the session's
+// reader goroutine (cmpp.Config.InlineHandler), so nothing here may wait:
+// a SUBMIT is answered from the callbacks of its queue commit and CDR
+// fsync (submitWait.finish), a CANCEL from its commit callback, a QUERY at
+// once. A refusal answers with Reply, which blocks the reader while the
+// session's write queue is full — back-pressure on an SP that sends but
+// does not read; the callbacks use replyNoWait instead.
 func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 	v, ok := n.conns.Load(s)
 	if !ok {

@@ -269,7 +269,7 @@ func (n *Node) flushStats(ctx context.Context) {
 	err := n.commit(ctx, ops...)
 	done(err)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		n.log.Warn("save CMPP_QUERY counters", "err", err)
+		n.log.Warn("save CMPP_QUERY counters", LogKeyErr, err)
 	}
 }
 

@@ -241,7 +241,7 @@ func (sw *submitWait) finish() {
 		case s.Context().Err() != nil:
 			reason = reasonShutdown
 		}
-		n.log.Warn("SUBMIT not stored", "sp", sp.id, "err", err)
+		n.log.Warn("SUBMIT not stored", LogKeySP, sp.id, LogKeyErr, err)
 		n.m.Submits.WithLabelValues(sp.id, "rejected", reason).Inc()
 		resp = cmpp.SubmitResp{Result: cmpp.ResultFlowControl}
 	} else {

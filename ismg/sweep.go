@@ -75,7 +75,7 @@ func (n *Node) sweepOrphans(ctx context.Context) error {
 			return
 		}
 		n.m.OrphansExpired.Inc()
-		n.log.Warn("orphan receipt expired: no message had its SMSC id", "link", o.Link, "smsc_id", o.SID, "stat", o.Stat)
+		n.log.Warn("orphan receipt expired: no message had its SMSC id", LogKeyLink, o.Link, LogKeySMSCID, o.SID, "stat", o.Stat)
 	})
 }
 
@@ -103,7 +103,7 @@ func (n *Node) sweepFwd(ctx context.Context, q queueRef) error {
 			n.finalReport(ctx, q, it.ID, &r, cmpp.StatExpired, "expired", "")
 			return
 		}
-		n.log.Warn("MO for another gateway expired: no CMPP_FWD yet", "queue", q.queue(), LogKeyMsgID, it.ID)
+		n.log.Warn("MO for another gateway expired: no CMPP_FWD yet", LogKeyQueue, q.queue(), LogKeyMsgID, it.ID)
 		if err := n.commit(ctx, queue.Remove(q.queue(), it.ID)); err != nil {
 			n.st.Release(q.queue(), it.ID)
 		}
