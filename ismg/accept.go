@@ -79,8 +79,8 @@ func checkSubmit(p *cmpp.Submit, spID string, serviceCodes []string, now time.Ti
 	if !validFeeType(p.FeeType) || !validFeeCode(p.FeeCode) {
 		return t, refusal{cmpp.ResultBadFeeCode, reasonFee}
 	}
-	at, err1 := parseSMPPTime(p.AtTime, now, loc)
-	valid, err2 := parseSMPPTime(p.ValidTime, now, loc)
+	at, err1 := cmpp.ParseTime(p.AtTime, now, loc)
+	valid, err2 := cmpp.ParseTime(p.ValidTime, now, loc)
 	switch {
 	case err1 != nil || err2 != nil:
 		return t, refusal{cmpp.ResultBadStructure, reasonTime}

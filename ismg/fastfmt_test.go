@@ -3,7 +3,6 @@ package ismg
 import (
 	"strconv"
 	"testing"
-	"time"
 )
 
 func TestParseUintMatchesStrconv(t *testing.T) {
@@ -15,18 +14,6 @@ func TestParseUintMatchesStrconv(t *testing.T) {
 			if ok != (err == nil) || (ok && got != want) {
 				t.Errorf("parseUint(%q, %d) = %d, %v; strconv: %d, %v", s, base, got, ok, want, err)
 			}
-		}
-	}
-}
-
-func TestReportTimeMatchesFormat(t *testing.T) {
-	loc := time.FixedZone("CST", 8*3600)
-	for _, tm := range []time.Time{
-		time.Date(2026, 11, 22, 15, 30, 59, 999, time.UTC), time.Date(1999, 1, 2, 3, 4, 5, 0, time.UTC),
-		time.Date(2000, 12, 31, 23, 59, 0, 0, time.UTC), time.Unix(0, 0),
-	} {
-		if got, want := reportTime(tm, loc), tm.In(loc).Format("0601021504"); got != want {
-			t.Errorf("reportTime(%v) = %q, want %q", tm, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/smpp"
 )
@@ -44,7 +45,7 @@ func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, d
 		o := outRecord{
 			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,
 			Created: time.Now(), OrigMsgID: id, Stat: stat,
-			SubmitTime: reportTime(r.Submitted, n.loc), DoneTime: reportTime(done, n.loc),
+			SubmitTime: cmpp.FormatReportTime(r.Submitted, n.loc), DoneTime: cmpp.FormatReportTime(done, n.loc),
 			DestTerminalID: r.Dest, SMSCSequence: smscSequence(sid),
 		}
 		ops = append(ops, queue.Enqueue(n.outQueueOf(r.SPID).queue(), id, time.Time{}, o.Append(nil)))
