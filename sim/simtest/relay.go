@@ -102,11 +102,13 @@ func (r *Relay) submit(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 	r.mu.Unlock()
 	// Not the SP session's context: a gateway delivers what it took even
 	// when the SP went away.
-	resp, err := r.esme.Submit(r.t.Context(), p)
-	if err != nil {
+	pdu, err := r.esme.SendWait(r.t.Context(), p)
+	resp, ok := pdu.(*smpp.SubmitSMResp)
+	if err != nil || !ok {
 		if r.t.Context().Err() == nil { // not the test ending
-			r.t.Errorf("relay: submit_sm: %v", err)
+			r.t.Errorf("relay: submit_sm: %T %v", pdu, err)
 		}
+		_ = s.Reply(h, &cmpp.SubmitResp{Result: cmpp.ResultFlowControl})
 		return
 	}
 	o := owed{msgID: id, dest: sub.DestTerminalIDs[0]}
