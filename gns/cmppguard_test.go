@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/internal/waitfor"
 )
