@@ -2,6 +2,26 @@
 // durable message queue, the dispatcher, the SMSC links, status reports and
 // billing. cmd/ismg wires it from a YAML file (LoadConfig).
 //
+// # How a message moves through ismg
+//
+// An MT, file by file, in the order the code runs:
+//
+//	SP ─CMPP_SUBMIT─► spserver.go   login (firewall.go), the request on the session's reader
+//	                  accept.go     the SUBMIT's own fields (checkSubmit, a pure function)
+//	                  submit.go     destination (routeMT → a queueRef, queues.go), Msg_Id
+//	                                (msgid.go), MT CDR (cdr.go), one group commit, SUBMIT_RESP
+//	mt:<link> ──────► dispatch.go   the link's dispatcher leases, marks in flight (inflight.go)
+//	                  smscsubmit.go submit_sm on the link (smsclink/), Move to await with
+//	                                the SMSC id (sidindex.go holds the id → Msg_Id map)
+//	SMSC ─receipt───► receipt.go    the link's runtime is its Handler: receipt → Msg_Id
+//	                  report.go     the MT leaves await, its status report enters out:<sp>
+//	out:<sp> ───────► deliver.go    the SP's deliverer sends CMPP_DELIVER ─► SP
+//
+// An MO enters at mo.go (to out:<sp>, or fwd:<gw> for another gateway's
+// SP) and leaves through deliver.go. What waits too long is ended by
+// sweep.go; recover.go picks up what a crash left in flight; node.go builds
+// the node (New) and runs it (Run).
+//
 // # Message life cycle
 //
 // Everything a message goes through is a queue item or key in one bbolt
@@ -126,8 +146,10 @@
 //
 // # HTTP
 //
-// listen.http serves /metrics, /healthz and /debug/pprof/ (net/http/pprof
-// on the node's own mux).
+// listen.http serves /metrics and /healthz (listen.go, health.go).
+// Profiling (net/http/pprof) is off unless listen.pprof names a loopback
+// address, where it gets a listener of its own: profiles expose the
+// process's memory and must not share the metrics port.
 //
 // # Locks
 //

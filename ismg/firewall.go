@@ -98,23 +98,3 @@ func remoteIP(a net.Addr) netip.Addr {
 	}
 	return netip.Addr{}
 }
-
-// logSampler lets through logBurst lines a second: a flood of refused
-// logins must not become a flood of log lines (the metrics count them all).
-type logSampler struct {
-	mu     sync.Mutex
-	second int64
-	n      int
-}
-
-const logBurst = 10
-
-func (l *logSampler) allow(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if sec := now.Unix(); sec != l.second {
-		l.second, l.n = sec, 0
-	}
-	l.n++
-	return l.n <= logBurst
-}

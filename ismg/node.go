@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
@@ -95,8 +96,11 @@ type Node struct {
 	pprofLn  net.Listener // listen.pprof (loopback only), or nil
 	pprofSrv *http.Server
 	fw       *firewall
-	connLog  logSampler // "CONNECT refused" lines
-	conns    sync.Map   // *cmpp.Session → *spConn
+	// connLog rate-limits the lines about refused logins and bad PDUs: a
+	// flood of them must not become a flood of log lines (the metrics
+	// count them all).
+	connLog rate.Sometimes
+	conns   sync.Map // *cmpp.Session → *spConn
 
 	fwdMu    sync.Mutex
 	fwdNames sync.Map          // gateway code → its fwd:<gw> queueRef
@@ -127,7 +131,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("ismg: gateway.code: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: time.Local,
+		connLog: rate.Sometimes{First: 10, Interval: 100 * time.Millisecond},
+		cfg:     cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: time.Local,
 		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
 		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: newFirewall(),
 	}

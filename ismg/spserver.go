@@ -21,9 +21,9 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 	ip := remoteIP(remote)
 	refuse := func(reason string, status uint32) (string, uint32) {
 		n.m.ConnectRejected.WithLabelValues(reason).Inc()
-		if n.connLog.allow(now) {
+		n.connLog.Do(func() {
 			n.log.Warn("CONNECT refused", "reason", reason, LogKeySP, c.SourceAddr, LogKeyPeer, remote.String())
-		}
+		})
 		return "", status
 	}
 	if n.fw.blocked(ip, c.SourceAddr, now, lim) {
@@ -118,8 +118,8 @@ func (n *Node) replyNoWait(s *cmpp.Session, h cmpp.Header, resp cmpp.PDU) {
 // it, rate-limited: a peer can send them as fast as it likes.
 func (n *Node) onBadPDU(s *cmpp.Session, h cmpp.Header, reason string, err error) {
 	n.m.BadPDUs.WithLabelValues(reason).Inc()
-	if n.connLog.allow(time.Now()) {
+	n.connLog.Do(func() {
 		n.log.Warn("bad PDU from an SP", LogKeySP, s.SourceAddr(), LogKeyPeer, s.RemoteAddr().String(),
 			"command", h.Command.String(), "reason", reason, LogKeyErr, err)
-	}
+	})
 }
