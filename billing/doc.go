@@ -61,7 +61,11 @@
 // Reader and ReadFile parse files strictly (errors are *ParseError, naming
 // file, line, column and field). Summarize and SummarizeDir total records
 // per SP per day; the fee rule is documented on Summary. cmd/billing prints
-// them.
+// them. SummarizeDir reads the open .part files too (the current hour's
+// while the gateway runs, or one a crash left), so that a report during
+// operation or right after a crash counts what was delivered: their
+// complete records count, an incomplete last record is skipped and
+// reported (SummarizeDirInfo), not refused.
 //
 // # Concurrency
 //

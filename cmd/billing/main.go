@@ -35,6 +35,8 @@ billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gatewa
   -by gateway  one row per peer gateway and direction (settlement)
   -from, -to   calendar days in -tz, both inclusive; omitted means open-ended
   Fees are in fen (CNY in tables); see billing/FORMAT.md for the fee rule.
+  Open files (*.csv.part: the current hour, or one a crash left) are read too: their
+  complete records count, an incomplete last record is skipped with a note on stderr.
 `
 
 // errUsage marks errors in the command line; main exits 2 for them.
@@ -138,9 +140,15 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// SummarizeDir takes the days' zone from from; keep it open-ended.
 		from = time.Time{}.In(c.loc)
 	}
-	sums, err := billing.SummarizeDir(c.dir, from, c.to)
+	sums, info, err := billing.SummarizeDirInfo(c.dir, from, c.to)
 	if err != nil {
 		return err
+	}
+	for _, of := range info.Open {
+		fmt.Fprintf(stderr, "billing: note: %s is open (being written, or left by a crash): %d complete records read\n", of.Path, of.Records)
+		if of.TornLine > 0 {
+			fmt.Fprintf(stderr, "billing: note: %s: incomplete last record skipped (line %d, %d bytes)\n", of.Path, of.TornLine, of.TornBytes)
+		}
 	}
 	switch c.by {
 	case "sp":

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-sms/tandem/billing"
 )
@@ -119,5 +121,56 @@ func TestCanceledContext(t *testing.T) {
 	err := run(ctx, []string{"report", "-dir", goldenDir}, &bytes.Buffer{}, &bytes.Buffer{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("run with canceled context = %v", err)
+	}
+}
+
+// A report taken while the gateway runs (or right after a kill -9, before
+// its restart) counts the open .part file: a delivered message is
+// delivered, not pending, and an incomplete last record is skipped with a
+// note on stderr.
+func TestReportReadsOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := billing.DefaultConfig()
+	cfg.Dir, cfg.Gateway = dir, "001001"
+	cfg.Now = func() time.Time { return time.Date(2026, 11, 22, 14, 10, 0, 0, time.UTC) }
+	w, err := billing.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitted := time.Date(2026, 11, 22, 14, 9, 0, 0, time.UTC)
+	for _, r := range []billing.Record{
+		{Kind: billing.KindMT, MsgID: 7, SPID: "901234", FeeType: "02", FeeCode: "10", Dest: "13800100001", Segments: 1, SegmentNo: 1, SubmitTime: submitted},
+		{Kind: billing.KindReport, MsgID: 7, SPID: "901234", FinalStatus: "DELIVRD", DoneTime: submitted.Add(time.Second)},
+	} {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Sync(); err != nil { // synced, never closed: the gateway runs, or was killed
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(w.Path(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("MT,LOCAL,8,00000000") // torn by the crash
+	_ = f.Close()
+
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"report", "-dir", dir, "-o", "json"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var sums []billing.Summary
+	if err := json.Unmarshal(out.Bytes(), &sums); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if len(sums) != 1 || sums[0].MT != 1 || sums[0].Delivered != 1 || sums[0].Pending != 0 || sums[0].FeeFen != 10 {
+		t.Fatalf("report %+v: want the open file's MT delivered and charged", sums)
+	}
+	for _, want := range []string{w.Path() + " is open (being written, or left by a crash): 2 complete records read",
+		w.Path() + ": incomplete last record skipped (line 4, 19 bytes)"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
 	}
 }
