@@ -321,25 +321,10 @@ func TestReconnectGivesUp(t *testing.T) {
 }
 
 // A gateway that closes a session (and not its listener) gets the SP
-// back at once, and the run goes on; without reconnects the same run
-// fails, as before.
+// back at once, and the run goes on (without reconnects such a run
+// fails, as TestConnectionLost shows).
 func TestReconnectAfterSessionClosed(t *testing.T) {
-	var mu sync.Mutex
-	n := 0
-	srv := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
-		if _, ok := req.(*cmpp.Submit); !ok {
-			return
-		}
-		mu.Lock()
-		n++
-		k := n
-		mu.Unlock()
-		if k == 5 || k == 9 {
-			_ = s.Close()
-			return
-		}
-		_ = s.Reply(h, &cmpp.SubmitResp{MsgID: uint64(k)})
-	}))
+	srv := closingServer(t, func(k int) bool { return k == 5 || k == 9 })
 	cfg := testConfig(t, srv.Addr)
 	cfg.Total = 20
 	cfg.Window = 2

@@ -445,20 +445,29 @@ func TestPrintAndJSON(t *testing.T) {
 	}
 }
 
-func TestConnectionLost(t *testing.T) {
+// closingServer acks every SUBMIT with Msg_Id k (the k-th, from 1), but
+// closes the session instead of answering when closeAt(k).
+func closingServer(t *testing.T, closeAt func(k int) bool) *cmpptest.Server {
 	var n int
 	var mu sync.Mutex
-	srv := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+	return cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		if _, ok := req.(*cmpp.Submit); !ok {
+			return
+		}
 		mu.Lock()
 		n++
 		k := n
 		mu.Unlock()
-		if k == 3 {
+		if closeAt(k) {
 			_ = s.Close()
 			return
 		}
 		_ = s.Reply(h, &cmpp.SubmitResp{MsgID: uint64(k)})
 	}))
+}
+
+func TestConnectionLost(t *testing.T) {
+	srv := closingServer(t, func(k int) bool { return k == 3 })
 	cfg := testConfig(t, srv.Addr)
 	cfg.Total = 10
 	cfg.Window = 1
