@@ -23,6 +23,11 @@
 //   - receipts held back (HoldReceipts) or sent before the submit_sm_resp
 //     (ReceiptFirst), so the receipt races ahead of the id mapping.
 //
+// With Config.Record the simulator keeps a ledger (package sim/record):
+// every accepted submit_sm with its message id and the client key found
+// in its text, and every receipt answered (or given up), for
+// cmd/tandem-check to join with the SP clients' records.
+//
 // InjectMO sends mobile-originated messages (split into UDH segments when
 // long) to a bound receiver. Everything is recorded for test assertions:
 // Submitted, Refused, Stats, and Wait/WaitSubmits/WaitReceipts, which wait
