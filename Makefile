@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
-CMDS    := gns ismg gnsctl smscsim spsim billing
+CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check
 
 .PHONY: all build test vet fuzz bench lint proto proto-tools demo clean docker compose-test
 

@@ -28,7 +28,8 @@ const (
 	reasonStore    = "store"
 	reasonBilling  = "billing"
 	reasonShutdown = "shutdown"
-	reasonMsgID    = "msgid" // Msg_Id reservation behind (msgid.go)
+	reasonMsgID    = "msgid"      // Msg_Id reservation behind (msgid.go)
+	reasonLinkHigh = "link_queue" // the destination link's queue is over its high_water
 )
 
 // refusal is a SUBMIT_RESP Result with the reason it is counted under.

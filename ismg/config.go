@@ -167,6 +167,12 @@ type SMSCLinkConfig struct {
 	// ThrottleBackoff is the first pause after ESME_RTHROTTLED; it
 	// doubles up to 15 times its value.
 	ThrottleBackoff time.Duration `yaml:"throttle_backoff"`
+	// HighWater is the depth of the link's queue (mt:<link>) from which
+	// SUBMITs routed to it are refused with Result 8: when the SMSC drains
+	// slower than SPs submit, the SPs see flow control at once rather than
+	// reports lagging by minutes. Default 100000; -1: no mark (only
+	// limits.queue_depth applies).
+	HighWater int `yaml:"high_water"`
 }
 
 // DefaultConfig returns the values LoadConfig starts from.
@@ -226,6 +232,9 @@ func defaultSMSC(l *SMSCLinkConfig) {
 	}
 	if l.Window == 0 {
 		l.Window = 10
+	}
+	if l.HighWater == 0 {
+		l.HighWater = 100_000
 	}
 	if l.EnquireLink == 0 {
 		l.EnquireLink = 30 * time.Second

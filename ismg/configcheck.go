@@ -231,6 +231,9 @@ func (c *Config) checkSMSCs(bad badFunc) {
 		if l.ReconnectMax < l.ReconnectMin {
 			bad(key+".reconnect_max", "must be >= reconnect_min (%v)", l.ReconnectMin)
 		}
+		if l.HighWater == 0 || l.HighWater < -1 {
+			bad(key+".high_water", "want a queue depth > 0, or -1 for none, got %d", l.HighWater)
+		}
 		if l.ThrottleBackoff <= 0 {
 			bad(key+".throttle_backoff", "must be > 0, got %v", l.ThrottleBackoff)
 		}

@@ -9,17 +9,39 @@ import (
 	"github.com/tandem-sms/tandem/smpp"
 )
 
+// The dispatcher is a pipeline, so that no window slot waits for an
+// fsync on a goroutine others queue behind:
+//
+//	dispatcher  lease a batch, CommitAsync its in-flight record, lease the next
+//	commit cb   hand the marked batch to the sender (lr.marked)
+//	sender      submit_sm each MT of the batch (SubmitAsync; rate and pause
+//	            waits happen here)
+//	resp cb     frees the MT's window slot at once, CommitAsync the Move to
+//	            await; its callback frees the durable slot
+//
+// Two bounds: window slots (binds × window) are held from lease to the
+// submit_sm_resp, so the SMSC windows stay full while Moves are being made
+// durable; durable slots (twice that) are held from lease until the MT's
+// outcome is durable. An MT holding a durable slot may be marked in flight
+// on disk, so what a crash can make us send twice is at most
+// 2 × binds × window per link (ismg_smsc_resend_bound), every such resend
+// counted in ismg_smsc_resends_total.
+
 // dispatch feeds the link from mt:<link> until ctx ends, then waits for
-// the submits in flight (which run on hard, cancelled only at the shutdown
-// deadline). It keeps at most cap items leased: each holds a slot from
-// lease until its outcome is durable, so the items marked in flight at any
-// moment, and so the resends after a crash, are at most binds × window.
+// the MTs it leased to settle (their commits run on hard, cancelled only
+// at the shutdown deadline) and stops the sender.
 func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 	n := lr.n
-	slots := make(chan struct{}, lr.cap)
 	var wg sync.WaitGroup
 	lr.work, lr.quit = make(chan submitJob), make(chan struct{})
+	lr.marked = make(chan markedBatch, cap(lr.durable))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lr.sendMarked(hard, &wg)
+	}()
 	defer func() {
+		lr.drain(hard)
 		close(lr.quit)
 		wg.Wait()
 	}()
@@ -27,24 +49,13 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 		if !lr.waitReady(ctx, hard) {
 			return nil
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+		free, ok := lr.acquire(ctx)
+		if !ok {
 			return nil
-		}
-		free := 1
-		for free < lr.cap {
-			select {
-			case slots <- struct{}{}:
-				free++
-				continue
-			default:
-			}
-			break
 		}
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), free)
 		for range free - len(items) {
-			<-slots
+			lr.releaseSlots()
 		}
 		if err != nil {
 			n.log.Error("lease", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
@@ -56,7 +67,91 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			}
 			continue
 		}
-		lr.start(ctx, hard, items, slots, &wg)
+		lr.start(hard, items)
+	}
+}
+
+// acquire takes a durable and a window slot, waiting for the first pair,
+// then as many more pairs as are free at once. It returns how many, or
+// false when ctx ends.
+func (lr *linkRuntime) acquire(ctx context.Context) (int, bool) {
+	select {
+	case lr.durable <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	select {
+	case lr.window <- struct{}{}:
+	case <-ctx.Done():
+		<-lr.durable
+		return 0, false
+	}
+	lr.busy.add(1)
+	free := 1
+	for free < cap(lr.window) {
+		select {
+		case lr.durable <- struct{}{}:
+		default:
+			return free, true
+		}
+		select {
+		case lr.window <- struct{}{}:
+			lr.busy.add(1)
+			free++
+			continue
+		default:
+			<-lr.durable
+		}
+		break
+	}
+	return free, true
+}
+
+// freeWindow gives back an MT's window slot: its submit_sm has its answer
+// (or was never sent).
+func (lr *linkRuntime) freeWindow() {
+	lr.busy.add(-1)
+	<-lr.window
+}
+
+// releaseSlots gives back both slots of an MT that was never sent.
+func (lr *linkRuntime) releaseSlots() {
+	lr.freeWindow()
+	<-lr.durable
+}
+
+// drain waits until every MT the dispatcher leased has settled (all
+// durable slots free), or hard ends.
+func (lr *linkRuntime) drain(hard context.Context) {
+	for range cap(lr.durable) {
+		select {
+		case lr.durable <- struct{}{}:
+		case <-hard.Done():
+			return
+		}
+	}
+	for range cap(lr.durable) {
+		<-lr.durable
+	}
+}
+
+// markedBatch is a leased batch whose in-flight record is durable.
+type markedBatch struct {
+	jobs []submitJob
+}
+
+// sendMarked is the sender: it submits the MTs of each marked batch in
+// lease order, until the dispatcher ends (lr.quit).
+func (lr *linkRuntime) sendMarked(hard context.Context, wg *sync.WaitGroup) {
+	for {
+		select {
+		case mb := <-lr.marked:
+			for _, j := range mb.jobs {
+				lr.run(j, hard, wg)
+			}
+		case <-lr.quit:
+			return
+		}
 	}
 }
 
@@ -115,46 +210,56 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 	}
 }
 
-// start marks a leased batch in flight with one commit, then submits each
-// item in its own goroutine.
-func (lr *linkRuntime) start(ctx, hard context.Context, items []queue.Item, slots chan struct{}, wg *sync.WaitGroup) {
+// start marks a leased batch in flight with CommitAsync and returns: the
+// commit callback hands the batch to the sender. MTs past their validity
+// are reported EXPIRED, and undecodable ones dropped, on a task (their
+// commits must not hold up the dispatcher).
+func (lr *linkRuntime) start(hard context.Context, items []queue.Item) {
 	n := lr.n
 	now := time.Now()
-	recs := make([]mtRecord, 0, len(items))
-	keep := items[:0]
+	jobs := make([]submitJob, 0, len(items))
+	keep := make([]queue.Item, 0, len(items))
 	for _, it := range items {
 		r, err := decodeMT(it.Value)
 		if err != nil {
 			n.log.Error("dropping undecodable MT", LogKeyQueue, lr.q.queue(), LogKeyMsgID, it.ID, LogKeyErr, err)
-			_ = n.commit(hard, queue.Remove(lr.q.queue(), it.ID))
-			<-slots
+			n.tasks.Go(func() {
+				_ = n.commit(hard, queue.Remove(lr.q.queue(), it.ID))
+				lr.releaseSlots()
+			})
 			continue
 		}
 		if !r.ValidUntil.IsZero() && now.After(r.ValidUntil) {
 			n.m.Expired.WithLabelValues("mt").Inc()
-			n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "")
-			<-slots
+			n.tasks.Go(func() {
+				n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "")
+				lr.releaseSlots()
+			})
 			continue
 		}
 		r.Attempts++
-		recs = append(recs, r)
+		jobs = append(jobs, submitJob{it: it, r: r})
 		keep = append(keep, it)
 	}
 	if len(keep) == 0 {
 		return
 	}
-	b, err := n.markInflight(hard, lr.q.queue(), keep)
-	if err != nil {
-		n.log.Error("mark in flight", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
-		for _, it := range keep {
-			n.st.Release(lr.q.queue(), it.ID)
-			<-slots
+	b, op := n.newInflight(lr.q.queue(), keep)
+	for i := range jobs {
+		jobs[i].b = b
+	}
+	n.st.CommitAsync([]queue.Op{op}, func(err error) {
+		if err != nil {
+			n.noteStoreErr(err)
+			n.log.Error("mark in flight", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
+			for _, it := range keep {
+				n.st.Release(lr.q.queue(), it.ID)
+				lr.releaseSlots()
+			}
+			return
 		}
-		return
-	}
-	for i, it := range keep {
-		lr.run(submitJob{it: it, r: recs[i], b: b}, hard, slots, wg)
-	}
+		lr.marked <- markedBatch{jobs: jobs} // room for every batch: each holds a durable slot
+	})
 }
 
 // submitJob is one leased MT for a submit goroutine.
@@ -164,12 +269,13 @@ type submitJob struct {
 	b  *inflightBatch
 }
 
-// run hands j to an idle submit goroutine or starts one. The goroutines
-// stay for further MTs until the dispatcher ends (lr.quit): a goroutine
-// per MT would grow a fresh stack every time. The slots bound how many
+// run submits j: a single submit_sm without a goroutine (runAsync), else
+// on an idle submit goroutine or a new one. The goroutines stay for
+// further MTs until the dispatcher ends (lr.quit): a goroutine per MT
+// would grow a fresh stack every time. The durable slots bound how many
 // there are.
-func (lr *linkRuntime) run(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) {
-	if lr.runAsync(j, hard, slots, wg) {
+func (lr *linkRuntime) run(j submitJob, hard context.Context, wg *sync.WaitGroup) {
+	if lr.runAsync(j, hard) {
 		return
 	}
 	select {
@@ -177,19 +283,19 @@ func (lr *linkRuntime) run(j submitJob, hard context.Context, slots chan struct{
 		return
 	default:
 	}
-	lr.spawn(j, hard, slots, wg)
+	lr.spawn(j, hard, wg)
 }
 
 // spawn starts a submit goroutine with j (its own function so that only
 // this path moves j to the heap).
-func (lr *linkRuntime) spawn(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) {
+func (lr *linkRuntime) spawn(j submitJob, hard context.Context, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
 			lr.submitOne(hard, j.it, &j.r)
 			lr.n.inflightDone(j.b)
-			<-slots
+			<-lr.durable
 			j = submitJob{}
 			select {
 			case j = <-lr.work:

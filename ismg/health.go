@@ -36,11 +36,20 @@ type linkCollector struct{ n *Node }
 var (
 	descBindsUp     = prometheus.NewDesc("ismg_smsc_binds_up", "Bound SMPP sessions per link.", []string{"link"}, nil)
 	descOutstanding = prometheus.NewDesc("ismg_smsc_outstanding", "submit_sm awaiting their response per link.", []string{"link"}, nil)
+	descWindowBusy  = prometheus.NewDesc("ismg_smsc_window_busy", "Window slots in use per link: MTs leased whose submit_sm has no answer yet.", []string{"link"}, nil)
+	descBusySeconds = prometheus.NewDesc("ismg_smsc_window_busy_seconds_total",
+		"Window slots in use integrated over time: its rate is the average number of submit_sm outstanding on the link.", []string{"link"}, nil)
+	descUnsettled   = prometheus.NewDesc("ismg_smsc_unsettled", "MTs leased whose outcome is not durable yet (each may be resent after a crash).", []string{"link"}, nil)
+	descResendBound = prometheus.NewDesc("ismg_smsc_resend_bound", "Most MTs a crash can make the link send twice: 2 × binds × window.", []string{"link"}, nil)
 )
 
 func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBindsUp
 	ch <- descOutstanding
+	ch <- descWindowBusy
+	ch <- descBusySeconds
+	ch <- descUnsettled
+	ch <- descResendBound
 }
 
 func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
@@ -52,5 +61,11 @@ func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descBindsUp, prometheus.GaugeValue, float64(c.n.links[name].link.Counters().BindsUp), name)
 		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(out), name)
+		lr := c.n.links[name]
+		busy, secs := lr.busy.read()
+		ch <- prometheus.MustNewConstMetric(descWindowBusy, prometheus.GaugeValue, float64(busy), name)
+		ch <- prometheus.MustNewConstMetric(descBusySeconds, prometheus.CounterValue, secs, name)
+		ch <- prometheus.MustNewConstMetric(descUnsettled, prometheus.GaugeValue, float64(len(lr.durable)), name)
+		ch <- prometheus.MustNewConstMetric(descResendBound, prometheus.GaugeValue, float64(cap(lr.durable)), name)
 	}
 }

@@ -133,6 +133,24 @@ func TestSubmitLimits(t *testing.T) {
 			t.Errorf("healthz with the SMSC down: %d %v", code, err)
 		}
 	})
+	t.Run("link high water", func(t *testing.T) {
+		e := newEnv(t, func(c *smscsim.Config) { c.Down = true }, replace("    throttle_backoff: 20ms\n", "    throttle_backoff: 20ms\n    high_water: 3\n"))
+		c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
+		for i := range 3 {
+			if r := c.submit(t, submitPDU(bjNumber, 0, []byte{'h', byte(i)})); r.Result != 0 {
+				t.Fatalf("SUBMIT %d: result %d", i, r.Result)
+			}
+		}
+		if r := c.submit(t, submitPDU(bjNumber, 0, []byte("over"))); r.Result != cmpp.ResultFlowControl {
+			t.Fatalf("over the link's high water: result %d, want 8", r.Result)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_sp_submits_total", `reason="link_queue"`); got != 1 {
+			t.Errorf("link_queue metric %v", got)
+		}
+		if got := metric(t, e.node.HTTPAddr(), "ismg_smsc_backpressure_total", `link="north"`); got != 1 {
+			t.Errorf("backpressure metric %v", got)
+		}
+	})
 	t.Run("checks", func(t *testing.T) {
 		e := newEnv(t, nil)
 		c := mustSP(t, e.node.CMPPAddr(), cmpp.V20)

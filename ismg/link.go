@@ -4,9 +4,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/tandem-sms/tandem/ismg/smsclink"
 	"github.com/tandem-sms/tandem/smpp"
@@ -29,12 +32,21 @@ type linkRuntime struct {
 
 	// Metric children used per message, looked up once.
 	mMatched, mDuplicate, mSubmitOK prometheus.Counter
+	mBackpressure                   prometheus.Counter
+	hwLog                           rate.Sometimes // "over its high-water mark" lines
 	mLatency                        prometheus.Observer
 
-	// Owned by dispatch: idle submit goroutines take work from work and
-	// leave when quit closes.
-	work chan submitJob
-	quit chan struct{}
+	// The dispatcher's slots (dispatch.go): window, one per submit_sm that
+	// may be outstanding (binds × window); durable, one per MT leased and
+	// not yet durably settled (twice as many: the crash-resend bound).
+	window, durable chan struct{}
+	busy            busyMeter // window slots in use, integrated over time
+
+	// Owned by dispatch: the sender takes marked batches from marked; idle
+	// submit goroutines take work from work; both leave when quit closes.
+	marked chan markedBatch
+	work   chan submitJob
+	quit   chan struct{}
 }
 
 func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
@@ -73,11 +85,14 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 		lr.textM = smpp.IDDecToHex
 	}
 	lr.cap = c.Binds * c.Window
+	lr.window, lr.durable = make(chan struct{}, lr.cap), make(chan struct{}, 2*lr.cap)
 	lr.ref.Store(rand.Uint32())
 	lr.idx.init()
 	lr.mMatched = n.m.Receipts.WithLabelValues(c.Name, "matched")
 	lr.mDuplicate = n.m.Receipts.WithLabelValues(c.Name, "duplicate")
 	lr.mSubmitOK = n.m.SMSCSubmits.WithLabelValues(c.Name, "ok")
+	lr.mBackpressure = n.m.SMSCBackpressure.WithLabelValues(c.Name)
+	lr.hwLog = rate.Sometimes{First: 1, Interval: 10 * time.Second}
 	lr.mLatency = n.m.SMSCLatency.WithLabelValues(c.Name)
 	var err error
 	if lr.link, err = smsclink.New(lc, lr); err != nil {
@@ -102,4 +117,37 @@ func (lr *linkRuntime) textID(id string) string {
 		}
 	}
 	return canonID(id)
+}
+
+// busyMeter integrates the number of window slots in use over time, so
+// that rate(ismg_smsc_window_busy_seconds_total) is the average number of
+// submit_sm outstanding on the link.
+type busyMeter struct {
+	mu    sync.Mutex
+	n     int
+	last  time.Time
+	total float64 // slot-seconds
+}
+
+func (b *busyMeter) add(d int) {
+	now := time.Now()
+	b.mu.Lock()
+	if !b.last.IsZero() {
+		b.total += float64(b.n) * now.Sub(b.last).Seconds()
+	}
+	b.n += d
+	b.last = now
+	b.mu.Unlock()
+}
+
+// read returns the slots in use now and the slot-seconds so far.
+func (b *busyMeter) read() (int, float64) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.total
+	if !b.last.IsZero() {
+		t += float64(b.n) * now.Sub(b.last).Seconds()
+	}
+	return b.n, t
 }

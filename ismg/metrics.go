@@ -10,27 +10,28 @@ import (
 // link names come from the configuration, reasons and results from fixed
 // sets in this package.
 type Metrics struct {
-	Submits         *prometheus.CounterVec   // sp, result (ok|rejected), reason
-	SubmitLatency   prometheus.Histogram     // SUBMIT read → SUBMIT_RESP (durable)
-	Delivers        *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|expired)
-	Cancels         *prometheus.CounterVec   // sp, result (ok|not_found|in_flight|store)
-	SPConnections   *prometheus.GaugeVec     // sp
-	ConnectRejected *prometheus.CounterVec   // reason
-	BadPDUs         *prometheus.CounterVec   // reason (cmpp.BadPDU*)
-	SMSCSubmits     *prometheus.CounterVec   // link, result (ok|temporary|permanent)
-	SMSCFailures    *prometheus.CounterVec   // link, kind (smsclink.Kind)
-	SMSCThrottled   *prometheus.CounterVec   // link
-	SMSCLatency     *prometheus.HistogramVec // link: submit_sm → submit_sm_resp
-	Resends         *prometheus.CounterVec   // link: in flight to the SMSC at a crash
-	ReportRepeats   *prometheus.CounterVec   // sp: in flight to the SP at a crash
-	Receipts        *prometheus.CounterVec   // link, result (matched|orphan|orphan_matched|duplicate|intermediate|bad)
-	Reports         *prometheus.CounterVec   // sp, origin (smsc|expired|gateway)
-	ReportLatency   prometheus.Histogram     // accepted → status report queued
-	MO              *prometheus.CounterVec   // result (local|fwd|unknown|error)
-	Expired         *prometheus.CounterVec   // queue kind (mt|fwd)
-	StoreErrors     prometheus.Counter
-	BillingErrors   prometheus.Counter
-	OrphansExpired  prometheus.Counter
+	Submits          *prometheus.CounterVec   // sp, result (ok|rejected), reason
+	SubmitLatency    prometheus.Histogram     // SUBMIT read → SUBMIT_RESP (durable)
+	Delivers         *prometheus.CounterVec   // sp, kind (report|mo), result (ok|error|expired)
+	Cancels          *prometheus.CounterVec   // sp, result (ok|not_found|in_flight|store)
+	SPConnections    *prometheus.GaugeVec     // sp
+	ConnectRejected  *prometheus.CounterVec   // reason
+	BadPDUs          *prometheus.CounterVec   // reason (cmpp.BadPDU*)
+	SMSCBackpressure *prometheus.CounterVec   // link
+	SMSCSubmits      *prometheus.CounterVec   // link, result (ok|temporary|permanent)
+	SMSCFailures     *prometheus.CounterVec   // link, kind (smsclink.Kind)
+	SMSCThrottled    *prometheus.CounterVec   // link
+	SMSCLatency      *prometheus.HistogramVec // link: submit_sm → submit_sm_resp
+	Resends          *prometheus.CounterVec   // link: in flight to the SMSC at a crash
+	ReportRepeats    *prometheus.CounterVec   // sp: in flight to the SP at a crash
+	Receipts         *prometheus.CounterVec   // link, result (matched|orphan|orphan_matched|duplicate|intermediate|bad)
+	Reports          *prometheus.CounterVec   // sp, origin (smsc|expired|gateway)
+	ReportLatency    prometheus.Histogram     // accepted → status report queued
+	MO               *prometheus.CounterVec   // result (local|fwd|unknown|error)
+	Expired          *prometheus.CounterVec   // queue kind (mt|fwd)
+	StoreErrors      prometheus.Counter
+	BillingErrors    prometheus.Counter
+	OrphansExpired   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
@@ -52,6 +53,9 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 		SPConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ismg_sp_connections", Help: "Logged-in CMPP sessions per SP.",
 		}, []string{"sp"}),
+		SMSCBackpressure: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ismg_smsc_backpressure_total", Help: "SUBMITs refused with Result 8 because their link's queue was over its high_water.",
+		}, []string{"link"}),
 		BadPDUs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ismg_sp_bad_pdus_total", Help: "PDUs from SPs that did not decode: answered with Result 1 and the session kept, or (bad_length) the session closed.",
 		}, []string{"reason"}),
@@ -102,7 +106,7 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
 		}),
 	}
-	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs,
+	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs, m.SMSCBackpressure,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
 		m.StoreErrors, m.BillingErrors, m.OrphansExpired, &storeCollector{st: st})

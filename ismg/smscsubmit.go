@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tandem-sms/tandem/ismg/queue"
@@ -14,52 +13,50 @@ import (
 )
 
 // runAsync submits a single-segment MT without a goroutine: the
-// submit_sm_resp callback queues the Move to await, whose commit callback
-// frees the slot (an MT split into several submit_sm, or whose submit
-// fails, takes the goroutine path of run). It reports false when j is
-// not for it.
-func (lr *linkRuntime) runAsync(j submitJob, hard context.Context, slots chan struct{}, wg *sync.WaitGroup) bool {
+// submit_sm_resp callback frees the window slot and queues the Move to
+// await, whose commit callback frees the durable slot (an MT split into
+// several submit_sm takes the goroutine path of run). It reports false
+// when j is not for it.
+func (lr *linkRuntime) runAsync(j submitJob, hard context.Context) bool {
 	pdus, err := buildSubmits(&j.r, lr.dc0, uint16(lr.ref.Add(1)))
 	if err != nil || len(pdus) != 1 {
 		return false
 	}
-	aj := &asyncSubmit{lr: lr, j: j, hard: hard, slots: slots, wg: wg}
-	wg.Add(1)
+	aj := &asyncSubmit{lr: lr, j: j, hard: hard}
 	aj.t0 = time.Now()
 	err = lr.link.SubmitAsync(hard, pdus[0], aj.t0.Add(lr.cfg.ResponseTimeout+time.Second), aj.resp)
 	if err != nil {
 		// Not sent (no bind, a pause or rate wait past the deadline):
-		// reschedule off the dispatcher, whose next leases must not wait
-		// for this commit.
-		go func() {
+		// reschedule on a task, off the sender.
+		lr.freeWindow()
+		lr.n.tasks.Go(func() {
 			lr.failed(hard, aj.j.it, &aj.j.r, err)
 			aj.finish()
-		}()
+		})
 	}
 	return true
 }
 
 // asyncSubmit is one MT of runAsync between its callbacks.
 type asyncSubmit struct {
-	lr    *linkRuntime
-	j     submitJob
-	hard  context.Context
-	slots chan struct{}
-	wg    *sync.WaitGroup
-	t0    time.Time
-	sids  [1]string
-	pend  *pendingMap
-	ops   [1]queue.Op // the Move to await; the store is done with it by committed
+	lr   *linkRuntime
+	j    submitJob
+	hard context.Context
+	t0   time.Time
+	sids [1]string
+	pend *pendingMap
+	ops  [1]queue.Op // the Move to await; the store is done with it by committed
 }
 
 // resp runs on the bind's reader (or a timer): it must not block.
 func (a *asyncSubmit) resp(id string, err error) {
 	lr, n := a.lr, a.lr.n
+	lr.freeWindow()
 	if err != nil {
-		go func() { // rare: the retry bookkeeping commits synchronously
+		n.tasks.Go(func() { // rare: the retry bookkeeping commits synchronously
 			lr.failed(a.hard, a.j.it, &a.j.r, err)
 			a.finish()
-		}()
+		})
 		return
 	}
 	lr.mLatency.Observe(time.Since(a.t0).Seconds())
@@ -81,16 +78,16 @@ func (a *asyncSubmit) committed(err error) {
 		a.finish()
 		return
 	}
-	go func() {
+	lr.n.tasks.Go(func() {
 		lr.applyOrphans(a.hard, orphans)
 		a.finish()
-	}()
+	})
 }
 
+// finish frees the MT's durable slot: its outcome is durable.
 func (a *asyncSubmit) finish() {
 	a.lr.n.inflightDone(a.j.b)
-	<-a.slots
-	a.wg.Done()
+	<-a.lr.durable
 }
 
 // awaitOp records the SMSC ids in r, registers them as pending and
@@ -147,10 +144,12 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 	n := lr.n
 	pdus, err := buildSubmits(r, lr.dc0, uint16(lr.ref.Add(1)))
 	if err != nil {
+		lr.freeWindow()
 		n.log.Warn("MT cannot be converted", LogKeyMsgID, it.ID, LogKeyErr, err)
 		n.finalReport(ctx, lr.q, it.ID, r, "MB:0001", "gateway", "")
 		return
 	}
+	// The MT's window slot covers its submit_sm one at a time.
 	sids := make([]string, 0, len(pdus))
 	for _, p := range pdus {
 		// A pause or rate wait longer than a response could take fails
@@ -158,6 +157,7 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 		t0 := time.Now()
 		id, err := lr.link.SubmitBy(ctx, p, t0.Add(lr.cfg.ResponseTimeout+time.Second))
 		if err != nil {
+			lr.freeWindow()
 			lr.failed(ctx, it, r, err)
 			return
 		}
@@ -165,6 +165,7 @@ func (lr *linkRuntime) submitOne(ctx context.Context, it queue.Item, r *mtRecord
 		lr.mSubmitOK.Inc()
 		sids = append(sids, canonID(id))
 	}
+	lr.freeWindow()
 	op, pend := lr.awaitOp(it, r, sids)
 	err = n.commit(ctx, op)
 	lr.applyOrphans(ctx, lr.awaitDone(it, r, sids, pend, err))

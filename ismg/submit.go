@@ -70,6 +70,10 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 			reject(cmpp.ResultBadDestTerminal, reasonDest)
 			return
 		}
+		if q.kind == queueMT && n.overHighWater(q) {
+			reject(cmpp.ResultFlowControl, reasonLinkHigh)
+			return
+		}
 		queues[i], dests[i] = q, num
 	}
 	first, err := n.ids.next(len(dests))
@@ -267,4 +271,23 @@ func (n *Node) putSubmitWait(sw *submitWait) {
 	sw.ops, sw.recs, sw.queues = nil, nil, nil
 	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]queueRef{}
 	n.submitWaits.Put(sw)
+}
+
+// overHighWater reports whether the queue of link q is at its high-water
+// mark, counting and logging (rate-limited) which link pushes back.
+func (n *Node) overHighWater(q queueRef) bool {
+	lr := n.links[q.name]
+	if lr == nil || lr.cfg.HighWater < 0 {
+		return false
+	}
+	depth := n.st.Len(q.queue())
+	if depth < lr.cfg.HighWater {
+		return false
+	}
+	lr.mBackpressure.Inc()
+	lr.hwLog.Do(func() {
+		n.log.Warn("SMSC link queue over its high-water mark: SUBMITs for it get Result 8",
+			LogKeyLink, lr.cfg.Name, "depth", depth, "high_water", lr.cfg.HighWater)
+	})
+	return true
 }
