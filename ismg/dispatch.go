@@ -19,10 +19,11 @@ import (
 //	resp cb     frees the MT's window slot at once, CommitAsync the Move to
 //	            await; its callback frees the durable slot
 //
-// Two bounds: window slots (binds × window) are held from lease to the
-// submit_sm_resp, so the SMSC windows stay full while Moves are being made
-// durable; durable slots (twice that) are held from lease until the MT's
-// outcome is durable. An MT holding a durable slot may be marked in flight
+// Two bounds: durable slots (2 × binds × window) are held from lease until
+// the MT's outcome is durable; window slots (binds × window) only from the
+// submit_sm to its answer. So the next batches are leased and marked while
+// the current ones are on the wire, and the SMSC windows stay full while
+// Moves are being made durable. An MT holding a durable slot may be marked in flight
 // on disk, so what a crash can make us send twice is at most
 // 2 × binds × window per link (ismg_smsc_resend_bound), every such resend
 // counted in ismg_smsc_resends_total.
@@ -71,40 +72,38 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 	}
 }
 
-// acquire takes a durable and a window slot, waiting for the first pair,
-// then as many more pairs as are free at once. It returns how many, or
-// false when ctx ends.
+// acquire takes a durable slot, waiting for the first, then as many more
+// as are free at once. It returns how many, or false when ctx ends.
 func (lr *linkRuntime) acquire(ctx context.Context) (int, bool) {
 	select {
 	case lr.durable <- struct{}{}:
 	case <-ctx.Done():
 		return 0, false
 	}
-	select {
-	case lr.window <- struct{}{}:
-	case <-ctx.Done():
-		<-lr.durable
-		return 0, false
-	}
-	lr.busy.add(1)
 	free := 1
-	for free < cap(lr.window) {
+	for free < cap(lr.durable) {
 		select {
 		case lr.durable <- struct{}{}:
-		default:
-			return free, true
-		}
-		select {
-		case lr.window <- struct{}{}:
-			lr.busy.add(1)
 			free++
 			continue
 		default:
-			<-lr.durable
 		}
 		break
 	}
 	return free, true
+}
+
+// takeWindow waits for a window slot for the next submit_sm; the sender
+// calls it, so the slot is held only from the send to the answer. It
+// returns false when the dispatcher stops.
+func (lr *linkRuntime) takeWindow(hard context.Context) bool {
+	select {
+	case lr.window <- struct{}{}:
+		lr.busy.add(1)
+		return true
+	case <-hard.Done():
+		return false
+	}
 }
 
 // freeWindow gives back an MT's window slot: its submit_sm has its answer
@@ -114,11 +113,8 @@ func (lr *linkRuntime) freeWindow() {
 	<-lr.window
 }
 
-// releaseSlots gives back both slots of an MT that was never sent.
-func (lr *linkRuntime) releaseSlots() {
-	lr.freeWindow()
-	<-lr.durable
-}
+// releaseSlots gives back the durable slot of an MT that was never sent.
+func (lr *linkRuntime) releaseSlots() { <-lr.durable }
 
 // drain waits until every MT the dispatcher leased has settled (all
 // durable slots free), or hard ends.
@@ -146,7 +142,15 @@ func (lr *linkRuntime) sendMarked(hard context.Context, wg *sync.WaitGroup) {
 	for {
 		select {
 		case mb := <-lr.marked:
-			for _, j := range mb.jobs {
+			for i, j := range mb.jobs {
+				if !lr.takeWindow(hard) {
+					// Shut down past the deadline: leave the rest in
+					// flight (marked; the next start resends them).
+					for range mb.jobs[i:] {
+						lr.releaseSlots()
+					}
+					break
+				}
 				lr.run(j, hard, wg)
 			}
 		case <-lr.quit:
