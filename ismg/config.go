@@ -61,7 +61,21 @@ type ListenConfig struct {
 // RoutesConfig says where routes come from: a static table file until the
 // node follows a GNS.
 type RoutesConfig struct {
+	// File is a static route table: a single-gateway site, or a test.
 	File string `yaml:"file"`
+	// GNS lists the gRPC addresses of the GNS nodes whose watch stream the
+	// node's route cache follows (federation.RouteCache); exclusive with
+	// File. The last table is kept in <data_dir>/routecache.snap, so a
+	// gateway restarted while every GNS node is down still routes.
+	GNS     []string `yaml:"gns"`
+	TLS     bool     `yaml:"tls"`      // TLS with the system roots; tls_ca/tls_cert imply it
+	TLSCA   string   `yaml:"tls_ca"`   // PEM CA bundle verifying the GNS nodes
+	TLSCert string   `yaml:"tls_cert"` // optional client certificate (with tls_key)
+	TLSKey  string   `yaml:"tls_key"`
+	Token   string   `yaml:"token"` // bearer token of the GNS API (gnsctl -token)
+	// PersistInterval is the most often the cached table is written to
+	// the data dir (default 1s).
+	PersistInterval time.Duration `yaml:"persist_interval"`
 }
 
 // LimitsConfig holds node-wide protections.
@@ -307,6 +321,9 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	}
 	if cfg.Routes.File != "" && !filepath.IsAbs(cfg.Routes.File) {
 		cfg.Routes.File = filepath.Join(filepath.Dir(path), cfg.Routes.File)
+	}
+	for _, p := range []*string{&cfg.Routes.TLSCA, &cfg.Routes.TLSCert, &cfg.Routes.TLSKey} {
+		*p = relTo(filepath.Dir(path), *p)
 	}
 	if cfg.Billing.Dir == "" && cfg.DataDir != "" {
 		cfg.Billing.Dir = filepath.Join(cfg.DataDir, "cdr")

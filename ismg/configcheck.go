@@ -85,8 +85,19 @@ func (c *Config) checkNode(bad badFunc) {
 }
 
 func (c *Config) checkLimits(bad badFunc) {
-	if c.Routes.File == "" {
-		bad("routes.file", "required (a route table file)")
+	switch {
+	case c.Routes.File == "" && len(c.Routes.GNS) == 0:
+		bad("routes", "set routes.file (a static table) or routes.gns (the GNS nodes to follow)")
+	case c.Routes.File != "" && len(c.Routes.GNS) > 0:
+		bad("routes.gns", "routes.file and routes.gns exclude each other: a node follows the GNS or a file")
+	}
+	for i, a := range c.Routes.GNS {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("routes.gns[%d]", i), "want host:port: %v", err)
+		}
+	}
+	if (c.Routes.TLSCert == "") != (c.Routes.TLSKey == "") {
+		bad("routes.tls_cert", "tls_cert and tls_key go together")
 	}
 	if c.Limits.MaxPDU < 512 || c.Limits.MaxPDU > 1<<20 {
 		bad("limits.max_pdu", "want 512..1048576, got %d", c.Limits.MaxPDU)

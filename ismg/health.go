@@ -16,6 +16,13 @@ func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	if n.billingBad.Load() {
 		probs = append(probs, "billing failed")
 	}
+	if t := n.table(); t.NumGateways() == 0 {
+		// A route cache that never reached a GNS and had nothing
+		// persisted: every SUBMIT would be refused.
+		probs = append(probs, "no route table yet (routes.gns: no GNS node answered)")
+	} else if _, ok := t.Gateway(n.gw); !ok {
+		probs = append(probs, "this gateway ("+n.gw+") is not in the route table")
+	}
 	for _, name := range n.linkOrder {
 		lr := n.links[name]
 		if !lr.cfg.Optional && lr.link.Status().Ready == 0 {

@@ -13,7 +13,7 @@ import (
 // out queue, or fwd:<gw> for the SP partition's gateway elsewhere.
 func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM) smpp.Status {
 	code := d.DestAddr.Addr
-	r, err := n.routes.Load().ResolveMO(code, n.gw)
+	r, err := n.table().ResolveMO(code, n.gw)
 	if err != nil {
 		n.m.MO.WithLabelValues("unknown").Inc()
 		// Permanent: the SMSC must not retry an unroutable code.

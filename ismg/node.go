@@ -19,6 +19,7 @@ import (
 
 	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/routing"
 )
@@ -77,7 +78,8 @@ type Node struct {
 	// batchSeq numbers the in-flight batch records (inflight.go); recover
 	// deletes every record of the previous process before traffic flows.
 	batchSeq atomic.Uint64
-	routes   atomic.Pointer[routing.Table]
+	routes   atomic.Pointer[routing.Table] // routes.file (or WithRoutes)
+	cache    *federation.RouteCache        // routes.gns, else nil
 
 	limits atomic.Pointer[LimitsConfig]
 	sps    atomic.Pointer[map[string]*spRuntime]
@@ -138,7 +140,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	lim := cfg.Limits
 	n.limits.Store(&lim)
-	if err := n.loadRoutes(o.routes); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("ismg: data_dir: %w", err)
+	}
+	if err := n.openRoutes(o.routes, o); err != nil {
 		return nil, err
 	}
 	if err := n.openDurable(o); err != nil {
@@ -176,18 +181,6 @@ func buildOptions(opts []Option) options {
 		o.reg, o.gatherer = r, r
 	}
 	return o
-}
-
-// loadRoutes takes the route table: t if given, else routes.file.
-func (n *Node) loadRoutes(t *routing.Table) error {
-	if t == nil {
-		var err error
-		if t, err = routing.LoadFile(n.cfg.Routes.File); err != nil {
-			return fmt.Errorf("ismg: routes.file: %w", err)
-		}
-	}
-	n.routes.Store(t)
-	return nil
 }
 
 // openDurable opens the queue store, the CDR writer and the Msg_Id
@@ -333,6 +326,11 @@ func (n *Node) Run(ctx context.Context) error {
 	defer linkCancel()
 
 	var links errgroup.Group
+	if n.cache != nil {
+		// Routes follow the GNS until the very end: the last messages
+		// routed during the drain use the current table.
+		links.Go(func() error { return n.cache.Run(linkCtx) })
+	}
 	for _, name := range n.linkOrder {
 		lr := n.links[name]
 		links.Go(func() error { return lr.link.Run(linkCtx) })

@@ -61,7 +61,7 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		return
 	}
 
-	t := n.routes.Load()
+	t := n.table()
 	queues := make([]queueRef, len(p.DestTerminalIDs))
 	dests := make([]string, len(p.DestTerminalIDs))
 	for i, d := range p.DestTerminalIDs {
