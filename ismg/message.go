@@ -31,6 +31,9 @@ const (
 	// (inflight.go), not a rewrite of every value.
 	flagInFlight = 1 << 0
 	flagReport   = 1 << 1 // out: the DELIVER is a status report
+	// flagFed says the federation fields follow the kind's fields (a
+	// record without it predates them: all zero).
+	flagFed = 1 << 2
 )
 
 // ErrBadRecord wraps every decode error of a queue value.
@@ -69,6 +72,43 @@ type mtRecord struct {
 	// Done lists (space-separated) the parts of SMSCID whose final receipt
 	// was applied, so the receipt index rebuilt at start-up skips them.
 	Done string
+
+	fedFields
+}
+
+// fedFields are what the federation adds to a record: where a message came
+// from and went to across CMPP_FWD hops.
+type fedFields struct {
+	// FromGW is the gateway that forwarded the message to us (empty when
+	// it entered here): an MT's status report, and an MO's MO report, go
+	// back there as CMPP_FWD.
+	FromGW string
+	// Peer is the gateway we forwarded an MT to (await records of MTs
+	// whose report comes back as CMPP_FWD type 2).
+	Peer string
+	// Nodes is the NodesCount of the message: the gateways it passed so
+	// far (the hop limit stops a routing loop).
+	Nodes uint8
+	// FwdType is the Msg_Fwd_Type an out record goes as when it waits in
+	// a fwd:<gw> queue: an MO (1), an MT status report (2) or an MO status
+	// report (3).
+	FwdType uint8
+}
+
+func (f *fedFields) empty() bool { return *f == fedFields{} }
+
+func (f *fedFields) append(w *recWriter) {
+	w.s(f.FromGW)
+	w.s(f.Peer)
+	w.u8(f.Nodes)
+	w.u8(f.FwdType)
+}
+
+func (f *fedFields) decode(r *recReader) {
+	f.FromGW = r.s("from_gw")
+	f.Peer = r.s("peer")
+	f.Nodes = r.u8("nodes")
+	f.FwdType = r.u8("fwd_type")
 }
 
 // outRecord is one CMPP_DELIVER waiting for its SP: an MO message or a
@@ -95,6 +135,8 @@ type outRecord struct {
 	DoneTime       string // YYMMDDHHMM
 	DestTerminalID string
 	SMSCSequence   uint32
+
+	fedFields
 }
 
 // orphanRecord is a receipt whose SMSC message id had no mapping yet.
@@ -250,6 +292,9 @@ func (m *mtRecord) Append(b []byte) []byte {
 	if m.InFlight {
 		flags |= flagInFlight
 	}
+	if !m.fedFields.empty() {
+		flags |= flagFed
+	}
 	if b == nil {
 		// One allocation of about the right size instead of growing
 		// through six.
@@ -282,6 +327,9 @@ func (m *mtRecord) Append(b []byte) []byte {
 	w.s(m.Stat)
 	w.bytes(m.Content)
 	w.s(m.Done)
+	if flags&flagFed != 0 {
+		m.fedFields.append(&w)
+	}
 	return w.b
 }
 
@@ -318,6 +366,9 @@ func decodeMT(b []byte) (mtRecord, error) {
 	m.Stat = r.s("stat")
 	m.Content = r.bytes("content")
 	m.Done = r.s("done")
+	if flags&flagFed != 0 {
+		m.fedFields.decode(&r)
+	}
 	return m, r.end()
 }
 
@@ -329,6 +380,9 @@ func (o *outRecord) Append(b []byte) []byte {
 	}
 	if o.Report {
 		flags |= flagReport
+	}
+	if !o.fedFields.empty() {
+		flags |= flagFed
 	}
 	if b == nil {
 		b = make([]byte, 0, 160+len(o.Content))
@@ -350,6 +404,9 @@ func (o *outRecord) Append(b []byte) []byte {
 	w.s(o.DoneTime)
 	w.s(o.DestTerminalID)
 	w.u(uint64(o.SMSCSequence))
+	if flags&flagFed != 0 {
+		o.fedFields.append(&w)
+	}
 	return w.b
 }
 
@@ -375,6 +432,9 @@ func decodeOut(b []byte) (outRecord, error) {
 	o.DoneTime = r.s("done_time")
 	o.DestTerminalID = r.s("dest_terminal_id")
 	o.SMSCSequence = r.u32("smsc_sequence")
+	if flags&flagFed != 0 {
+		o.fedFields.decode(&r)
+	}
 	return o, r.end()
 }
 

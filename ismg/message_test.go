@@ -47,6 +47,31 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// Records with the federation fields round-trip, and a record written
+// before they existed (no flagFed) still decodes, with them zero.
+func TestRecordFedFields(t *testing.T) {
+	m := sampleMT()
+	m.fedFields = fedFields{FromGW: "020001", Peer: "022001", Nodes: 2}
+	got, err := decodeMT(m.Append(nil))
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("mt with fed fields: %v\n%+v\n%+v", err, got, m)
+	}
+	o := sampleOut()
+	o.fedFields = fedFields{FromGW: "022001", Nodes: 1, FwdType: 2}
+	gotO, err := decodeOut(o.Append(nil))
+	if err != nil || !reflect.DeepEqual(gotO, o) {
+		t.Fatalf("out with fed fields: %v\n%+v", err, gotO)
+	}
+	plain := sampleMT()
+	b := plain.Append(nil)
+	if b[2]&flagFed != 0 {
+		t.Fatal("a record without federation fields carries flagFed")
+	}
+	if got, err := decodeMT(b); err != nil || !got.fedFields.empty() {
+		t.Fatalf("old-layout record: %v %+v", err, got.fedFields)
+	}
+}
+
 func TestRecordErrors(t *testing.T) {
 	m := sampleMT()
 	b := m.Append(nil)
