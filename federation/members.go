@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"golang.org/x/time/rate"
 )
 
 // ErrInvalidMembershipConfig is wrapped by every MembershipConfig.Validate
@@ -295,7 +296,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.GossipToTheDeadTime = cfg.PushPullInterval
 	mc.Delegate = (*memberDelegate)(m)
 	mc.Events = (*memberEvents)(m)
-	mc.Logger = log.New(&memberlistLog{log: cfg.Logger}, "", 0)
+	mc.Logger = log.New(&memberlistLog{log: cfg.Logger, loud: rate.Sometimes{First: 10, Interval: time.Second}}, "", 0)
 	if m.ml, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("federation: start gossip on %s: %w", cfg.Bind, err)
 	}
@@ -328,7 +329,10 @@ func (m *Membership) Run(ctx context.Context) error {
 	for {
 		if len(m.cfg.Seeds) > 0 && m.ml.NumMembers() <= 1 {
 			if n, err := m.ml.Join(m.cfg.Seeds); err != nil {
-				m.log.Warn("gossip join failed", "seeds", m.cfg.Seeds, "retry_in", m.cfg.RejoinInterval, keyErr, err)
+				m.m.MemberEvents.WithLabelValues("join_failed").Inc()
+				// memberlist's multierror spans lines; one line reads better.
+				m.log.Warn("gossip join failed", "seeds", m.cfg.Seeds, "retry_in", m.cfg.RejoinInterval,
+					keyErr, strings.Join(strings.Fields(err.Error()), " "))
 			} else {
 				m.log.Info("gossip joined", "contacted", n, "members", m.ml.NumMembers())
 			}
@@ -498,8 +502,13 @@ func (*memberDelegate) LocalState(bool) []byte              { return nil }
 func (*memberDelegate) MergeRemoteState(buf []byte, _ bool) {}
 
 // memberlistLog turns memberlist's log lines ("[WARN] memberlist: ...")
-// into slog records at the matching level.
-type memberlistLog struct{ log *slog.Logger }
+// into slog records at the matching level. Warnings and errors are
+// rate-limited: anyone can send the gossip port packets it cannot decrypt,
+// each of which memberlist logs as an error.
+type memberlistLog struct {
+	log  *slog.Logger
+	loud rate.Sometimes
+}
 
 func (w *memberlistLog) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -510,7 +519,11 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 			break
 		}
 	}
-	w.log.Log(context.Background(), level, line)
+	if level < slog.LevelWarn {
+		w.log.Log(context.Background(), level, line)
+	} else {
+		w.loud.Do(func() { w.log.Log(context.Background(), level, line) })
+	}
 	return len(p), nil
 }
 

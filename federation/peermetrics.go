@@ -43,7 +43,7 @@ type PeerMetrics struct {
 	LinkConnects   *prometheus.CounterVec // failed link logins and dials, by peer and reason
 	MembersAlive   *prometheus.GaugeVec   // alive members, by gateway
 	MembersReady   *prometheus.GaugeVec   // alive members reporting health ok, by gateway
-	MemberEvents   *prometheus.CounterVec // membership events, by event (join, leave, update, bad_meta)
+	MemberEvents   *prometheus.CounterVec // membership events, by event (join, leave, update, bad_meta, join_failed)
 }
 
 // NewPeerMetrics creates the metrics and registers them on reg; nil means
