@@ -127,3 +127,22 @@ func ParseReportTime(s string, loc *time.Location) (time.Time, error) {
 	}
 	return absTime(s, f, 0, loc)
 }
+
+// FormatTime formats t as an absolute CMPP/SMPP time (ValId_Time, At_Time,
+// protocols.md §2.4): "YYMMDDhhmmsstnnp", in loc with its offset from UTC
+// in quarter hours. The zero time gives "" (the field is left empty).
+// ParseTime reads it back to the tenth of a second.
+func FormatTime(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(loc)
+	_, off := t.Zone()
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	q := off / (15 * 60)
+	b := t.AppendFormat(make([]byte, 0, 16), "060102150405")
+	return string(append(b, byte('0'+t.Nanosecond()/100_000_000), byte('0'+q/10), byte('0'+q%10), sign))
+}

@@ -188,3 +188,22 @@ func FuzzParseReportTime(f *testing.F) {
 		}
 	})
 }
+
+// FormatTime's output reads back with ParseTime to the same instant (to
+// the tenth of a second), in zones east and west of UTC.
+func TestFormatTimeRoundTrip(t *testing.T) {
+	for _, loc := range []*time.Location{time.UTC, time.FixedZone("CST", 8*3600), time.FixedZone("", -(3*3600 + 30*60))} {
+		in := time.Date(2026, 12, 7, 13, 45, 9, 700_000_000, time.UTC)
+		s := cmpp.FormatTime(in, loc)
+		if len(s) != 16 {
+			t.Fatalf("%v: %q is not 16 characters", loc, s)
+		}
+		got, err := cmpp.ParseTime(s, time.Time{}, time.UTC)
+		if err != nil || !got.Equal(in) {
+			t.Errorf("%v: %q reads back as %v, %v; want %v", loc, s, got, err, in)
+		}
+	}
+	if cmpp.FormatTime(time.Time{}, time.UTC) != "" {
+		t.Error("the zero time must give an empty field")
+	}
+}

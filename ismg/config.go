@@ -19,16 +19,17 @@ import (
 // (LoadConfig). Zero values are filled from DefaultConfig. Durations are Go
 // duration strings ("30s", "5m").
 type Config struct {
-	Gateway  GatewayConfig    `yaml:"gateway"`
-	DataDir  string           `yaml:"data_dir"`
-	Listen   ListenConfig     `yaml:"listen"`
-	Routes   RoutesConfig     `yaml:"routes"`
-	Limits   LimitsConfig     `yaml:"limits"`
-	Delivery DeliveryConfig   `yaml:"delivery"`
-	Billing  BillingConfig    `yaml:"billing"`
-	Runtime  RuntimeConfig    `yaml:"runtime"`
-	SPs      []SPAccount      `yaml:"sps"`
-	SMSCs    []SMSCLinkConfig `yaml:"smsc"`
+	Gateway    GatewayConfig    `yaml:"gateway"`
+	DataDir    string           `yaml:"data_dir"`
+	Listen     ListenConfig     `yaml:"listen"`
+	Routes     RoutesConfig     `yaml:"routes"`
+	Limits     LimitsConfig     `yaml:"limits"`
+	Federation FederationConfig `yaml:"federation"`
+	Delivery   DeliveryConfig   `yaml:"delivery"`
+	Billing    BillingConfig    `yaml:"billing"`
+	Runtime    RuntimeConfig    `yaml:"runtime"`
+	SPs        []SPAccount      `yaml:"sps"`
+	SMSCs      []SMSCLinkConfig `yaml:"smsc"`
 
 	// path is where the file was read from; relative paths in it resolve
 	// against its folder.
@@ -53,6 +54,12 @@ type ListenConfig struct {
 	CMPPTLS string           `yaml:"cmpp_tls"`
 	TLS     *TLSServerConfig `yaml:"tls"`
 	HTTP    string           `yaml:"http"` // /metrics and /healthz; empty disables
+	// FWD is the CMPP_FWD port peer gateways log in to (conventionally
+	// :7930); set, it turns the federation on (federation:).
+	FWD string `yaml:"fwd"`
+	// FWDTLS makes the FWD port speak TLS with listen.tls's certificate
+	// (and, with its client_ca, require peers' certificates).
+	FWDTLS bool `yaml:"fwd_tls"`
 	// PProf serves net/http/pprof on its own listener, which must be a
 	// loopback address (profiles reveal memory contents); empty: off.
 	PProf string `yaml:"pprof"`
@@ -217,8 +224,9 @@ func DefaultConfig() Config {
 			DeliverTTL:      72 * time.Hour,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		Billing: BillingConfig{Rotate: time.Hour},
-		Runtime: RuntimeConfig{GCPercent: 400},
+		Billing:    BillingConfig{Rotate: time.Hour},
+		Runtime:    RuntimeConfig{GCPercent: 400},
+		Federation: FederationConfig{MaxNodes: 4, DedupWindow: 72 * time.Hour, RetryMin: 5 * time.Second, RetryMax: 5 * time.Minute},
 	}
 }
 
@@ -305,6 +313,7 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	for i := range cfg.SPs {
 		defaultSP(&cfg.SPs[i])
 	}
+	defaultFederation(&cfg.Federation)
 	for i := range cfg.SMSCs {
 		defaultSMSC(&cfg.SMSCs[i])
 	}
@@ -317,6 +326,14 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	for i := range cfg.SMSCs {
 		if cfg.SMSCs[i].TLS != nil {
 			cfg.SMSCs[i].TLS.resolve(filepath.Dir(path))
+		}
+	}
+	if cfg.Federation.TLS != nil {
+		cfg.Federation.TLS.resolve(filepath.Dir(path))
+	}
+	for i := range cfg.Federation.Peers {
+		if cfg.Federation.Peers[i].TLS != nil {
+			cfg.Federation.Peers[i].TLS.resolve(filepath.Dir(path))
 		}
 	}
 	if cfg.Routes.File != "" && !filepath.IsAbs(cfg.Routes.File) {

@@ -17,6 +17,7 @@ func (c *Config) Validate() error {
 	c.checkLimits(p.bad)
 	c.checkSPs(p.bad)
 	c.checkSMSCs(p.bad)
+	c.checkFederation(p.bad)
 	if len(p.list) > 0 {
 		return &ConfigError{Problems: p.list}
 	}

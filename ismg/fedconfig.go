@@ -1,0 +1,143 @@
+package ismg
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/tandem-sms/tandem/federation"
+)
+
+// FederationConfig governs this gateway's CMPP_FWD exchange with its
+// peers: the other gateways of the route table, reached at their fwd_addr.
+// Forwarding is on when listen.fwd is set.
+type FederationConfig struct {
+	// MaxNodes is the hop limit: a FWD that has passed this many gateways
+	// is refused (Result 9) and its MT reported failed to its SP, so a
+	// routing loop between tables that disagree ends. Default 4.
+	MaxNodes int `yaml:"max_nodes"`
+	// DedupWindow is how long a received FWD's key (Source_Id,
+	// Msg_Fwd_Type, Msg_Id, Pk_number) is remembered to drop a resend: at
+	// least the longest a sender keeps resending (the message's validity).
+	// Default 72h.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// RetryMin and RetryMax bound the backoff of a FWD that failed
+	// (timeout, refused, peer down): resent until its validity ends.
+	// Defaults 5s and 5m.
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// Secret, AllowedIPs, Window, Version, ResponseTimeout and ActiveTest
+	// are the defaults of every peer gateway; Peers overrides them per
+	// gateway code.
+	Secret          string              `yaml:"secret"`
+	AllowedIPs      []string            `yaml:"allowed_ips"`
+	Window          int                 `yaml:"window"`
+	Version         string              `yaml:"version"` // "2.0" or "3.0"
+	ResponseTimeout time.Duration       `yaml:"response_timeout"`
+	ActiveTest      time.Duration       `yaml:"active_test"`
+	TLS             *TLSClientConfig    `yaml:"tls"` // our links to the peers speak TLS
+	Peers           []PeerGatewayConfig `yaml:"peers"`
+}
+
+// PeerGatewayConfig overrides the defaults for one peer gateway.
+type PeerGatewayConfig struct {
+	Code            string           `yaml:"code"`
+	Secret          string           `yaml:"secret"`
+	AllowedIPs      []string         `yaml:"allowed_ips"`
+	Window          int              `yaml:"window"`
+	Version         string           `yaml:"version"`
+	ResponseTimeout time.Duration    `yaml:"response_timeout"`
+	TLS             *TLSClientConfig `yaml:"tls"`
+}
+
+func defaultFederation(f *FederationConfig) {
+	if f.MaxNodes == 0 {
+		f.MaxNodes = 4
+	}
+	if f.DedupWindow == 0 {
+		f.DedupWindow = 72 * time.Hour
+	}
+	if f.RetryMin == 0 {
+		f.RetryMin = 5 * time.Second
+	}
+	if f.RetryMax == 0 {
+		f.RetryMax = 5 * time.Minute
+	}
+}
+
+// checkFederation validates listen.fwd and the federation section.
+func (c *Config) checkFederation(bad badFunc) {
+	if c.Listen.FWD == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.FWD); err != nil {
+		bad("listen.fwd", "want host:port: %v", err)
+	}
+	if c.Listen.FWDTLS && c.Listen.TLS == nil {
+		bad("listen.fwd_tls", "needs listen.tls (cert and key)")
+	}
+	f := c.Federation
+	if f.MaxNodes < 1 || f.MaxNodes > 255 {
+		bad("federation.max_nodes", "want 1..255, got %d", f.MaxNodes)
+	}
+	if f.DedupWindow < time.Hour {
+		bad("federation.dedup_window", "want at least 1h (the longest a peer resends), got %v", f.DedupWindow)
+	}
+	if f.RetryMin <= 0 || f.RetryMax < f.RetryMin {
+		bad("federation.retry_min", "retry_min %v and retry_max %v: want 0 < min <= max", f.RetryMin, f.RetryMax)
+	}
+	if _, err := c.peerConfig(nil); err != nil {
+		bad("federation", "%v", err)
+	}
+}
+
+// peerConfig maps the configuration onto federation.PeerConfig.
+func (c *Config) peerConfig(m *federation.PeerMetrics) (federation.PeerConfig, error) {
+	f := c.Federation
+	pc := federation.DefaultPeerConfig()
+	pc.Gateway, pc.Listen, pc.Metrics = c.Gateway.Code, c.Listen.FWD, m
+	if c.Listen.FWDTLS && c.Listen.TLS != nil {
+		pc.ServerTLS = &federation.ServerTLS{Cert: c.Listen.TLS.Cert, Key: c.Listen.TLS.Key, ClientCA: c.Listen.TLS.ClientCA}
+	}
+	pc.MaxPending, pc.MaxPendingPerIP = c.Limits.MaxPending, c.Limits.MaxPendingIP
+	pc.AuthFailures, pc.AuthFailuresPerIP, pc.AuthFailWindow = c.Limits.AuthFailures, c.Limits.AuthFailuresIP, c.Limits.AuthFailWindow
+	set := func(s *federation.PeerSettings, secret string, ips []string, window int, version string, rt time.Duration, tc *TLSClientConfig) error {
+		if secret != "" {
+			s.Secret = secret
+		}
+		if len(ips) > 0 {
+			s.AllowedIPs = ips
+		}
+		if window > 0 {
+			s.Window = window
+		}
+		if version != "" {
+			v, err := federation.ParseVersion(version)
+			if err != nil {
+				return err
+			}
+			s.Version = v
+		}
+		if rt > 0 {
+			s.ResponseTimeout = rt
+		}
+		if tc != nil {
+			s.TLS = &federation.ClientTLS{CA: tc.CA, Cert: tc.Cert, Key: tc.Key, ServerName: tc.ServerName}
+		}
+		return nil
+	}
+	if err := set(&pc.Default, f.Secret, f.AllowedIPs, f.Window, f.Version, f.ResponseTimeout, f.TLS); err != nil {
+		return pc, fmt.Errorf("federation.version: %w", err)
+	}
+	if f.ActiveTest != 0 {
+		pc.Default.ActiveTest = f.ActiveTest
+	}
+	for i, p := range f.Peers {
+		s := federation.PeerSettings{Code: p.Code}
+		if err := set(&s, p.Secret, p.AllowedIPs, p.Window, p.Version, p.ResponseTimeout, p.TLS); err != nil {
+			return pc, fmt.Errorf("federation.peers[%d].version: %w", i, err)
+		}
+		pc.Peers = append(pc.Peers, s)
+	}
+	return pc, pc.Validate()
+}
