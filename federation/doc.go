@@ -1,7 +1,8 @@
-// Package federation is what makes an ISMG part of the network of gateways.
-// Today it holds the route cache; the peer links (CMPP_FWD client and
-// server, memberlist liveness, durable per-peer queues) join it later, each
-// in files named for its mechanism.
+// Package federation is what makes an ISMG part of the network of gateways:
+// the route cache that follows the GNS, and the transport between gateways
+// (the CMPP_FWD server and client links, memberlist liveness), each in
+// files named for its mechanism. The durable per-peer queues, dedup and
+// retries are the ISMG's; it drives this package.
 //
 // It imports cmpp, routing, gns/gnspb (the GNS gRPC client stubs), gRPC,
 // Prometheus and memberlist, never gns, ismg, raftstore, smpp or billing
@@ -90,5 +91,109 @@
 // scrape), connected{addr} (1 for the node followed), resyncs_total{reason}
 // (initial, too_old, replaced, diverged), reconnects_total{reason}
 // (unavailable, timeout, slow, auth, probe, leaderless, protocol,
-// diverged, closed, error) and persist_errors_total.
+// diverged, closed, error) and persist_errors_total.//
+// # Peer links: CMPP_FWD between gateways
+//
+// Configuration is one PeerConfig (peerconfig.go): this gateway's code,
+// the FWD listen address, per-peer settings over a Default (secret,
+// allowed source addresses, window, CMPP version, T, ACTIVE_TEST
+// interval, sessions per address, TLS), the caps on connections not
+// logged in and the login lockout. Secrets are per pair: the same secret
+// logs each side in to the other.
+//
+// The FWD server (FwdServer, peerserver.go; listen.fwd) is a cmpp.Server
+// whose logins are peer gateways: CONNECT Source_Addr is the peer's
+// 6-digit code and AuthenticatorSource proves its secret; the source
+// address must be on its allow list. Refusals follow the SP port: a
+// non-code, our own code, a code the ISMG does not know (isPeer) or one
+// without a secret get status 2, a bad authenticator 3, an address off
+// the list or a locked-out one 5. Failures count per (source IP, code),
+// locking that pair out after AuthFailures within AuthFailWindow, and per
+// source IP over all codes up to AuthFailuresPerIP (lockout.go). Each
+// FWD is checked (fwdintake.go): Destination_Id must be this gateway
+// (else FWD_RESP Result 9), Source_Id the logged-in peer (else Result 1),
+// the peer's window not exceeded (else Result 8), anything but FWD gets
+// Result 2; a FWD that passes goes to FwdReceiver.ReceiveFwd on the
+// session's reader (cmpp's InlineHandler), which must not block and
+// answers later through respond, once the message is durable. The
+// FWD_RESP echoes Msg_Id, Pk_total and Pk_number; the codec writes Result
+// in 1 byte in 2.x and 4 in 3.0 by the session's version. NodesCount is
+// passed through: the ISMG enforces the hop limit.
+//
+// A Link (peerlink.go, peersend.go) is this gateway's client to one peer
+// gateway: Sessions logged-in sessions per FWD address, each with its
+// window, reconnecting with exponential backoff and full jitter,
+// ACTIVE_TEST and TERMINATE by the cmpp session layer. SendAsync (the
+// shape of smsclink.SubmitAsync) fails at once with ErrNoSession when no
+// session is up, waits for a window slot until its deadline
+// (ErrWindowWait) while every window is full, and puts the FWD on the
+// session with the fewest in flight, round-robin among equals, so a
+// gateway served by several nodes gets its traffic spread over them. Its
+// callback gets the FWD_RESP (with a *ResultError when Result ≠ 0), a
+// timeout after T, or the session's loss; Classify and Temporary sort the
+// errors. SetAddrs replaces the addresses at run time: sessions to
+// addresses that went take no new FWDs, drain the ones in flight and
+// TERMINATE. Either side may be client between gateways, so a FWD the
+// peer sends on a session we opened goes through the same checks to the
+// same receiver.
+//
+// Peers (peers.go) keeps one Link per peer gateway from a list of
+// PeerTargets, which the ISMG computes with PeerTargets from the route
+// table's gateways and the live members: a gateway's healthy members'
+// FWD addresses when gossip knows any, else the table's fwd_addr, so a
+// peer of another vendor that only speaks CMPP_FWD is reached all the
+// same. Forwarding never requires membership.
+//
+// # Membership
+//
+// Membership (members.go) runs hashicorp/memberlist among the ISMG nodes.
+// Each node's meta (membermeta.go: a version byte, then health, gateway
+// code, region and FWD address, at most MaxMetaLen bytes; later versions
+// only append) rides on memberlist's alive messages beside the node's
+// unique name and gossip address. Live(gateway) gives the alive members
+// whose health is ok, Changed() a channel closed when the view changes,
+// SetHealth marks this node draining or unhealthy. A crashed node is
+// declared dead after a probe round plus the suspicion timeout (a few
+// seconds with the defaults; DeadWithin gives the bound) and dropped from
+// Live; a node that stops gracefully leaves at once.
+//
+// # What is encrypted
+//
+//   - Gossip: always. MembershipConfig.Key (16, 24 or 32 bytes) encrypts
+//     and authenticates every memberlist packet and stream with AES-GCM,
+//     incoming and outgoing verification on, with Cluster as additional
+//     data; a node without the key can neither join nor be heard, and the
+//     meta (codes, regions, addresses, health) is not readable on the
+//     wire. OldKeys roll a new key in.
+//   - CMPP_FWD: in clear over TCP unless TLS is configured. The CONNECT
+//     authenticator proves the secret without revealing it, but messages
+//     travel readable. PeerConfig.ServerTLS makes listen.fwd TLS-only
+//     (ClientCA adds mutual TLS: peers need a certificate from that CA,
+//     and still log in with their secret); PeerSettings.TLS makes our
+//     links speak TLS, with a client certificate for mutual TLS.
+//
+// # Goroutines and locks
+//
+// FwdServer: cmpp.Server's (one per connection, reader and writer per
+// session); ReceiveFwd runs on the reader; a reply that finds the write
+// queue full (a peer not reading) is left to a tracked goroutine that
+// Shutdown and Close wait for. Link.Run owns a goroutine per slot (dial,
+// log in, serve, back off) and waits for them when its ctx ends; each
+// session's reader and writer are cmpp's. Peers.Run owns a goroutine per
+// link. Membership: memberlist's own goroutines, stopped by Run's end or
+// Close; its event delegate (never concurrent) updates the member map
+// and publishes an immutable view. Locks: Link.mu (slots, sessions,
+// in-flight counts) and Membership.mu are leaves; Peers.mu is taken
+// before a Link.mu (Update re-addressing a link), never the other way.
+//
+// # Peer metrics
+//
+// From PeerMetrics (peermetrics.go), one per node, given to NewFwdServer,
+// NewPeers and NewMembership in their configs: federation_fwd_
+// received_total{peer,result}, rejected_total{peer,reason},
+// logins_refused_total{reason}, server_sessions{peer}, sent_total{peer,
+// result} (a FWD_RESP result or an error kind); federation_peer_link_
+// sessions_up{peer}, window_in_use{peer}, connect_failures_total{peer,
+// reason}; federation_members_alive{gateway}, ready{gateway},
+// events_total{event}.
 package federation

@@ -301,7 +301,10 @@ func (p *peer) allows(ip netip.Addr) bool {
 func (p *peer) sessionConfig(log *slog.Logger) cmpp.Config {
 	c := cmpp.DefaultConfig()
 	c.Window = p.window
-	c.InboundWindow = p.window
+	// One more inbound slot than the window, so the FWD over the window
+	// reaches fwdIntake, which answers Result 8 and counts it, instead of
+	// being refused uncounted inside the session.
+	c.InboundWindow = p.window + 1
 	c.ResponseTimeout = p.responseTimeout
 	c.ActiveTestInterval = p.activeTest
 	c.InlineHandler = true

@@ -87,14 +87,14 @@ func NewFwdServer(cfg PeerConfig, recv FwdReceiver, isPeer func(code string) boo
 		}
 	}
 	// The server's sessions take Default's timers; the inbound window is
-	// the largest any peer has, and each peer's own is enforced per FWD
-	// (Result 8 over it).
+	// one more than the largest any peer has (see sessionConfig), and each
+	// peer's own is enforced per FWD (Result 8 over it).
 	window := book.def.window
 	for _, p := range book.listed {
 		window = max(window, p.window)
 	}
 	sc := book.def.sessionConfig(log)
-	sc.InboundWindow = window
+	sc.InboundWindow = window + 1
 	sc.OnBadPDU = func(sess *cmpp.Session, h cmpp.Header, reason string, err error) {
 		s.intake.badPDU(sess, sess.SourceAddr(), h, reason, err)
 	}

@@ -171,50 +171,58 @@ func TestFwdServerChecksEachFwd(t *testing.T) {
 }
 
 // TestFwdServerPeerWindow: a peer that sends more FWDs than its window
-// gets Result 8 for the extra ones at once; the receiver never sees them.
+// gets Result 8 for the extra ones at once, counted; the receiver never
+// sees them. Its window may be its own or Default's, the largest one too.
 func TestFwdServerPeerWindow(t *testing.T) {
-	rec := newRecorder(holdAll)
-	cfg := peerConfig(t, gwGZ)
-	cfg.Default.Window = 4
-	cfg.Peers = []federation.PeerSettings{{Code: gwBJ, Window: 2}}
-	srv := startServer(t, cfg, rec, "127.0.0.1:0")
-	s, err := dialPeer(t, srv.addr, gwBJ, secret, cmpp.V30, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := make(chan uint32, 3)
-	for i := range 3 {
-		if err := s.SendAsyncContext(context.Background(), fwdOf(gwBJ, gwGZ, 0, uint64(i), cmpp.V30), func(p cmpp.PDU, err error) {
+	for name, tc := range map[string]struct{ def, own int }{
+		"own window under Default's": {4, 2},
+		"Default's window":           {2, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := newRecorder(holdAll)
+			cfg := peerConfig(t, gwGZ)
+			cfg.Default.Window = tc.def
+			cfg.Peers = []federation.PeerSettings{{Code: gwBJ, Window: tc.own}}
+			srv := startServer(t, cfg, rec, "127.0.0.1:0")
+			s, err := dialPeer(t, srv.addr, gwBJ, secret, cmpp.V30, 8)
 			if err != nil {
-				t.Error(err)
-				results <- 99
-				return
+				t.Fatal(err)
 			}
-			results <- p.(*cmpp.FwdResp).Result
-		}); err != nil {
-			t.Fatal(err)
-		}
+			results := make(chan uint32, 3)
+			for i := range 3 {
+				if err := s.SendAsyncContext(context.Background(), fwdOf(gwBJ, gwGZ, 0, uint64(i), cmpp.V30), func(p cmpp.PDU, err error) {
+					if err != nil {
+						t.Error(err)
+						results <- 99
+						return
+					}
+					results <- p.(*cmpp.FwdResp).Result
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held := []received{rec.next(t), rec.next(t)}
+			if r := <-results; r != cmpp.ResultFlowControl {
+				t.Fatalf("third FWD: Result %d, want 8", r)
+			}
+			if n := value(t, cfg.Metrics.Rejected.WithLabelValues(gwBJ, federation.RejectWindow)); n != 1 {
+				t.Fatalf("rejected{window} = %v", n)
+			}
+			if got := srv.Sessions(); len(got) != 1 || got[0].Receiving != 2 {
+				t.Fatalf("sessions %+v", got)
+			}
+			for _, h := range held {
+				h.respond(cmpp.ResultOK)
+				h.respond(cmpp.ResultFlowControl) // a second answer is ignored
+			}
+			for range 2 {
+				if r := <-results; r != cmpp.ResultOK {
+					t.Fatalf("Result %d", r)
+				}
+			}
+			waitfor.Cond(t, "the window to empty", func() bool { return srv.Sessions()[0].Receiving == 0 })
+		})
 	}
-	held := []received{rec.next(t), rec.next(t)}
-	if r := <-results; r != cmpp.ResultFlowControl {
-		t.Fatalf("third FWD: Result %d, want 8", r)
-	}
-	if n := value(t, cfg.Metrics.Rejected.WithLabelValues(gwBJ, federation.RejectWindow)); n != 1 {
-		t.Fatalf("rejected{window} = %v", n)
-	}
-	if got := srv.Sessions(); len(got) != 1 || got[0].Receiving != 2 {
-		t.Fatalf("sessions %+v", got)
-	}
-	for _, h := range held {
-		h.respond(cmpp.ResultOK)
-		h.respond(cmpp.ResultFlowControl) // a second answer is ignored
-	}
-	for range 2 {
-		if r := <-results; r != cmpp.ResultOK {
-			t.Fatalf("Result %d", r)
-		}
-	}
-	waitfor.Cond(t, "the window to empty", func() bool { return srv.Sessions()[0].Receiving == 0 })
 }
 
 // TestFwdServerBadPDU: a FWD whose body does not decode is answered
