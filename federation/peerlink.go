@@ -76,6 +76,15 @@ type linkConn struct {
 	slot     *linkSlot
 	since    time.Time
 	inflight int // FWDs awaiting FWD_RESP; guarded by Link.mu
+	// refused is set once the session refused a FWD as closed (it is
+	// terminating, or ended and its slot has not noticed yet): it takes
+	// no more. Guarded by Link.mu.
+	refused bool
+}
+
+// takes reports whether c takes new FWDs. Link.mu is held.
+func (c *linkConn) takes() bool {
+	return c != nil && !c.slot.retired && !c.refused && c.sess.Err() == nil
 }
 
 // NewLink returns a link to the peer gateway code at addrs, not yet
@@ -436,7 +445,7 @@ func (l *Link) waitChanLocked() <-chan struct{} {
 func (l *Link) readyLocked() int {
 	n := 0
 	for _, s := range l.slots {
-		if s.cur != nil && !s.retired {
+		if s.cur.takes() {
 			n++
 		}
 	}

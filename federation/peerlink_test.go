@@ -189,6 +189,12 @@ func TestLinkReconnectsAfterServerRestart(t *testing.T) {
 	if n := value(t, cfg.Metrics.Sent.WithLabelValues(gwGZ, "connection")); n != 2 {
 		t.Fatalf("sent{connection} = %v", n)
 	}
+	// The dead session is out of the rotation as soon as its FWDs failed,
+	// even before its slot saw it end.
+	err := l.SendAsync(context.Background(), fwdOf(gwBJ, gwGZ, 0, 9, cmpp.V30), time.Time{}, func(*cmpp.FwdResp, error) {})
+	if federation.Classify(err) != federation.KindNoSession {
+		t.Fatalf("send with the server down: %v", err)
+	}
 
 	rec2 := newRecorder(answerOK)
 	startServer(t, srvCfg, rec2, srv.addr)

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,24 +40,35 @@ func (l *Link) SendAsync(ctx context.Context, f *cmpp.Fwd, deadline time.Time, c
 		l.count(nil, err)
 		return err
 	}
-	c, err := l.acquire(ctx, deadline)
-	if err != nil {
-		l.count(nil, err)
-		return err
-	}
-	err = c.sess.SendAsyncContext(ctx, f, func(p cmpp.PDU, err error) {
+	for {
+		c, err := l.acquire(ctx, deadline)
+		if err != nil {
+			l.count(nil, err)
+			return err
+		}
+		err = c.sess.SendAsyncContext(ctx, f, func(p cmpp.PDU, err error) {
+			l.release(c)
+			resp, err := l.outcome(c, p, err)
+			l.count(resp, err)
+			cb(resp, err)
+		})
+		if err == nil {
+			return nil
+		}
 		l.release(c)
-		resp, err := l.outcome(c, p, err)
-		l.count(resp, err)
-		cb(resp, err)
-	})
-	if err != nil {
-		l.release(c)
+		if errors.Is(err, cmpp.ErrClosed) && ctx.Err() == nil {
+			// The session is terminating or just ended: nothing was
+			// sent. Take it out and try another; each turn takes one
+			// out, so this ends, at worst in ErrNoSession.
+			l.mu.Lock()
+			c.refused = true
+			l.mu.Unlock()
+			continue
+		}
 		err = fmt.Errorf("federation: peer %s at %s: %w", l.code, c.slot.addr, err)
 		l.count(nil, err)
 		return err
 	}
-	return nil
 }
 
 // Send is SendAsync that waits for the outcome.
@@ -166,9 +178,8 @@ func (l *Link) pickLocked() *linkConn {
 	at := 0
 	for i := range n {
 		j := (l.rr + i) % n
-		s := l.slots[j]
-		c := s.cur
-		if c == nil || s.retired || c.inflight >= l.p.window {
+		c := l.slots[j].cur
+		if !c.takes() || c.inflight >= l.p.window {
 			continue
 		}
 		if best == nil || c.inflight < best.inflight {
