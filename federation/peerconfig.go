@@ -72,9 +72,9 @@ type PeerSettings struct {
 	// Secret is the shared secret of CONNECT both ways: the peer logs in
 	// to us with it, and our link logs in to the peer with it.
 	Secret string
-	// AllowedIPs are the CIDRs or addresses the peer may log in from.
-	// Empty in both the peer and Default allows none; "0.0.0.0/0" and
-	// "::/0" allow any.
+	// AllowedIPs are the CIDRs or addresses the peer may log in from. A
+	// listed peer's nil list takes Default's; an empty list allows none;
+	// "0.0.0.0/0" and "::/0" allow any.
 	AllowedIPs []string
 	// Window is the most FWDs unanswered at once per session, both ways
 	// (W=16). Over it, our link waits and the server answers Result 8.
@@ -347,32 +347,14 @@ func (b *peerBook) get(code string) *peer {
 }
 
 func resolvePeer(s, def PeerSettings, field string) (*peer, error) {
-	pick := func(v, d int) int {
-		if v == 0 {
-			return d
-		}
-		return v
-	}
-	pickD := func(v, d time.Duration) time.Duration {
-		if v == 0 {
-			return d
-		}
-		return v
-	}
 	p := &peer{
 		code:            s.Code,
-		secret:          s.Secret,
-		window:          pick(s.Window, def.Window),
-		version:         s.Version,
-		responseTimeout: pickD(s.ResponseTimeout, def.ResponseTimeout),
-		activeTest:      pickD(s.ActiveTest, def.ActiveTest),
-		sessions:        pick(s.Sessions, def.Sessions),
-	}
-	if p.secret == "" {
-		p.secret = def.Secret
-	}
-	if p.version == 0 {
-		p.version = def.Version
+		secret:          orDefault(s.Secret, def.Secret),
+		window:          orDefault(s.Window, def.Window),
+		version:         orDefault(s.Version, def.Version),
+		responseTimeout: orDefault(s.ResponseTimeout, def.ResponseTimeout),
+		activeTest:      orDefault(s.ActiveTest, def.ActiveTest),
+		sessions:        orDefault(s.Sessions, def.Sessions),
 	}
 	allowed := s.AllowedIPs
 	if allowed == nil {
@@ -397,6 +379,15 @@ func resolvePeer(s, def PeerSettings, field string) (*peer, error) {
 		p.tls = tc
 	}
 	return p, nil
+}
+
+// orDefault is v, or d when v is the zero value.
+func orDefault[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
+	}
+	return v
 }
 
 // load builds the client tls.Config. Errors name the file.
