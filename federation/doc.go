@@ -142,7 +142,8 @@
 // table's gateways and the live members: a gateway's healthy members'
 // FWD addresses when gossip knows any, else the table's fwd_addr, so a
 // peer of another vendor that only speaks CMPP_FWD is reached all the
-// same. Forwarding never requires membership.
+// same; Peers.Follow does that on every table and membership change.
+// Forwarding never requires membership.
 //
 // # Membership
 //

@@ -112,6 +112,10 @@ func newLink(cfg PeerConfig, book *peerBook, m *PeerMetrics, code string, addrs 
 	if code == cfg.Gateway {
 		return nil, badPeer("peer code", "%q is this gateway's own code", code)
 	}
+	p := book.get(code)
+	if p.secret == "" {
+		return nil, badPeer("Peers", "has no entry for %q with a secret, and Default.Secret is empty", code)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -120,7 +124,7 @@ func newLink(cfg PeerConfig, book *peerBook, m *PeerMetrics, code string, addrs 
 	l := &Link{
 		code: code,
 		self: cfg.Gateway,
-		p:    book.get(code),
+		p:    p,
 		timing: linkTiming{
 			connect: cfg.ConnectTimeout, reconnectMin: cfg.ReconnectMin,
 			reconnectMax: cfg.ReconnectMax, shutdown: cfg.ShutdownTimeout,

@@ -178,6 +178,29 @@ func (p *Peers) Run(ctx context.Context) error {
 	return nil
 }
 
+// Follow keeps the links matching the route table and membership until
+// ctx ends: on every new table (table returns the current one and a
+// channel closed when it is replaced, as RouteCache.TableAndChanged does;
+// a static table returns a nil channel) and every membership change (ms
+// may be nil), it computes PeerTargets and calls Update.
+func (p *Peers) Follow(ctx context.Context, table func() (*routing.Table, <-chan struct{}), ms *Membership) {
+	for {
+		t, tableChanged := table()
+		var membersChanged <-chan struct{}
+		var live func(string) []Member
+		if ms != nil {
+			membersChanged, live = ms.Changed(), ms.Live
+		}
+		p.Update(PeerTargets(p.cfg.Gateway, t.Gateways(), live))
+		select {
+		case <-tableChanged:
+		case <-membersChanged:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Link returns the link to the peer gateway code, or nil.
 func (p *Peers) Link(code string) *Link {
 	p.mu.Lock()

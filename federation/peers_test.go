@@ -3,6 +3,9 @@ package federation_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // TestPeersFollowTargets: Peers makes a link per target gateway (not for
@@ -92,5 +96,86 @@ func TestPeersFollowTargets(t *testing.T) {
 	}
 	if st := p.Status(); len(st) != 1 || st[0].Peer != gwGZ || st[0].Addrs[0] != gz2.addr {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestPeersSkipPeerWithoutSecret: a target gateway with no secret of its
+// own and no Default secret gets no link (it could never log in).
+func TestPeersSkipPeerWithoutSecret(t *testing.T) {
+	cfg := peerConfig(t, gwBJ)
+	cfg.Default.Secret = ""
+	cfg.Peers = []federation.PeerSettings{{Code: gwGZ, Secret: "gz"}}
+	p, err := federation.NewPeers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Update([]federation.PeerTarget{{Code: gwGZ}, {Code: "030001"}})
+	if p.Link(gwGZ) == nil || p.Link("030001") != nil {
+		t.Fatalf("links: %+v", p.Status())
+	}
+	err = p.SendAsync(context.Background(), fwdOf(gwBJ, "030001", 0, 1, cmpp.V30), time.Time{}, nil)
+	if !errors.Is(err, federation.ErrNoPeer) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// TestPeersFollowTableAndMembers: Follow points a peer's link at its
+// healthy gossip members' FWD addresses, falls back to the table's
+// fwd_addr when none is healthy, and follows a table change.
+func TestPeersFollowTableAndMembers(t *testing.T) {
+	type state struct {
+		t  *routing.Table
+		ch chan struct{}
+	}
+	tableWith := func(rev uint64, gzAddr string) *routing.Table {
+		b := routing.NewBuilder()
+		for _, g := range []routing.Gateway{{Code: gwBJ, Region: "north", FwdAddr: "127.0.0.1:7931"}, {Code: gwGZ, Region: "south", FwdAddr: gzAddr}} {
+			if err := b.PutGateway(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.Table(rev)
+	}
+	var cur atomic.Pointer[state]
+	cur.Store(&state{tableWith(1, "127.0.0.1:7001"), make(chan struct{})})
+	table := func() (*routing.Table, <-chan struct{}) { s := cur.Load(); return s.t, s.ch }
+
+	key := gossipKey(t)
+	bj := startMember(t, memberConfig(t, "bj-1", gwBJ, key))
+	gzCfg := memberConfig(t, "gz-1", gwGZ, key, bj.LocalAddr())
+	gzCfg.FwdAddr = "127.0.0.1:7101"
+	gz := startMember(t, gzCfg)
+
+	p, err := federation.NewPeers(peerConfig(t, gwBJ), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.Run(ctx) })
+	wg.Go(func() { p.Follow(ctx, table, bj.Membership) })
+	defer func() { cancel(); wg.Wait() }()
+
+	addrs := func(want string) {
+		t.Helper()
+		waitfor.Cond(t, "Guangzhou at "+want, func() bool {
+			l := p.Link(gwGZ)
+			return l != nil && slices.Equal(l.Status().Addrs, []string{want})
+		})
+	}
+	addrs("127.0.0.1:7101")
+	if err := gz.SetHealth(federation.HealthDraining); err != nil {
+		t.Fatal(err)
+	}
+	addrs("127.0.0.1:7001")
+	old := cur.Swap(&state{tableWith(2, "127.0.0.1:7002"), make(chan struct{})})
+	close(old.ch)
+	addrs("127.0.0.1:7002")
+	if err := gz.SetHealth(federation.HealthOK); err != nil {
+		t.Fatal(err)
+	}
+	addrs("127.0.0.1:7101")
+	if p.Link(gwBJ) != nil {
+		t.Fatal("a link to ourselves")
 	}
 }
