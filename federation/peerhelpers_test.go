@@ -48,7 +48,13 @@ type fwdServer struct {
 // server is closed at the end of the test unless stopped before.
 func startServer(tb testing.TB, cfg federation.PeerConfig, recv federation.FwdReceiver, addr string) *fwdServer {
 	tb.Helper()
-	s, err := federation.NewFwdServer(cfg, recv, nil)
+	return startServerFor(tb, cfg, recv, nil, addr)
+}
+
+// startServerFor is startServer admitting only the codes isPeer allows.
+func startServerFor(tb testing.TB, cfg federation.PeerConfig, recv federation.FwdReceiver, isPeer func(string) bool, addr string) *fwdServer {
+	tb.Helper()
+	s, err := federation.NewFwdServer(cfg, recv, isPeer)
 	if err != nil {
 		tb.Fatal(err)
 	}

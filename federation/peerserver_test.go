@@ -79,6 +79,22 @@ func TestFwdServerLogins(t *testing.T) {
 	}
 }
 
+// TestFwdServerKnownPeers: with isPeer set (the route table's gateways),
+// a code it does not know is refused even with the Default secret.
+func TestFwdServerKnownPeers(t *testing.T) {
+	cfg := peerConfig(t, gwGZ)
+	srv := startServerFor(t, cfg, newRecorder(answerOK), func(code string) bool { return code == gwBJ }, "127.0.0.1:0")
+	if _, err := dialPeer(t, srv.addr, gwBJ, secret, cmpp.V30, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialPeer(t, srv.addr, "030001", secret, cmpp.V30, 0); connectStatus(err) != int(cmpp.ConnectBadSource) {
+		t.Fatalf("unknown gateway: %v", err)
+	}
+	if n := value(t, cfg.Metrics.LoginsRefused.WithLabelValues(federation.LoginUnknownPeer)); n != 1 {
+		t.Fatalf("unknown_peer = %v", n)
+	}
+}
+
 // TestFwdServerLockout: after AuthFailures bad secrets from one address
 // as one code, even the right secret is refused until the window ends; a
 // higher ceiling per address covers guesses spread over codes.
