@@ -43,6 +43,10 @@ func (n *Node) bill(kind billing.Kind, id uint64, via queueRef) billing.Record {
 // mtCDR is the MT record of an accepted SUBMIT destination.
 func (n *Node) mtCDR(id uint64, r *mtRecord, via queueRef) billing.Record {
 	rec := n.bill(billing.KindMT, id, via)
+	if r.FromGW != "" {
+		// Received from a peer (and, if via is a fwd queue, passed on).
+		rec.Direction, rec.PrevGateway = billing.DirFwdIn, r.FromGW
+	}
 	rec.SPID, rec.ServiceID = r.SPID, r.ServiceID
 	rec.FeeUserType, rec.FeeType, rec.FeeCode, rec.FeeTerminalID = r.FeeUserType, r.FeeType, r.FeeCode, r.FeeTerminalID
 	rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = r.SrcID, r.Dest, r.PkTotal, r.PkNumber

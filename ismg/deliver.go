@@ -50,6 +50,9 @@ func (sp *spRuntime) deliverLoop(ctx, hard context.Context) error {
 		for i := range d.expired {
 			sp.noteExpired(d.expired[i].id, &d.expired[i].o)
 		}
+		for _, gw := range d.moGWs {
+			sp.n.ensureFwdQueue(sp.n.fwdQueueOf(gw))
+		}
 		d.send(sess, keep, recs, batch, hard)
 	}
 }
@@ -68,14 +71,16 @@ type deliverer struct {
 	batchOf   map[uint64]*inflightBatch
 	lastSweep time.Time
 	expired   []expiredOut // leased past deliver_ttl: removed in this round's commit
+	moGWs     []string     // peer gateways this round's MO reports go to
 }
 
 // settle takes the answers that came since the last round and starts this
 // round's ops with the deletion of the batch records they settled.
 func (d *deliverer) settle() {
-	d.removes, d.freed = d.st.take(d.removes[:0], d.freed[:0])
+	var moReports []queue.Op
+	d.removes, d.freed, moReports, d.moGWs = d.st.take(d.removes[:0], d.freed[:0])
 	d.inflight -= len(d.removes) + len(d.freed)
-	d.ops = d.ops[:0]
+	d.ops = append(d.ops[:0], moReports...)
 	for _, ids := range [2][]uint64{d.removes, d.freed} {
 		for _, id := range ids {
 			if b := d.batchOf[id]; b != nil {
@@ -229,7 +234,23 @@ type deliverState struct {
 	mu    sync.Mutex
 	acked []uint64 // answered Result 0
 	freed []uint64 // rescheduled DELIVERs: their slots are free
-	kick  chan struct{}
+	// moReports are the MO status reports (type 3 FWD) owed to the peer
+	// gateways the answered MOs came from, enqueued in the next round's
+	// commit with the MOs' removal.
+	moReports []queue.Op
+	moGWs     []string
+	kick      chan struct{}
+}
+
+// ackMO is ack for an MO that came from peer gateway gw: its MO report
+// goes back there.
+func (st *deliverState) ackMO(id uint64, gw string, op queue.Op) {
+	st.mu.Lock()
+	st.acked = append(st.acked, id)
+	st.moReports = append(st.moReports, op)
+	st.moGWs = append(st.moGWs, gw)
+	st.mu.Unlock()
+	st.signal()
 }
 
 func (st *deliverState) ack(id uint64) {
@@ -255,12 +276,12 @@ func (st *deliverState) signal() {
 
 // take returns the answered and the rescheduled ids, swapping in the
 // buffers' arrays for the next ones.
-func (st *deliverState) take(abuf, fbuf []uint64) (acked, freed []uint64) {
+func (st *deliverState) take(abuf, fbuf []uint64) (acked, freed []uint64, moReports []queue.Op, moGWs []string) {
 	st.mu.Lock()
-	acked, freed = st.acked, st.freed
-	st.acked, st.freed = abuf, fbuf
+	acked, freed, moReports, moGWs = st.acked, st.freed, st.moReports, st.moGWs
+	st.acked, st.freed, st.moReports, st.moGWs = abuf, fbuf, nil, nil
 	st.mu.Unlock()
-	return acked, freed
+	return acked, freed, moReports, moGWs
 }
 
 // send sends one DELIVER; the answer is handed to st on the session's
@@ -273,11 +294,16 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 		ok, bad = sp.mMOOK, sp.mMOErr
 	}
 	id := it.ID
+	sent := time.Now()
 	return sess.SendAsync(o.deliver(id, sess.Version()), func(resp cmpp.PDU, err error) {
 		if dr, isDR := resp.(*cmpp.DeliverResp); err == nil && isDR && dr.Result == cmpp.ResultOK {
 			ok.Inc()
 			if !o.Report {
 				sp.n.stats.moDone(sp.id, o.Created, true)
+			}
+			if !o.Report && o.FromGW != "" {
+				st.ackMO(id, o.FromGW, sp.n.moReportOp(id, o, sent))
+				return
 			}
 			st.ack(id)
 			return
@@ -386,4 +412,16 @@ func (o *outRecord) deliver(id uint64, v cmpp.Version) *cmpp.Deliver {
 	}
 	d.MsgContent = string(o.Content)
 	return d
+}
+
+// moReportOp is the MO status report (a type 3 FWD) owed to the gateway an
+// MO came from, once its SP answered the DELIVER (protocols.md §1.11).
+func (n *Node) moReportOp(id uint64, o *outRecord, sent time.Time) queue.Op {
+	r := outRecord{
+		DestID: o.DestID, ServiceID: o.ServiceID, SrcTerminalID: o.SrcTerminalID, Created: time.Now(),
+		OrigMsgID: id, Stat: cmpp.StatDelivered,
+		SubmitTime: cmpp.FormatReportTime(sent, n.loc), DoneTime: cmpp.FormatReportTime(time.Now(), n.loc),
+		fedFields: fedFields{FwdType: cmpp.FwdMOReport},
+	}
+	return queue.Enqueue(n.fwdQueueOf(o.FromGW).queue(), id, time.Time{}, r.Append(nil))
 }

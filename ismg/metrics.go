@@ -32,6 +32,15 @@ type Metrics struct {
 	StoreErrors      prometheus.Counter
 	BillingErrors    prometheus.Counter
 	OrphansExpired   prometheus.Counter
+
+	// The federation: CMPP_FWD with peer gateways.
+	FwdSent           *prometheus.CounterVec   // peer, type (mt|mo|mt_report|mo_report), result (ok|retry|refused)
+	FwdReceived       *prometheus.CounterVec   // peer, type, outcome (ok|duplicate|loop|no_route|busy|store|...)
+	FwdLatency        *prometheus.HistogramVec // peer: FWD → FWD_RESP
+	FwdLoops          prometheus.Counter       // FWDs refused at federation.max_nodes
+	FwdMOReports      prometheus.Counter       // MO status reports (type 3) received
+	FwdReportsUnknown prometheus.Counter       // MT reports for no message waiting here
+	FwdDedupForgotten prometheus.Counter       // dedup keys dropped past federation.dedup_window
 }
 
 func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
@@ -106,6 +115,28 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
 		}),
 	}
+	m.FwdSent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ismg_fwd_sent_total", Help: "CMPP_FWD sent to peer gateways, by type and result (ok: FWD_RESP Result 0; retry: resent later; refused: ended).",
+	}, []string{"peer", "type", "result"})
+	m.FwdReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ismg_fwd_received_total", Help: "CMPP_FWD received from peer gateways, by type and outcome (duplicate: a resend, answered and dropped).",
+	}, []string{"peer", "type", "outcome"})
+	m.FwdLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ismg_fwd_seconds", Help: "CMPP_FWD to its FWD_RESP, per peer gateway.", Buckets: lat,
+	}, []string{"peer"})
+	m.FwdLoops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ismg_fwd_loops_total", Help: "FWDs refused because they had passed federation.max_nodes gateways (a routing loop).",
+	})
+	m.FwdMOReports = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ismg_fwd_mo_reports_total", Help: "MO status reports (Msg_Fwd_Type 3) received from the SPs' gateways.",
+	})
+	m.FwdReportsUnknown = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ismg_fwd_reports_unknown_total", Help: "MT status reports received for no message waiting here (already reported, or expired).",
+	})
+	m.FwdDedupForgotten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ismg_fwd_dedup_forgotten_total", Help: "Received-FWD keys dropped once older than federation.dedup_window.",
+	})
+	reg.MustRegister(m.FwdSent, m.FwdReceived, m.FwdLatency, m.FwdLoops, m.FwdMOReports, m.FwdReportsUnknown, m.FwdDedupForgotten)
 	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs, m.SMSCBackpressure,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/smpp"
 )
@@ -37,7 +38,13 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	if r.Gateway.Code != n.gw {
 		// CMPP_FWD comes with the federation: wait there until the
 		// default validity passes, then expire.
-		q, due = fwdQueue(r.Gateway.Code), now.Add(n.cfg.Delivery.DefaultValidity)
+		q, due = n.fwdQueueOf(r.Gateway.Code), time.Time{}
+		if n.peers == nil {
+			// No federation: wait there until the default validity
+			// passes, then expire (sweep.go).
+			due = now.Add(n.cfg.Delivery.DefaultValidity)
+		}
+		o.FwdType = cmpp.FwdMO
 	}
 	// The CDR goes first so that the committer's CDR fsync covers it
 	// before the MO is durable and acknowledged (see reportCDR).
@@ -53,7 +60,7 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 	n.stats.moQueued(r.SP.ID, now)
 	if q.kind == queueFwd {
 		n.m.MO.WithLabelValues("fwd").Inc()
-		n.ensureFwdSweeper(q)
+		n.ensureFwdQueue(q)
 	} else {
 		n.m.MO.WithLabelValues("local").Inc()
 	}

@@ -81,6 +81,11 @@ type Node struct {
 	routes   atomic.Pointer[routing.Table] // routes.file (or WithRoutes)
 	cache    *federation.RouteCache        // routes.gns, else nil
 
+	// The federation (federation.go), nil/empty without listen.fwd.
+	peers  *federation.Peers
+	fwdSrv *federation.FwdServer
+	fwdLn  net.Listener
+
 	limits atomic.Pointer[LimitsConfig]
 	sps    atomic.Pointer[map[string]*spRuntime]
 	spMu   sync.Mutex // serialises Reload's edits of sps
@@ -112,6 +117,7 @@ type Node struct {
 	tasks    tracker  // short tasks started from callbacks
 
 	runCtx     context.Context // work context while running (for SPs added by Reload)
+	hard       context.Context // in-flight work's context while running (hardCtx)
 	runGroup   *errgroup.Group
 	runMu      sync.Mutex
 	storeBad   atomic.Bool
@@ -157,6 +163,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	o.reg.MustRegister(&linkCollector{n: n})
 	n.srv = n.newSPServer()
+	if err := n.openFederation(o); err != nil {
+		n.closeResources()
+		return nil, err
+	}
 	if err := n.listen(); err != nil {
 		n.closeResources()
 		return nil, err
@@ -296,7 +306,7 @@ func (n *Node) Store() *queue.Store { return n.st }
 func (n *Node) Metrics() *Metrics { return n.m }
 
 func (n *Node) closeResources() {
-	for _, l := range []net.Listener{n.cmppLn, n.cmppTLS, n.httpLn, n.pprofLn} {
+	for _, l := range []net.Listener{n.cmppLn, n.cmppTLS, n.fwdLn, n.httpLn, n.pprofLn} {
 		if l != nil {
 			l.Close()
 		}
@@ -331,6 +341,11 @@ func (n *Node) Run(ctx context.Context) error {
 		// routed during the drain use the current table.
 		links.Go(func() error { return n.cache.Run(linkCtx) })
 	}
+	if n.peers != nil {
+		// Peer links stay up through the drain, like the SMSC links.
+		links.Go(func() error { return n.peers.Run(linkCtx) })
+		links.Go(func() error { return n.followPeers(linkCtx) })
+	}
 	for _, name := range n.linkOrder {
 		lr := n.links[name]
 		links.Go(func() error { return lr.link.Run(linkCtx) })
@@ -338,7 +353,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(work)
 	n.runMu.Lock()
-	n.runCtx, n.runGroup = gctx, g
+	n.runCtx, n.runGroup, n.hard = gctx, g, hard
 	n.runMu.Unlock()
 	g.Go(func() error { n.cdrSync.run(gctx); return nil })
 	g.Go(func() error { return n.runStats(gctx) })
@@ -356,7 +371,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.sweepOrphans(gctx) })
 	n.fwdMu.Lock()
 	for q := range n.fwdRun {
-		n.startFwdSweeperLocked(q)
+		n.startFwdQueueLocked(q)
 	}
 	n.fwdMu.Unlock()
 	for _, sp := range *n.sps.Load() {
@@ -369,6 +384,14 @@ func (n *Node) Run(ctx context.Context) error {
 	serving.Go(func() { serveErr <- n.srv.Serve(n.cmppLn) })
 	if n.cmppTLS != nil {
 		serving.Go(func() { serveErr <- n.srv.Serve(n.cmppTLS) })
+	}
+	if n.fwdSrv != nil {
+		g.Go(func() error { return n.runDedupForget(gctx) })
+		serving.Go(func() {
+			if err := n.fwdSrv.Serve(n.fwdLn); !errors.Is(err, cmpp.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
 	}
 	for _, h := range []struct {
 		srv *http.Server
@@ -402,6 +425,12 @@ func (n *Node) Run(ctx context.Context) error {
 	defer scancel()
 	if err := n.srv.Shutdown(sctx); err != nil {
 		n.log.Warn("SP sessions forced closed", LogKeyErr, err)
+	}
+	if n.fwdSrv != nil {
+		// Peers stop sending to us; what they sent is answered first.
+		if err := n.fwdSrv.Shutdown(sctx); err != nil {
+			n.log.Warn("peer sessions forced closed", LogKeyErr, err)
+		}
 	}
 	workCancel()
 	if err := g.Wait(); err != nil && runErr == nil && !errors.Is(err, context.Canceled) {

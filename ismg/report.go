@@ -48,7 +48,14 @@ func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, d
 			SubmitTime: cmpp.FormatReportTime(r.Submitted, n.loc), DoneTime: cmpp.FormatReportTime(done, n.loc),
 			DestTerminalID: r.Dest, SMSCSequence: smscSequence(sid),
 		}
-		ops = append(ops, queue.Enqueue(n.outQueueOf(r.SPID).queue(), id, time.Time{}, o.Append(nil)))
+		to := n.outQueueOf(r.SPID)
+		if r.FromGW != "" {
+			// The MT came from a peer gateway: its report goes back there
+			// as a type 2 FWD, to the SP's gateway.
+			o.FwdType = cmpp.FwdMTReport
+			to = n.fwdQueueOf(r.FromGW)
+		}
+		ops = append(ops, queue.Enqueue(to.queue(), id, time.Time{}, o.Append(nil)))
 	}
 	return ops
 }
@@ -66,6 +73,9 @@ func (n *Node) reportCommitted(err error, q queueRef, id uint64, r *mtRecord, or
 			n.st.Release(q.queue(), id)
 		}
 		return false
+	}
+	if r.FromGW != "" && r.RegisteredDelivery == 1 {
+		n.ensureFwdQueue(n.fwdQueueOf(r.FromGW))
 	}
 	n.m.Reports.WithLabelValues(r.SPID, origin).Inc()
 	n.m.ReportLatency.Observe(time.Now().Sub(r.Submitted).Seconds())

@@ -104,9 +104,11 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 		qdue := due
 		if queues[i].kind == queueFwd {
-			// Until CMPP_FWD exists these wait for Valid_Time and are
-			// then reported EXPIRED by the fwd sweeper.
-			qdue = valid
+			if n.peers == nil {
+				// No federation: it waits for Valid_Time and is then
+				// reported EXPIRED by the fwd sweeper.
+				qdue = valid
+			}
 		} else {
 			r.Link = queues[i].name
 		}
@@ -251,7 +253,7 @@ func (sw *submitWait) finish() {
 	} else {
 		for _, q := range sw.queues {
 			if q.kind == queueFwd {
-				n.ensureFwdSweeper(q)
+				n.ensureFwdQueue(q)
 			}
 		}
 		for i := range sw.recs {

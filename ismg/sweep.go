@@ -79,21 +79,6 @@ func (n *Node) sweepOrphans(ctx context.Context) error {
 	})
 }
 
-// ensureFwdSweeper starts the expiry sweeper of a fwd:<gw> queue once.
-func (n *Node) ensureFwdSweeper(q queueRef) {
-	n.fwdMu.Lock()
-	defer n.fwdMu.Unlock()
-	if !n.fwdRun[q] {
-		n.startFwdSweeperLocked(q)
-	}
-}
-
-func (n *Node) startFwdSweeperLocked(q queueRef) {
-	if n.goRun(func(ctx context.Context) error { return n.sweepFwd(ctx, q) }) {
-		n.fwdRun[q] = true
-	}
-}
-
 // sweepFwd expires messages waiting for CMPP_FWD at their Valid_Time
 // (their due time): MTs get an EXPIRED report, MOs are dropped with a log.
 func (n *Node) sweepFwd(ctx context.Context, q queueRef) error {

@@ -1,0 +1,333 @@
+package ismg
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/ismg/queue"
+)
+
+// Receiving CMPP_FWD (federation.FwdReceiver). Store and forward per hop:
+// the FWD_RESP with Result 0 goes back only once what the FWD carried is in
+// this gateway's store and its CDR fsynced (one commit, one sync round,
+// as a SUBMIT). In the same commit goes the FWD's dedup key, so a resend —
+// after a lost FWD_RESP, a timeout or a reconnect — is answered Result 0
+// and dropped, never delivered twice (fwddedup.go).
+//
+//	type 0 MT         the number is ours: into mt:<link>, its report later
+//	                  goes back to the sender as type 2; not ours (a route
+//	                  change, tables that disagree): on to its home gateway
+//	type 1 MO         the SP partition is ours: into out:<sp>, the SP's
+//	                  DELIVER_RESP answered later with a type 3 to the
+//	                  sender; else on to the partition's gateway
+//	type 2 MT report  the MT we forwarded waits in await: its report goes
+//	                  to its SP (or further back, if it came from a peer)
+//	type 3 MO report  counted and billed; nothing goes on
+//
+// NodesCount goes up by one per hop; a FWD that would go on past
+// federation.max_nodes is refused with Result 9 (forward decision error):
+// its sender reports the MT failed to its SP.
+
+// ReceiveFwd takes one FWD from peer on the session's reader: it must not
+// block. respond is called from the commit and CDR-sync callbacks.
+func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32)) {
+	typ := fwdTypeName(f.MsgFwdType)
+	answer := func(result uint32, outcome string) {
+		n.m.FwdReceived.WithLabelValues(peer, typ, outcome).Inc()
+		respond(result)
+	}
+	bucket, key := dedupKey(f)
+	if _, err := n.st.GetKV(bucket, key); err == nil {
+		answer(cmpp.ResultOK, "duplicate") // already durable here: the FWD_RESP was lost
+		return
+	}
+	in, ref := n.fwdIn(peer, f)
+	if ref != accepted {
+		if ref.reason == reasonFwdLoop {
+			n.m.FwdLoops.Inc()
+			n.connLog.Do(func() {
+				n.log.Warn("FWD refused: it would pass more gateways than federation.max_nodes",
+					"peer", peer, LogKeyMsgID, f.MsgID, "nodes", f.NodesCount)
+			})
+		}
+		answer(ref.result, ref.reason)
+		return
+	}
+	if in.ops == nil { // nothing to store beyond the dedup key (a late report)
+		in.ops = []queue.Op{}
+	}
+	in.ops = append(in.ops, queue.Put(bucket, key, nil))
+	for _, rec := range in.cdrs {
+		n.writeCDR(rec)
+	}
+	w := &fwdWait{}
+	w.pending.Store(2)
+	finish := func() {
+		n.noteCDRSync(w.cdrErr)
+		if in.unlock != nil {
+			in.unlock()
+		}
+		switch err := w.storeErr; {
+		case err == nil:
+			if in.done != nil {
+				in.done()
+			}
+			answer(cmpp.ResultOK, "ok")
+		case errors.Is(err, queue.ErrDuplicate):
+			// The same FWD, resent while its first copy was committing.
+			answer(cmpp.ResultOK, "duplicate")
+		default:
+			n.noteStoreErr(err)
+			n.log.Warn("FWD not stored", "peer", peer, LogKeyMsgID, f.MsgID, LogKeyErr, err)
+			answer(cmpp.ResultFlowControl, reasonStore) // the peer resends it
+		}
+	}
+	n.cdrSync.join(func(err error) {
+		w.cdrErr = err
+		if w.pending.Add(-1) == 0 {
+			finish()
+		}
+	})
+	n.st.CommitAsync(in.ops, func(err error) {
+		w.storeErr = err
+		if err != nil {
+			n.cdrSync.poke()
+		}
+		if w.pending.Add(-1) == 0 {
+			finish()
+		}
+	})
+}
+
+// fwdWait is one received FWD between its two durability callbacks.
+type fwdWait struct {
+	pending          atomic.Int32
+	storeErr, cdrErr error
+}
+
+// fwdIntake is what storing a received FWD takes: the ops of its commit,
+// the CDRs written before it, and what to do once it is durable.
+type fwdIntake struct {
+	ops    []queue.Op
+	cdrs   []billing.Record
+	done   func() // after a successful commit (on the callback: must not block)
+	unlock func() // after the commit, whatever its outcome
+}
+
+const (
+	reasonFwdLoop   = "loop"     // NodesCount at federation.max_nodes
+	reasonFwdRoute  = "no_route" // not ours and no gateway to pass it to
+	reasonFwdBusy   = "busy"     // its message is being worked on: resend later
+	reasonFwdStruct = "structure"
+)
+
+// fwdIn decides what a received FWD becomes.
+func (n *Node) fwdIn(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	switch f.MsgFwdType {
+	case cmpp.FwdMT:
+		return n.fwdInMT(peer, f)
+	case cmpp.FwdMO:
+		return n.fwdInMO(peer, f)
+	case cmpp.FwdMTReport:
+		return n.fwdInReport(peer, f)
+	case cmpp.FwdMOReport:
+		n.m.FwdMOReports.Inc()
+		return fwdIntake{}, accepted
+	}
+	return fwdIntake{}, refusal{cmpp.ResultBadStructure, reasonFwdStruct}
+}
+
+// onward checks that a FWD may go one more hop.
+func (n *Node) onward(f *cmpp.Fwd) refusal {
+	if int(f.NodesCount) >= n.cfg.Federation.MaxNodes {
+		return refusal{cmpp.ResultFwdDecision, reasonFwdLoop}
+	}
+	return accepted
+}
+
+// fwdInMT takes an MT forwarded to its number's home.
+func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	q, num, ok := n.routeMT(n.table(), f.DestID)
+	if !ok {
+		return fwdIntake{}, refusal{cmpp.ResultFwdDecision, reasonFwdRoute}
+	}
+	if q.kind == queueFwd {
+		if ref := n.onward(f); ref != accepted {
+			return fwdIntake{}, ref
+		}
+	}
+	now := time.Now()
+	valid, err := cmpp.ParseTime(f.ValidTime, now, n.loc)
+	if err != nil {
+		return fwdIntake{}, refusal{cmpp.ResultBadStructure, reasonTime}
+	}
+	if valid.IsZero() {
+		valid = now.Add(n.cfg.Delivery.DefaultValidity)
+	}
+	due := now
+	if at, err := cmpp.ParseTime(f.AtTime, now, n.loc); err == nil && at.After(now) {
+		due = at
+	}
+	r := mtRecord{
+		SPID: f.MsgSrc, ServiceID: f.ServiceID, SrcID: f.SrcID, Dest: num,
+		FeeUserType: f.FeeUserType, FeeType: f.FeeType, FeeCode: f.FeeCode, FeeTerminalID: f.FeeTerminalID,
+		RegisteredDelivery: f.RegisteredDelivery, MsgLevel: f.MsgLevel, PkTotal: f.PkTotal, PkNumber: f.PkNumber,
+		TPPID: f.TPPID, TPUDHI: f.TPUDHI, MsgFmt: f.MsgFmt, LinkID: f.LinkID,
+		Submitted: now, ValidUntil: valid, Content: []byte(f.MsgContent),
+		fedFields: fedFields{FromGW: peer, Nodes: f.NodesCount},
+	}
+	if q.kind == queueMT {
+		r.Link = q.name
+	}
+	in := fwdIntake{
+		ops:  []queue.Op{queue.Enqueue(q.queue(), f.MsgID, due, r.Append(nil))},
+		cdrs: []billing.Record{n.mtCDR(f.MsgID, &r, q)},
+	}
+	if q.kind == queueFwd {
+		in.done = func() { n.ensureFwdQueue(q) }
+	}
+	return in, accepted
+}
+
+// fwdInMO takes an MO forwarded to the gateway of its SP's partition.
+func (n *Node) fwdInMO(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	code := f.DestID
+	// The partition is the one covering the MO's gateway's region: ask as
+	// that gateway did.
+	mo, err := n.table().ResolveMO(code, peer)
+	if err != nil {
+		return fwdIntake{}, refusal{cmpp.ResultFwdDecision, reasonFwdRoute}
+	}
+	q := n.outQueueOf(mo.SP.ID)
+	if mo.Gateway.Code != n.gw {
+		if ref := n.onward(f); ref != accepted {
+			return fwdIntake{}, ref
+		}
+		q = n.fwdQueueOf(mo.Gateway.Code)
+	}
+	now := time.Now()
+	o := outRecord{
+		DestID: code, ServiceID: f.ServiceID, TPPID: f.TPPID, TPUDHI: f.TPUDHI, MsgFmt: f.MsgFmt,
+		SrcTerminalID: f.SrcID, LinkID: f.LinkID, Content: []byte(f.MsgContent), Created: now,
+		fedFields: fedFields{FromGW: peer, Nodes: f.NodesCount, FwdType: cmpp.FwdMO},
+	}
+	rec := n.bill(billing.KindMO, f.MsgID, q)
+	rec.Direction, rec.PrevGateway = billing.DirFwdIn, peer
+	rec.SPID, rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = mo.SP.ID, f.SrcID, code, 1, 1
+	rec.SubmitTime, rec.MsgFmt, rec.Length = now, f.MsgFmt, uint32(len(f.MsgContent))
+	in := fwdIntake{
+		ops:  []queue.Op{queue.Enqueue(q.queue(), f.MsgID, time.Time{}, o.Append(nil))},
+		cdrs: []billing.Record{rec},
+	}
+	in.done = func() {
+		if q.kind == queueFwd {
+			n.ensureFwdQueue(q)
+		} else {
+			n.stats.moQueued(mo.SP.ID, now)
+		}
+	}
+	return in, accepted
+}
+
+// fwdInReport takes the status report of an MT we forwarded: the MT waits
+// in await (moved there when the peer acknowledged it). Should the report
+// overtake that move (our FWD_RESP was lost and the MT is still in
+// fwd:<peer>), it is parked in the early-report queue until the move.
+func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	rep, err := f.Report()
+	if err != nil {
+		return fwdIntake{}, refusal{cmpp.ResultBadStructure, reasonFwdStruct}
+	}
+	id := f.MsgID
+	mu := n.msgLocks.tryLock(id)
+	if mu == nil {
+		// A receipt or the sweeper is on this message: resend later.
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBusy}
+	}
+	unlock := func() { n.msgLocks.unlock(id, mu) }
+	it, err := n.st.Get(qAwait, id)
+	var r mtRecord
+	if err == nil {
+		r, err = decodeMT(it.Value)
+	}
+	if err != nil || r.Peer != peer {
+		if _, ferr := n.st.Get(n.fwdQueueOf(peer).queue(), id); ferr == nil {
+			// Early: park it (durable) for the move to await.
+			return fwdIntake{
+				ops:    []queue.Op{queue.Enqueue(qEarlyReport, id, time.Now().Add(n.cfg.Delivery.OrphanTTL), encodeEarlyReport(peer, f.MsgContent))},
+				unlock: unlock,
+			}, accepted
+		}
+		unlock()
+		n.m.FwdReportsUnknown.Inc()
+		n.log.Info("MT report for a message not waiting here dropped", "peer", peer, LogKeyMsgID, id, "stat", rep.Stat)
+		return fwdIntake{}, accepted // nothing to do; the key still drops its resends
+	}
+	done := reportDone(rep.DoneTime, n.loc)
+	ops := n.reportOps(awaitQueue, id, &r, rep.Stat, "", done, nil)
+	return fwdIntake{
+		ops:    ops,
+		cdrs:   []billing.Record{n.reportRecord(id, &r, awaitQueue, rep.Stat, done)},
+		done:   func() { n.reportCommitted(nil, awaitQueue, id, &r, "peer") },
+		unlock: unlock,
+	}, accepted
+}
+
+// reportDone reads a report's Done_time, or now.
+func reportDone(s string, loc *time.Location) time.Time {
+	if t, err := cmpp.ParseReportTime(s, loc); err == nil && !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
+// qEarlyReport holds MT reports that came back before their MT left
+// fwd:<peer> (kv-free: the item id is the Msg_Id, the value the peer and
+// the report body).
+const qEarlyReport = "fwdreport"
+
+func encodeEarlyReport(peer, body string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(peer)))
+	b = append(b, peer...)
+	return append(b, body...)
+}
+
+func decodeEarlyReport(b []byte) (peer, body string, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", "", false
+	}
+	return string(b[k : k+int(n)]), string(b[k+int(n):]), true
+}
+
+// applyEarlyReport applies a parked report once its MT reached await.
+func (n *Node) applyEarlyReport(ctx context.Context, id uint64) {
+	it, err := n.st.Get(qEarlyReport, id)
+	if err != nil {
+		return
+	}
+	peer, body, ok := decodeEarlyReport(it.Value)
+	var rep cmpp.Report
+	if !ok || rep.DecodeString(body) != nil {
+		n.log.Warn("bad parked MT report dropped", LogKeyMsgID, id)
+		_ = n.commit(ctx, queue.Remove(qEarlyReport, id))
+		return
+	}
+	mu := n.msgLocks.lock(id)
+	defer n.msgLocks.unlock(id, mu)
+	a, err := n.st.Get(qAwait, id)
+	var r mtRecord
+	if err == nil {
+		r, err = decodeMT(a.Value)
+	}
+	if err != nil || r.Peer != peer {
+		return
+	}
+	done := reportDone(rep.DoneTime, n.loc)
+	n.finalReportOps(ctx, awaitQueue, id, &r, rep.Stat, "peer", "", done, []queue.Op{queue.Remove(qEarlyReport, id)})
+}
