@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/federation"
@@ -209,15 +208,25 @@ func fwdOf(src, dst string, typ uint8, id uint64, v cmpp.Version) *cmpp.Fwd {
 	return f
 }
 
-// value reads a counter or gauge.
-func value(tb testing.TB, c prometheus.Metric) float64 {
+// value reads a counter or gauge the way a scrape would, through a
+// registry of its own.
+func value(tb testing.TB, m prometheus.Metric) float64 {
 	tb.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		tb.Fatal(err)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(single{m})
+	fams, err := reg.Gather()
+	if err != nil || len(fams) != 1 {
+		tb.Fatalf("gather: %v", err)
 	}
-	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	got := fams[0].GetMetric()[0]
+	return got.GetCounter().GetValue() + got.GetGauge().GetValue()
 }
+
+// single collects one metric.
+type single struct{ m prometheus.Metric }
+
+func (s single) Describe(ch chan<- *prometheus.Desc) { ch <- s.m.Desc() }
+func (s single) Collect(ch chan<- prometheus.Metric) { ch <- s.m }
 
 // holdAll is a receiver that keeps every respond for the test.
 var holdAll = func(*cmpp.Fwd) (uint32, bool) { return 0, false }
