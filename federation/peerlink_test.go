@@ -316,8 +316,9 @@ func TestLinkTakesFwdsOnItsOwnSession(t *testing.T) {
 		OnSession: func(s *cmpp.Session) { sessions <- s },
 	}
 	ln := listen(t)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-served })
 
 	rec := newRecorder(answerOK)
 	l := startLink(t, peerConfig(t, gwBJ), gwGZ, []string{ln.Addr().String()}, rec)
