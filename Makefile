@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check
 
-.PHONY: all build test vet fuzz bench lint proto proto-tools demo clean docker compose-test
+.PHONY: all build test vet fuzz bench lint proto proto-tools demo up down clean docker compose-test
 
 all: build
 
@@ -41,6 +41,13 @@ proto: proto-tools
 
 demo: build
 	./scripts/demo.sh
+
+# The demo's federation, left running for exploration (make down stops it).
+up: build
+	./scripts/demo.sh up
+
+down:
+	./scripts/demo.sh down
 
 # Container image FROM scratch with every binary, and the multi-region
 # compose test (3 GNS nodes, 2 ISMGs with SMSC simulators); see deploy/README.md.

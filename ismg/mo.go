@@ -2,11 +2,13 @@ package ismg
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
+	"github.com/tandem-sms/tandem/routing"
 	"github.com/tandem-sms/tandem/smpp"
 )
 
@@ -15,6 +17,13 @@ import (
 func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM) smpp.Status {
 	code := d.DestAddr.Addr
 	r, err := n.table().ResolveMO(code, n.gw)
+	if errors.Is(err, routing.ErrUnknownGateway) {
+		// The route table does not know this gateway yet (a route cache
+		// that has not reached the GNS): the SMSC retries later.
+		n.m.MO.WithLabelValues("error").Inc()
+		n.log.Warn("MO refused for now: this gateway is not in the route table yet", LogKeyLink, lr.cfg.Name, "dest", code)
+		return smpp.StatusXTAppn
+	}
 	if err != nil {
 		n.m.MO.WithLabelValues("unknown").Inc()
 		// Permanent: the SMSC must not retry an unroutable code.

@@ -2,7 +2,9 @@ package smscsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tandem-sms/tandem/smpp"
 	"github.com/tandem-sms/tandem/smstext"
@@ -40,8 +42,25 @@ func (s *SMSC) InjectMOTo(ctx context.Context, systemID, from, to, text string, 
 		if seg.UDH != nil {
 			d.ESMClass |= smpp.ESMClassUDHI
 		}
-		if err := s.DeliverMO(ctx, sess, d); err != nil {
-			return fmt.Errorf("smscsim: mo from %s to %s segment %d/%d: %w", from, to, seg.Seq, seg.Total, err)
+		// A temporary refusal (the gateway is not ready, or busy) is
+		// retried as a real SMSC does: ReceiptRetry apart, ReceiptAttempts
+		// times in all.
+		for attempt := 1; ; attempt++ {
+			err := s.DeliverMO(ctx, sess, d)
+			if err == nil {
+				break
+			}
+			var se *smpp.StatusError
+			if !errors.As(err, &se) || !se.Status.Temporary() || attempt >= s.cfg.ReceiptAttempts {
+				return fmt.Errorf("smscsim: mo from %s to %s segment %d/%d: %w", from, to, seg.Seq, seg.Total, err)
+			}
+			t := time.NewTimer(s.cfg.ReceiptRetry)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("smscsim: mo from %s to %s: %w", from, to, ctx.Err())
+			}
 		}
 	}
 	return nil
