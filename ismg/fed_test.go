@@ -2,11 +2,16 @@ package ismg
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,9 +32,26 @@ const (
 
 // fedSite is one gateway of a test federation: its node and its SMSC.
 type fedSite struct {
+	t    *testing.T
 	code string
+	cfg  Config
 	env  *testEnv
 	smsc *smscsim.SMSC
+}
+
+// restart stops the site's node gracefully and starts it again on the
+// same data directory and addresses.
+func (s *fedSite) restart() {
+	s.t.Helper()
+	s.env.stop()
+	s.start()
+}
+
+func (s *fedSite) start() {
+	s.t.Helper()
+	e := startNode(s.t, s.cfg)
+	e.smsc = s.smsc
+	s.env = e
 }
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -79,12 +101,21 @@ func fedTable(t testing.TB, dir string, addrs map[string]string) string {
 // smscsim, all peers of each other over CMPP_FWD on loopback.
 func startFederation(t *testing.T, codes []string, mods ...func(code, y string) string) map[string]*fedSite {
 	t.Helper()
-	root := t.TempDir()
 	addrs := map[string]string{}
 	for _, c := range codes {
 		addrs[c] = freeAddr(t)
 	}
-	table := fedTable(t, root, addrs)
+	return startFederationAt(t, codes, addrs, addrs, mods...)
+}
+
+// startFederationAt is startFederation with the FWD addresses the nodes
+// listen on (listen) and the ones the route table gives their peers
+// (table): a proxy in between sees their traffic.
+func startFederationAt(t *testing.T, codes []string, listen, tableAddrs map[string]string, mods ...func(code, y string) string) map[string]*fedSite {
+	t.Helper()
+	root := t.TempDir()
+	addrs := listen
+	table := fedTable(t, root, tableAddrs)
 	sites := map[string]*fedSite{}
 	for _, c := range codes {
 		smsc := startSMSC(t, nil)
@@ -108,9 +139,9 @@ delivery:
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		e := startNode(t, loadYAML(t, dir, y))
-		e.smsc = smsc
-		sites[c] = &fedSite{code: c, env: e, smsc: smsc}
+		site := &fedSite{t: t, code: c, cfg: loadYAML(t, dir, y), smsc: smsc}
+		site.start()
+		sites[c] = site
 	}
 	return sites
 }
@@ -219,4 +250,277 @@ func TestFederationDuplicateFwdDropped(t *testing.T) {
 	if n := gz.smsc.Stats().Accepted; n != 1 {
 		t.Fatalf("the SMSC got the message %d times", n)
 	}
+}
+
+// submitN submits n MTs to numbers starting with prefix and returns their
+// Msg_Ids; every one must be acked.
+func submitN(t *testing.T, c *sp, prefix string, n int) []uint64 {
+	t.Helper()
+	ids := make([]uint64, 0, n)
+	for i := range n {
+		r := c.submit(t, submitPDU(fmt.Sprintf("%s%04d", prefix, i), 0, []byte(fmt.Sprintf("msg %d", i))))
+		if r.Result != 0 {
+			t.Fatalf("SUBMIT %d: Result %d", i, r.Result)
+		}
+		ids = append(ids, r.MsgID)
+	}
+	return ids
+}
+
+// onceEach checks that the SMSC got every text "msg 0".."msg n-1" exactly
+// once.
+func onceEach(t *testing.T, s *smscsim.SMSC, n int) {
+	t.Helper()
+	count := map[string]int{}
+	for _, sub := range s.Submitted() {
+		count[string(sub.ShortMessage)]++
+	}
+	for i := range n {
+		if c := count[fmt.Sprintf("msg %d", i)]; c != 1 {
+			t.Fatalf("message %d reached the SMSC %d times", i, c)
+		}
+	}
+}
+
+// allReported waits until every id has its status report at the SP.
+func allReported(t *testing.T, c *sp, ids []uint64) {
+	t.Helper()
+	ds := c.waitDelivers(t, 60*time.Second, func(ds []*cmpp.Deliver) bool {
+		reps := reports(ds)
+		for _, id := range ids {
+			if _, ok := reps[id]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if st := reports(ds)[id].Stat; st != cmpp.StatDelivered {
+			t.Fatalf("Msg_Id %d reported %q", id, st)
+		}
+	}
+}
+
+// TestFederationPeerOutage: Guangzhou is down while Beijing accepts MTs for
+// it; they wait in Beijing's fwd:020001 and, once Guangzhou is back, each
+// reaches Guangzhou's SMSC once and its report reaches the SP.
+func TestFederationPeerOutage(t *testing.T) {
+	sites := startFederation(t, []string{"001001", "020001"})
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	gz.env.stop()
+	const n = 50
+	ids := submitN(t, c, "1380200", n)
+	if d := bj.env.node.Store().Len(qFwdPrefix + "020001"); d != n {
+		t.Fatalf("fwd:020001 holds %d, want all %d while Guangzhou is down", d, n)
+	}
+	gz.start()
+	allReported(t, c, ids)
+	onceEach(t, gz.smsc, n)
+}
+
+// fwdProxy relays TCP to target and drops the first drop FWD_RESPs coming
+// back: the sender times out and resends, the receiver must drop the
+// copies.
+func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var dropped atomic.Int32
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() {
+				defer in.Close()
+				// Relay PDU by PDU (Total_Length framing), dropping FWD_RESPs.
+				hdr := make([]byte, cmpp.HeaderLen)
+				for {
+					if _, err := io.ReadFull(out, hdr); err != nil {
+						return
+					}
+					size := binary.BigEndian.Uint32(hdr)
+					body := make([]byte, int(size)-cmpp.HeaderLen)
+					if _, err := io.ReadFull(out, body); err != nil {
+						return
+					}
+					if cmpp.CommandID(binary.BigEndian.Uint32(hdr[4:])) == cmpp.CmdFwdResp && dropped.Load() < int32(drop) {
+						dropped.Add(1)
+						continue
+					}
+					if _, err := in.Write(append(hdr[:cmpp.HeaderLen:cmpp.HeaderLen], body...)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return &dropped
+}
+
+// TestFederationLostFwdResp: FWD_RESPs from Guangzhou are lost on the way
+// back; Beijing resends (counted) and Guangzhou's SMSC still gets each
+// message once, with every report back at the SP.
+func TestFederationLostFwdResp(t *testing.T) {
+	listen := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
+	table := map[string]string{"001001": listen["001001"], "020001": freeAddr(t)}
+	dropped := fwdProxy(t, table["020001"], listen["020001"], 5)
+	sites := startFederationAt(t, []string{"001001", "020001"}, listen, table, func(code, y string) string {
+		return strings.Replace(y, "response_timeout: 2s", "response_timeout: 300ms", 1)
+	})
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 20
+	ids := submitN(t, c, "1380200", n)
+	allReported(t, c, ids)
+	onceEach(t, gz.smsc, n)
+	if d := dropped.Load(); d != 5 {
+		t.Fatalf("the proxy dropped %d FWD_RESPs, want 5", d)
+	}
+	if got := metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_sent_total", `type="mt"`, `result="retry"`); got < 5 {
+		t.Errorf("resends counted %v, want >= 5", got)
+	}
+	if got := metric(t, gz.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt"`, `outcome="duplicate"`); got < 5 {
+		t.Errorf("duplicates dropped %v, want >= 5", got)
+	}
+}
+
+// TestFederationInteropFwd: a peer that is not Tandem — its FWD written
+// here byte by byte from protocols.md §1.11, not with package cmpp — logs
+// in, sends an MT in the 2.0 and in the 3.0 layout, gets FWD_RESP Result 0
+// (1-byte Result in 2.0, 4-byte in 3.0), and Guangzhou's SMSC delivers
+// both.
+func TestFederationInteropFwd(t *testing.T) {
+	sites := startFederation(t, []string{"001001", "020001"})
+	gz := sites["020001"]
+	for _, v := range []byte{0x20, 0x30} {
+		conn, err := net.Dial("tcp", gz.env.node.FWDAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		// CMPP_CONNECT (§1.5): Source_Addr 6, AuthenticatorSource 16 =
+		// MD5(Source_Addr + 9 NULs + secret + timestamp "MMDDHHMMSS"),
+		// Version 1, Timestamp 4.
+		ts := uint32(1207120000)
+		auth := md5.Sum(fmt.Appendf(append(append([]byte("001001"), make([]byte, 9)...), fedPeerSecret...), "%010d", ts))
+		body := append([]byte("001001"), auth[:]...)
+		body = append(body, v)
+		body = binary.BigEndian.AppendUint32(body, ts)
+		writeRaw(t, conn, 0x00000001, 1, body)
+		// CONNECT_RESP: Status 1 byte (2.0) / 4 bytes (3.0), then
+		// AuthenticatorISMG 16 and Version 1.
+		cmd, resp := readRaw(t, conn)
+		status := uint32(resp[0])
+		if v == 0x30 {
+			status = binary.BigEndian.Uint32(resp)
+		}
+		if cmd != 0x80000001 || status != 0 {
+			t.Fatalf("CONNECT_RESP %#x % x", cmd, resp)
+		}
+		text := fmt.Sprintf("interop v%x", v)
+		id := uint64(0x0123456789ABCDEF) + uint64(v)
+		writeRaw(t, conn, 0x00000009, 2, handFwd(v, id, gzNumber, text))
+		cmd, resp = readRaw(t, conn)
+		// FWD_RESP: Msg_Id 8, Pk_total 1, Pk_number 1, Result 1 (2.0) / 4 (3.0).
+		want := 11
+		if v == 0x30 {
+			want = 14
+		}
+		if cmd != 0x80000009 || len(resp) != want || binary.BigEndian.Uint64(resp) != id || resp[8] != 1 || resp[9] != 1 {
+			t.Fatalf("v%x FWD_RESP %#x % x", v, cmd, resp)
+		}
+		for _, b := range resp[10:] {
+			if b != 0 {
+				t.Fatalf("v%x FWD_RESP Result % x, want 0", v, resp[10:])
+			}
+		}
+		waitfor.Cond(t, "the interop message at the SMSC", func() bool {
+			for _, s := range gz.smsc.Submitted() {
+				if string(s.ShortMessage) == text {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+// handFwd builds a CMPP_FWD body, type 0 MT from gateway 001001 to 020001,
+// field by field from protocols.md §1.11.
+func handFwd(v byte, id uint64, dest, text string) []byte {
+	fixed := func(b []byte, s string, n int) []byte {
+		return append(b, append([]byte(s), make([]byte, n-len(s))...)...)
+	}
+	v3 := v >= 0x30
+	b := fixed(nil, "001001", 6) // Source_Id
+	b = fixed(b, "020001", 6)    // Destination_Id
+	b = append(b, 1, 0)          // NodesCount, Msg_Fwd_Type 0 (MT)
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = append(b, 1, 1, 1, 0) // Pk_total, Pk_number, Registered_Delivery, Msg_level
+	b = fixed(b, "TEST", 10)  // Service_Id
+	b = append(b, 0)          // Fee_UserType
+	b = fixed(b, "", 21)      // Fee_terminal_Id (21 in both versions)
+	if v3 {
+		b = fixed(b, "", 32) // Fee_terminal_Pseudo
+		b = append(b, 0)     // Fee_terminal_UserType
+	}
+	b = append(b, 0, 0, 0)       // TP_pid, TP_udhi, Msg_Fmt 0 (ASCII)
+	b = fixed(b, "901234", 6)    // Msg_src
+	b = fixed(b, "01", 2)        // FeeType
+	b = fixed(b, "000000", 6)    // FeeCode
+	b = fixed(b, "", 17)         // Valid_Time
+	b = fixed(b, "", 17)         // At_Time
+	b = fixed(b, "10657001", 21) // Src_Id: the SP's service code
+	if v3 {
+		b = fixed(b, "", 32) // Src_Pseudo
+		b = append(b, 0, 0)  // Src_UserType, Src_type
+	}
+	b = append(b, 1)       // DestUsr_tl: must be 1
+	b = fixed(b, dest, 21) // Dest_Id (21 in both versions)
+	if v3 {
+		b = fixed(b, "", 32) // Dest_Pseudo
+		b = append(b, 0)     // Dest_UserType
+	}
+	b = append(b, byte(len(text))) // Msg_Length
+	b = append(b, text...)         // Msg_Content
+	if v3 {
+		return fixed(b, "", 20) // LinkID
+	}
+	return fixed(b, "", 8) // Reserve
+}
+
+func writeRaw(t *testing.T, c net.Conn, cmd, seq uint32, body []byte) {
+	t.Helper()
+	h := binary.BigEndian.AppendUint32(nil, uint32(12+len(body)))
+	h = binary.BigEndian.AppendUint32(h, cmd)
+	h = binary.BigEndian.AppendUint32(h, seq)
+	if _, err := c.Write(append(h, body...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readRaw(t *testing.T, c net.Conn) (uint32, []byte) {
+	t.Helper()
+	h := make([]byte, 12)
+	if _, err := io.ReadFull(c, h); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(h)-12)
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatal(err)
+	}
+	return binary.BigEndian.Uint32(h[4:]), body
 }
