@@ -226,7 +226,7 @@ func DefaultConfig() Config {
 		},
 		Billing:    BillingConfig{Rotate: time.Hour},
 		Runtime:    RuntimeConfig{GCPercent: 400},
-		Federation: FederationConfig{MaxNodes: 4, DedupWindow: 72 * time.Hour, RetryMin: 5 * time.Second, RetryMax: 5 * time.Minute},
+		Federation: FederationConfig{MaxNodes: 4, DedupWindow: 72 * time.Hour, RetryMin: 5 * time.Second, RetryMax: 5 * time.Minute, Sessions: 4},
 	}
 }
 

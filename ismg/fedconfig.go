@@ -29,9 +29,14 @@ type FederationConfig struct {
 	// Secret, AllowedIPs, Window, Version, ResponseTimeout and ActiveTest
 	// are the defaults of every peer gateway; Peers overrides them per
 	// gateway code.
-	Secret          string              `yaml:"secret"`
-	AllowedIPs      []string            `yaml:"allowed_ips"`
-	Window          int                 `yaml:"window"`
+	Secret     string   `yaml:"secret"`
+	AllowedIPs []string `yaml:"allowed_ips"`
+	Window     int      `yaml:"window"`
+	// Sessions is how many sessions a link keeps to each FWD address of a
+	// peer, each with its own window: a FWD's answer waits for the peer's
+	// commit, so window × sessions FWDs in flight is what carries a
+	// gateway-to-gateway load (Little's law). Default 4.
+	Sessions        int                 `yaml:"sessions"`
 	Version         string              `yaml:"version"` // "2.0" or "3.0"
 	ResponseTimeout time.Duration       `yaml:"response_timeout"`
 	ActiveTest      time.Duration       `yaml:"active_test"`
@@ -59,6 +64,9 @@ func defaultFederation(f *FederationConfig) {
 	}
 	if f.RetryMin == 0 {
 		f.RetryMin = 5 * time.Second
+	}
+	if f.Sessions == 0 {
+		f.Sessions = 4
 	}
 	if f.RetryMax == 0 {
 		f.RetryMax = 5 * time.Minute
@@ -131,6 +139,9 @@ func (c *Config) peerConfig(m *federation.PeerMetrics) (federation.PeerConfig, e
 	}
 	if f.ActiveTest != 0 {
 		pc.Default.ActiveTest = f.ActiveTest
+	}
+	if f.Sessions > 0 {
+		pc.Default.Sessions = f.Sessions
 	}
 	for i, p := range f.Peers {
 		s := federation.PeerSettings{Code: p.Code}

@@ -54,7 +54,7 @@ func (n *Node) forwardWindow(gw string) int {
 	if w <= 0 {
 		w = 16
 	}
-	return 2 * w
+	return 2 * w * max(1, n.cfg.Federation.Sessions)
 }
 
 // peerVersion is the CMPP version our link to gw speaks (the layout of a
