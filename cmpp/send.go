@@ -120,28 +120,19 @@ func (s *Session) getCall() *call {
 	return &call{ch: make(chan callResult, 1)}
 }
 
-// SendAsync is SendAsyncContext with context.Background(): it blocks
-// while the outbound queue is full for as long as the session lives.
-//
-// Deprecated: use SendAsyncContext, which takes a context as smpp's
-// SendAsync does. This form stays only until the callers outside cmpp
-// have moved; then SendAsyncContext takes the name SendAsync.
-func (s *Session) SendAsync(p PDU, fn func(resp PDU, err error)) error {
-	return s.SendAsyncContext(context.Background(), p, fn)
-}
 
-// SendAsyncContext sends request p without waiting for its response: fn
+// SendAsync sends request p without waiting for its response: fn
 // is called exactly once with the response or an error (ErrTimeout after
 // ResponseTimeout, ErrClosed, a decode error), from the read goroutine,
 // the timeout sweeper or the closing session, so it must not block. If
-// SendAsyncContext returns an error, fn is not called.
+// SendAsync returns an error, fn is not called.
 //
 // Unlike smpp's SendAsync, it never waits for a window slot: a full
 // window fails at once with ErrWindowFull, as Send does, so the caller
 // answers its own client with flow control instead of queueing. ctx
 // bounds only the wait for room in the outbound queue (full only while
 // the peer reads slowly); a ctx already done fails at once with its error.
-func (s *Session) SendAsyncContext(ctx context.Context, p PDU, fn func(resp PDU, err error)) error {
+func (s *Session) SendAsync(ctx context.Context, p PDU, fn func(resp PDU, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func BenchmarkSessionSendRecv(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			sem <- struct{}{}
-			if err := c.SendAsyncContext(context.Background(), p, func(_ cmpp.PDU, err error) {
+			if err := c.SendAsync(context.Background(), p, func(_ cmpp.PDU, err error) {
 				if err != nil {
 					b.Error(err)
 				}

@@ -418,7 +418,7 @@ func TestSendAsync(t *testing.T) {
 	}
 	out := make(chan res, 16)
 	for range 16 {
-		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(p cmpp.PDU, err error) { out <- res{p, err} }); err != nil {
+		if err := c.SendAsync(context.Background(), newSubmit(), func(p cmpp.PDU, err error) { out <- res{p, err} }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -443,7 +443,7 @@ func TestWindowFullAndDrain(t *testing.T) {
 
 	results := make(chan error, 8)
 	for range 4 {
-		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { results <- err }); err != nil {
+		if err := c.SendAsync(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { results <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -454,7 +454,7 @@ func TestWindowFullAndDrain(t *testing.T) {
 	if _, err := c.Send(context.Background(), newSubmit()); !errors.Is(err, cmpp.ErrWindowFull) {
 		t.Fatalf("Send on a full window: %v", err)
 	}
-	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsync") }); !errors.Is(err, cmpp.ErrWindowFull) {
+	if err := c.SendAsync(context.Background(), newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsync") }); !errors.Is(err, cmpp.ErrWindowFull) {
 		t.Fatalf("SendAsync on a full window: %v", err)
 	}
 	if n := c.Stats().WindowFull.Load(); n != 2 {
@@ -570,7 +570,7 @@ func TestSendTimeoutAndCancel(t *testing.T) {
 	}
 
 	asyncErr := make(chan error, 1)
-	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { asyncErr <- err }); err != nil {
+	if err := c.SendAsync(context.Background(), newSubmit(), func(_ cmpp.PDU, err error) { asyncErr <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := recv(t, asyncErr, "async timeout"); !errors.Is(err, cmpp.ErrTimeout) {
@@ -754,7 +754,7 @@ func TestShutdownForced(t *testing.T) {
 	hold := make(chan held, 4)
 	ts := cmpptest.NewServer(t, holdHandler(hold))
 	c := ts.Dial(t, cmpp.V30)
-	if err := c.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
+	if err := c.SendAsync(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, hold, "request")
@@ -807,7 +807,7 @@ func TestPeerNeverReads(t *testing.T) {
 		if accepted > 1<<16 {
 			t.Fatal("wrote 64k PDUs to a peer that never reads")
 		}
-		err = s.SendAsyncContext(context.Background(), big, func(cmpp.PDU, error) { callbacks.Add(1) })
+		err = s.SendAsync(context.Background(), big, func(cmpp.PDU, error) { callbacks.Add(1) })
 	}
 	accepted-- // the last call failed
 	if !errors.Is(err, cmpp.ErrClosed) {
@@ -828,7 +828,7 @@ func TestPeerNeverReads(t *testing.T) {
 	}
 }
 
-// SendAsyncContext's ctx bounds the wait for room in the outbound queue:
+// SendAsync's ctx bounds the wait for room in the outbound queue:
 // with the peer not reading and the queue full it returns ctx's error and
 // does not call fn; a ctx already done fails before anything is sent.
 func TestSendAsyncContext(t *testing.T) {
@@ -842,11 +842,11 @@ func TestSendAsyncContext(t *testing.T) {
 
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.SendAsyncContext(cancelled, newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsyncContext") }); !errors.Is(err, context.Canceled) {
-		t.Fatalf("SendAsyncContext with a cancelled ctx: %v", err)
+	if err := s.SendAsync(cancelled, newSubmit(), func(cmpp.PDU, error) { t.Error("callback of a refused SendAsync") }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendAsync with a cancelled ctx: %v", err)
 	}
 	if n := s.Outstanding(); n != 0 {
-		t.Fatalf("%d requests outstanding after a refused SendAsyncContext", n)
+		t.Fatalf("%d requests outstanding after a refused SendAsync", n)
 	}
 
 	big := bigSubmit()
@@ -858,10 +858,10 @@ func TestSendAsyncContext(t *testing.T) {
 		if sent > 1<<16 {
 			t.Fatal("wrote 64k PDUs to a peer that never reads")
 		}
-		err = s.SendAsyncContext(ctx, big, func(cmpp.PDU, error) { callbacks.Add(1) })
+		err = s.SendAsync(ctx, big, func(cmpp.PDU, error) { callbacks.Add(1) })
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("SendAsyncContext on a full queue: %v, want the ctx's deadline", err)
+		t.Fatalf("SendAsync on a full queue: %v, want the ctx's deadline", err)
 	}
 	if s.Err() != nil {
 		t.Fatalf("session closed: %v", s.Err())
@@ -986,7 +986,7 @@ func TestServerCloseNoLeak(t *testing.T) {
 		}
 		sessions = append(sessions, s)
 		for range 3 {
-			if err := s.SendAsyncContext(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
+			if err := s.SendAsync(context.Background(), newSubmit(), func(cmpp.PDU, error) {}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1056,7 +1056,7 @@ func TestInlineHandler(t *testing.T) {
 	c := cmpptest.DialConfig(t, ts.Addr, cfg)
 	errs := make(chan error, n)
 	for range n {
-		if err := c.SendAsyncContext(context.Background(), newSubmit(), func(resp cmpp.PDU, err error) { errs <- err }); err != nil {
+		if err := c.SendAsync(context.Background(), newSubmit(), func(resp cmpp.PDU, err error) { errs <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -228,7 +229,7 @@ func TestKill9ReceivingGateway(t *testing.T) {
 		sem <- struct{}{}
 		wg.Add(1)
 		text := fmt.Sprintf("load %d", i)
-		err := c.s.SendAsync(&cmpp.Submit{
+		err := c.s.SendAsync(context.Background(), &cmpp.Submit{
 			PkTotal: 1, PkNumber: 1, RegisteredDelivery: 1, ServiceID: "E2E", FeeType: "01",
 			MsgSrc: "901234", SrcID: "10657001", DestTerminalIDs: []string{fmt.Sprintf("1380200%04d", i)}, MsgContent: text,
 		}, func(resp cmpp.PDU, err error) {

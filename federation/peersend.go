@@ -46,7 +46,7 @@ func (l *Link) SendAsync(ctx context.Context, f *cmpp.Fwd, deadline time.Time, c
 			l.count(nil, err)
 			return err
 		}
-		err = c.sess.SendAsyncContext(ctx, f, func(p cmpp.PDU, err error) {
+		err = c.sess.SendAsync(ctx, f, func(p cmpp.PDU, err error) {
 			l.release(c)
 			resp, err := l.outcome(c, p, err)
 			l.count(resp, err)

@@ -206,7 +206,7 @@ func TestFwdServerPeerWindow(t *testing.T) {
 			}
 			results := make(chan uint32, 3)
 			for i := range 3 {
-				if err := s.SendAsyncContext(context.Background(), fwdOf(gwBJ, gwGZ, 0, uint64(i), cmpp.V30), func(p cmpp.PDU, err error) {
+				if err := s.SendAsync(context.Background(), fwdOf(gwBJ, gwGZ, 0, uint64(i), cmpp.V30), func(p cmpp.PDU, err error) {
 					if err != nil {
 						t.Error(err)
 						results <- 99

@@ -55,7 +55,7 @@ func BenchmarkNodeMT(b *testing.B) {
 				sem <- struct{}{}
 				t0 := time.Now()
 				inner.Add(1)
-				err := c.s.SendAsync(submitPDU(bjNumber, 0, content), func(resp cmpp.PDU, err error) {
+				err := c.s.SendAsync(context.Background(), submitPDU(bjNumber, 0, content), func(resp cmpp.PDU, err error) {
 					d := time.Since(t0)
 					<-sem
 					defer inner.Done()

@@ -122,7 +122,7 @@ func TestSIGKILL(t *testing.T) {
 		case sem <- struct{}{}:
 			content := fmt.Sprintf("crash-%06d", i)
 			wg.Add(1)
-			err := sp1.SendAsync(submitPDU(bjNumber, 0, []byte(content)), func(resp cmpp.PDU, err error) {
+			err := sp1.SendAsync(context.Background(), submitPDU(bjNumber, 0, []byte(content)), func(resp cmpp.PDU, err error) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				if err != nil {

@@ -295,7 +295,7 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 	}
 	id := it.ID
 	sent := time.Now()
-	return sess.SendAsync(o.deliver(id, sess.Version()), func(resp cmpp.PDU, err error) {
+	return sess.SendAsync(hard, o.deliver(id, sess.Version()), func(resp cmpp.PDU, err error) {
 		if dr, isDR := resp.(*cmpp.DeliverResp); err == nil && isDR && dr.Result == cmpp.ResultOK {
 			ok.Inc()
 			if !o.Report {

@@ -73,7 +73,7 @@ func burst(t *testing.T, c *sp, n int) map[uint32]int {
 	for i := range n {
 		wg.Add(1)
 		p := submitPDU(bjNumber, 0, []byte{'b', byte(i)})
-		err := c.s.SendAsync(p, func(resp cmpp.PDU, err error) {
+		err := c.s.SendAsync(context.Background(), p, func(resp cmpp.PDU, err error) {
 			defer wg.Done()
 			if err != nil {
 				t.Errorf("SUBMIT: %v", err)

@@ -1,6 +1,7 @@
 package ismg
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -71,7 +72,7 @@ func killedRun(t *testing.T, bin, cfgPath, logPath string, rng *rand.Rand, windo
 	for s.Err() == nil {
 		sem <- struct{}{}
 		wg.Add(1)
-		err := s.SendAsync(submitPDU(bjNumber, 0, []byte("id probe")), func(resp cmpp.PDU, err error) {
+		err := s.SendAsync(context.Background(), submitPDU(bjNumber, 0, []byte("id probe")), func(resp cmpp.PDU, err error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			if r, ok := resp.(*cmpp.SubmitResp); ok && err == nil && r.Result == 0 {

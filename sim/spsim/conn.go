@@ -374,7 +374,7 @@ func (c *Client) submit(ctx context.Context, cn *conn, s *cmpp.Session, j *job, 
 	j.at = now
 	c.submitted.Add(1)
 	inflight.Add(1)
-	err := s.SendAsync(j.sub, func(resp cmpp.PDU, err error) {
+	err := s.SendAsync(ctx, j.sub, func(resp cmpp.PDU, err error) {
 		c.answered(cn, j, resp, err, t0, time.Now())
 		<-slots
 		inflight.Done()
