@@ -524,3 +524,31 @@ func readRaw(t *testing.T, c net.Conn) (uint32, []byte) {
 	}
 	return binary.BigEndian.Uint32(h[4:]), body
 }
+
+// TestFederationMembership: with gossip on (a shared key), each gateway
+// sees the other's node alive, forwards to it, and sees it leave when it
+// stops.
+func TestFederationMembership(t *testing.T) {
+	gossip := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
+	key := "dGFuZGVtLWdvc3NpcC0xNg==" // base64 of 16 bytes
+	sites := startFederation(t, []string{"001001", "020001"}, func(code, y string) string {
+		seed := gossip["001001"]
+		return strings.Replace(y, "federation:\n", fmt.Sprintf(`federation:
+  membership:
+    bind: %s
+    seeds: [%s]
+    key: %s
+`, gossip[code], seed, key), 1)
+	})
+	bj, gz := sites["001001"], sites["020001"]
+	waitfor.Cond(t, "Beijing to see Guangzhou's node alive", func() bool {
+		return metric(t, bj.env.node.HTTPAddr(), "federation_members_alive", `gateway="020001"`) == 1
+	})
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	ids := submitN(t, c, "1380200", 5)
+	allReported(t, c, ids)
+	gz.env.stop()
+	waitfor.Cond(t, "Beijing to see Guangzhou's node leave", func() bool {
+		return metric(t, bj.env.node.HTTPAddr(), "federation_members_alive", `gateway="020001"`) == 0
+	})
+}

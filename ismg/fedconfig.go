@@ -42,6 +42,26 @@ type FederationConfig struct {
 	ActiveTest      time.Duration       `yaml:"active_test"`
 	TLS             *TLSClientConfig    `yaml:"tls"` // our links to the peers speak TLS
 	Peers           []PeerGatewayConfig `yaml:"peers"`
+	// Membership, if set, gossips with the other ISMG nodes
+	// (hashicorp/memberlist): a dead peer node is known within seconds
+	// and skipped, and a gateway served by several nodes gets its FWDs
+	// spread over the live ones. Forwarding never needs it: a peer that
+	// does not gossip is reached at the route table's fwd_addr.
+	Membership *MembershipConfig `yaml:"membership"`
+}
+
+// MembershipConfig is this node's part in the gossip among ISMG nodes.
+type MembershipConfig struct {
+	NodeName  string   `yaml:"node_name"` // unique in the federation; default <gateway code>-<host:port of listen.fwd>
+	Bind      string   `yaml:"bind"`      // gossip address, UDP and TCP
+	Advertise string   `yaml:"advertise"` // the address others reach Bind at, if different
+	FwdAddr   string   `yaml:"fwd_addr"`  // what peers dial for this node; default listen.fwd
+	Seeds     []string `yaml:"seeds"`     // gossip addresses of nodes to join through
+	// Key is the shared gossip key, base64 of 16, 24 or 32 bytes: every
+	// packet is encrypted and authenticated with it (required).
+	Key     string   `yaml:"key"`
+	OldKeys []string `yaml:"old_keys"` // accepted while a new key rolls out
+	Cluster string   `yaml:"cluster"`  // bound into every message
 }
 
 // PeerGatewayConfig overrides the defaults for one peer gateway.
@@ -97,6 +117,11 @@ func (c *Config) checkFederation(bad badFunc) {
 	if _, err := c.peerConfig(nil); err != nil {
 		bad("federation", "%v", err)
 	}
+	if m := f.Membership; m != nil {
+		if err := c.membershipConfig().Validate(); err != nil {
+			bad("federation.membership", "%v", err)
+		}
+	}
 }
 
 // peerConfig maps the configuration onto federation.PeerConfig.
@@ -151,4 +176,20 @@ func (c *Config) peerConfig(m *federation.PeerMetrics) (federation.PeerConfig, e
 		pc.Peers = append(pc.Peers, s)
 	}
 	return pc, pc.Validate()
+}
+
+// membershipConfig maps federation.membership onto the library's config.
+func (c *Config) membershipConfig() federation.MembershipConfig {
+	m := c.Federation.Membership
+	mc := federation.DefaultMembershipConfig()
+	mc.NodeName, mc.Gateway, mc.Region = m.NodeName, c.Gateway.Code, c.Gateway.Region
+	if mc.NodeName == "" {
+		mc.NodeName = c.Gateway.Code + "-" + c.Listen.FWD
+	}
+	mc.FwdAddr = m.FwdAddr
+	if mc.FwdAddr == "" {
+		mc.FwdAddr = c.Listen.FWD
+	}
+	mc.Bind, mc.Advertise, mc.Seeds, mc.Key, mc.OldKeys, mc.Cluster = m.Bind, m.Advertise, m.Seeds, m.Key, m.OldKeys, m.Cluster
+	return mc
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/tandem-sms/tandem/federation"
+	"github.com/tandem-sms/tandem/routing"
 )
 
 // The node's part of the federation (listen.fwd set): the FWD server peer
@@ -20,9 +21,17 @@ func (n *Node) openFederation(o options) error {
 	if n.cfg.Listen.FWD == "" {
 		return nil
 	}
-	pc, err := n.cfg.peerConfig(federation.NewPeerMetrics(o.reg))
+	pm := federation.NewPeerMetrics(o.reg)
+	pc, err := n.cfg.peerConfig(pm)
 	if err != nil {
 		return fmt.Errorf("ismg: federation: %w", err)
+	}
+	if n.cfg.Federation.Membership != nil {
+		mc := n.cfg.membershipConfig()
+		mc.Logger, mc.Metrics = o.log.With("component", "membership"), pm
+		if n.members, err = federation.NewMembership(mc); err != nil {
+			return fmt.Errorf("ismg: federation.membership: %w", err)
+		}
 	}
 	pc.Logger = o.log.With("component", "federation")
 	if n.peers, err = federation.NewPeers(pc, n); err != nil {
@@ -51,22 +60,19 @@ func (n *Node) FWDAddr() string {
 	return n.fwdLn.Addr().String()
 }
 
-// followPeers keeps the peer links in step with the route table: every
-// other gateway of the table at its fwd_addr. It runs until ctx ends.
+// followPeers keeps the peer links in step with the route table and the
+// membership: every other gateway of the table, at the FWD addresses of
+// its live nodes when gossip knows them, else at its fwd_addr. It runs
+// until ctx ends.
 func (n *Node) followPeers(ctx context.Context) error {
-	for {
-		var t = n.table()
-		changed := make(<-chan struct{})
+	table := func() (*routing.Table, <-chan struct{}) {
 		if n.cache != nil {
-			t, changed = n.cache.TableAndChanged()
+			return n.cache.TableAndChanged()
 		}
-		n.peers.Update(federation.PeerTargets(n.gw, t.Gateways(), nil))
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil
-		}
+		return n.table(), nil
 	}
+	n.peers.Follow(ctx, table, n.members)
+	return nil
 }
 
 // ensureFwdQueue starts what drains a fwd:<gw> queue, once: a forwarder

@@ -82,9 +82,10 @@ type Node struct {
 	cache    *federation.RouteCache        // routes.gns, else nil
 
 	// The federation (federation.go), nil/empty without listen.fwd.
-	peers  *federation.Peers
-	fwdSrv *federation.FwdServer
-	fwdLn  net.Listener
+	peers   *federation.Peers
+	members *federation.Membership // federation.membership, else nil
+	fwdSrv  *federation.FwdServer
+	fwdLn   net.Listener
 
 	limits atomic.Pointer[LimitsConfig]
 	sps    atomic.Pointer[map[string]*spRuntime]
@@ -317,6 +318,9 @@ func (n *Node) closeResources() {
 	if n.cdr != nil {
 		n.cdr.Close()
 	}
+	if n.members != nil {
+		n.members.Close()
+	}
 }
 
 // Run serves until ctx is done, then stops gracefully: stop accepting,
@@ -345,6 +349,9 @@ func (n *Node) Run(ctx context.Context) error {
 		// Peer links stay up through the drain, like the SMSC links.
 		links.Go(func() error { return n.peers.Run(linkCtx) })
 		links.Go(func() error { return n.followPeers(linkCtx) })
+	}
+	if n.members != nil {
+		links.Go(func() error { return n.members.Run(linkCtx) })
 	}
 	for _, name := range n.linkOrder {
 		lr := n.links[name]
@@ -425,6 +432,10 @@ func (n *Node) Run(ctx context.Context) error {
 	defer scancel()
 	if err := n.srv.Shutdown(sctx); err != nil {
 		n.log.Warn("SP sessions forced closed", LogKeyErr, err)
+	}
+	if n.members != nil {
+		// Peers stop choosing this node before it stops answering.
+		_ = n.members.SetHealth(federation.HealthDraining)
 	}
 	if n.fwdSrv != nil {
 		// Peers stop sending to us; what they sent is answered first.
