@@ -552,3 +552,35 @@ func TestFederationMembership(t *testing.T) {
 		return metric(t, bj.env.node.HTTPAddr(), "federation_members_alive", `gateway="020001"`) == 0
 	})
 }
+
+// TestFederationLongMessage: a long message — three SUBMITs with a
+// concatenation header, one Msg_Id each — crosses the hop segment by
+// segment: Guangzhou's SMSC gets the three segments with their UDH, and
+// each Msg_Id gets its report at Beijing.
+func TestFederationLongMessage(t *testing.T) {
+	sites := startFederation(t, []string{"001001", "020001"})
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	segs, err := smstext.SplitText(strings.Repeat("Tandem crosses gateways. ", 12), smstext.UCS2, smstext.SplitOptions{Ref: 42})
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("split: %d segments, %v", len(segs), err)
+	}
+	var ids []uint64
+	for i, s := range segs {
+		p := submitPDU(gzNumber, 8, s.Bytes())
+		p.TPUDHI, p.PkTotal, p.PkNumber = 1, uint8(len(segs)), uint8(i+1)
+		r := c.submit(t, p)
+		if r.Result != 0 {
+			t.Fatalf("segment %d: Result %d", i+1, r.Result)
+		}
+		ids = append(ids, r.MsgID)
+	}
+	waitSMSC(t, gz.smsc, func(s smscsim.Stats) bool { return s.Accepted == uint64(len(segs)) })
+	for i, sub := range gz.smsc.Submitted() {
+		h, _, err := smstext.ParseUDH(sub.ShortMessage)
+		if err != nil || h.Concat.Total != uint8(len(segs)) || h.Concat.Ref != 42 {
+			t.Fatalf("submit_sm %d at Guangzhou: UDH %+v, %v", i, h.Concat, err)
+		}
+	}
+	allReported(t, c, ids)
+}
