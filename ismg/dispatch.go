@@ -46,7 +46,18 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 		close(lr.quit)
 		wg.Wait()
 	}()
+	// At most markDepth mark commits in flight: while they commit, the
+	// sender works through the batches before them, and what arrives
+	// meanwhile joins the next batch, so commits stay large when traffic
+	// is thin; the dispatcher never holds a window slot while it waits.
+	marking := make(chan struct{}, markDepth)
 	for {
+		select {
+		case marking <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		<-marking
 		if !lr.waitReady(ctx, hard) {
 			return nil
 		}
@@ -68,9 +79,19 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			}
 			continue
 		}
-		lr.start(hard, items)
+		marking <- struct{}{}
+		if !lr.start(hard, items, func() { <-marking }) {
+			<-marking
+		}
 	}
 }
+
+// markDepth is how many in-flight marks (one commit each) a dispatcher
+// keeps going at once. One keeps the next batch marking while the one
+// before it is on the wire; measured at 2 binds × window 16 a second one
+// did not fill the window any better, and at 4 × 256 it made the batches,
+// and so the group commits, smaller (ismg CPU per MT 86 → 110 µs).
+const markDepth = 1
 
 // acquire takes a durable slot, waiting for the first, then as many more
 // as are free at once. It returns how many, or false when ctx ends.
@@ -214,11 +235,12 @@ func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 	}
 }
 
-// start marks a leased batch in flight with CommitAsync and returns: the
-// commit callback hands the batch to the sender. MTs past their validity
+// start marks a leased batch in flight with CommitAsync and returns true
+// if it did: the commit callback hands the batch to the sender, then calls
+// marked. MTs past their validity
 // are reported EXPIRED, and undecodable ones dropped, on a task (their
 // commits must not hold up the dispatcher).
-func (lr *linkRuntime) start(hard context.Context, items []queue.Item) {
+func (lr *linkRuntime) start(hard context.Context, items []queue.Item, marked func()) bool {
 	n := lr.n
 	now := time.Now()
 	jobs := make([]submitJob, 0, len(items))
@@ -246,13 +268,14 @@ func (lr *linkRuntime) start(hard context.Context, items []queue.Item) {
 		keep = append(keep, it)
 	}
 	if len(keep) == 0 {
-		return
+		return false
 	}
 	b, op := n.newInflight(lr.q.queue(), keep)
 	for i := range jobs {
 		jobs[i].b = b
 	}
 	n.st.CommitAsync([]queue.Op{op}, func(err error) {
+		defer marked()
 		if err != nil {
 			n.noteStoreErr(err)
 			n.log.Error("mark in flight", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
@@ -264,6 +287,7 @@ func (lr *linkRuntime) start(hard context.Context, items []queue.Item) {
 		}
 		lr.marked <- markedBatch{jobs: jobs} // room for every batch: each holds a durable slot
 	})
+	return true
 }
 
 // submitJob is one leased MT for a submit goroutine.
