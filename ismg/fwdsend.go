@@ -91,7 +91,14 @@ func (fw *forwarder) run(ctx, hard context.Context) error {
 		close(fw.quit)
 		wg.Wait()
 	}()
+	marking := make(chan struct{}, markDepth) // as the SMSC dispatcher's (dispatch.go)
 	for {
+		select {
+		case marking <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		<-marking
 		if !fw.waitPeer(ctx, hard) {
 			return nil
 		}
@@ -129,7 +136,10 @@ func (fw *forwarder) run(ctx, hard context.Context) error {
 			_ = err // a timeout: look at the peer again
 			continue
 		}
-		fw.start(hard, items)
+		marking <- struct{}{}
+		if !fw.start(hard, items, func() { <-marking }) {
+			<-marking
+		}
 	}
 }
 
@@ -208,8 +218,9 @@ func (fw *forwarder) expired(hard context.Context, it queue.Item, now time.Time)
 }
 
 // start builds the FWDs of a leased batch, commits its in-flight record
-// asynchronously and hands it to the sender from the commit callback.
-func (fw *forwarder) start(hard context.Context, items []queue.Item) {
+// asynchronously and hands it to the sender from the commit callback, then
+// calls marked; it returns false if nothing was left to mark.
+func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func()) bool {
 	n := fw.n
 	now := time.Now()
 	jobs := make([]fwdJob, 0, len(items))
@@ -238,13 +249,14 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item) {
 		keep = append(keep, it)
 	}
 	if len(keep) == 0 {
-		return
+		return false
 	}
 	b, op := n.newInflight(fw.q.queue(), keep)
 	for i := range jobs {
 		jobs[i].b = b
 	}
 	n.st.CommitAsync([]queue.Op{op}, func(err error) {
+		defer marked()
 		if err != nil {
 			n.noteStoreErr(err)
 			n.log.Error("mark FWDs in flight", LogKeyQueue, fw.q.queue(), LogKeyErr, err)
@@ -256,6 +268,7 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item) {
 		}
 		fw.marked <- jobs // room for every batch: each holds a durable slot
 	})
+	return true
 }
 
 // sendMarked is the forwarder's sender: it sends the FWDs of each marked

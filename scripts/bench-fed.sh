@@ -14,7 +14,10 @@
 # counts a message once its report is in).
 #
 # Knobs (environment): RUNS=3 N=20000 WARMUP=2000 CONNS=4 WINDOW=16
-# DELAY=20ms (receipt delay) SIM_PROCS=1 (GOMAXPROCS of the simulators).
+# DELAY=20ms (receipt delay) SIM_PROCS=1 (GOMAXPROCS of the simulators)
+# RATE=0 (SUBMITs per second offered, open loop; 0: as fast as the windows
+# allow, which queues behind the slower leg and so measures throughput,
+# not latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -24,6 +27,7 @@ CONNS=${CONNS:-4}
 WINDOW=${WINDOW:-16}
 DELAY=${DELAY:-20ms}
 SIM_PROCS=${SIM_PROCS:-1}
+RATE=${RATE:-0}
 command -v jq >/dev/null || { echo "bench-fed: needs jq" >&2; exit 2; }
 
 make build >/dev/null
@@ -77,7 +81,7 @@ wait_http "http://127.0.0.1:${PORT[bj.http]}/healthz"
 wait_http "http://127.0.0.1:${PORT[gz.http]}/healthz"
 
 SP=(-addr "127.0.0.1:${PORT[bj.cmpp]}" -sp-id 901234 -secret sina-secret -src-id 10657001 -version 3.0
-    -coding ascii -text "Tandem federation benchmark" -conns "$CONNS" -window "$WINDOW"
+    -coding ascii -text "Tandem federation benchmark" -conns "$CONNS" -window "$WINDOW" -rate "$RATE"
     -wait-reports -report-timeout 120s -json)
 run_spsim() { # out-file prefix n
   GOMAXPROCS=$SIM_PROCS "$BIN/spsim" "${SP[@]}" -dest-prefix "$2" -n "$3" >"$1" 2>"$1.err" ||
@@ -91,7 +95,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "setup: $CONNS SP connections x window $WINDOW at Beijing, every report awaited, receipt delay $DELAY, fsync on, FWD window 16, simulators GOMAXPROCS=$SIM_PROCS"
+echo "setup: $CONNS SP connections x window $WINDOW at Beijing, offered $( [ "$RATE" = 0 ] && echo "as fast as the windows allow" || echo "$RATE SUBMIT/s"), every report awaited, receipt delay $DELAY, fsync on, FWD window 16, simulators GOMAXPROCS=$SIM_PROCS"
 run_spsim "$WORK/warm-local.json" 1380010 "$WARMUP"
 run_spsim "$WORK/warm-cross.json" 1380200 "$WARMUP"
 
