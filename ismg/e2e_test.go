@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
-	"github.com/tandem-sms/tandem/internal/waitfor"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 	"github.com/tandem-sms/tandem/smpp"
 	"github.com/tandem-sms/tandem/smstext"
@@ -252,37 +251,6 @@ func TestScheduledAndExpired(t *testing.T) {
 	reps := reports(ds)
 	if reps[rs.MsgID].Stat != cmpp.StatDelivered || reps[rf.MsgID].Stat != cmpp.StatExpired {
 		t.Fatalf("reports %+v", reps)
-	}
-}
-
-// TestDeliverTTL: a status report the SP keeps refusing, and one queued
-// for an SP that stays away, are dropped once delivery.deliver_ttl has
-// passed, counted as expired, and the SP's queue empties.
-func TestDeliverTTL(t *testing.T) {
-	e := newEnv(t, func(c *smscsim.Config) { c.ReceiptDelay = 10 * time.Millisecond },
-		replace("  shutdown_timeout: 5s", "  shutdown_timeout: 5s\n  deliver_ttl: 300ms\n  expiry_sweep: 50ms"))
-	outQ := qOutPrefix + testSP
-	expired := func() float64 {
-		return metric(t, e.node.HTTPAddr(), "ismg_sp_delivers_total", `result="expired"`, `kind="report"`)
-	}
-
-	// Refused again and again: dropped when next due after the TTL.
-	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
-	c.mu.Lock()
-	c.refuse = true
-	c.mu.Unlock()
-	c.submit(t, submitPDU(bjNumber, 0, []byte("refused")))
-	waitfor.Within(t, 20*time.Second, "the refused report to expire", func() bool { return expired() == 1 })
-	waitfor.Within(t, 20*time.Second, "the out queue to empty", func() bool { return e.node.Store().Len(outQ) == 0 })
-	if n := metric(t, e.node.HTTPAddr(), "ismg_sp_delivers_total", `result="error"`); n == 0 {
-		t.Error("the refusals were not counted")
-	}
-
-	// Queued while the SP is away, and it never comes back.
-	submitThenLeave(t, e, c, 2)
-	waitfor.Within(t, 20*time.Second, "the offline report to expire", func() bool { return expired() == 2 })
-	if n := e.node.Store().Len(outQ); n != 0 {
-		t.Fatalf("out queue holds %d after the TTL", n)
 	}
 }
 

@@ -194,7 +194,19 @@ func dialSP(t testing.TB, addr string, v cmpp.Version, secret string) (*sp, erro
 	c := &sp{changed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := cmpp.Dial(ctx, addr, cmpp.ClientConfig{
+	s, err := cmpp.Dial(ctx, addr, c.clientConfig(v, secret))
+	if err != nil {
+		return nil, err
+	}
+	c.s = s
+	t.Cleanup(func() { s.Close() })
+	return c, nil
+}
+
+// clientConfig logs in as the test SP; DELIVERs are collected (or refused
+// while c.refuse).
+func (c *sp) clientConfig(v cmpp.Version, secret string) cmpp.ClientConfig {
+	return cmpp.ClientConfig{
 		SourceAddr: testSP, Secret: secret, Version: v,
 		Session: cmpp.Config{Window: 1024, InboundWindow: 1024},
 		Handler: cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
@@ -216,13 +228,7 @@ func dialSP(t testing.TB, addr string, v cmpp.Version, secret string) (*sp, erro
 			}
 			_ = s.Reply(h, &cmpp.DeliverResp{MsgID: d.MsgID, Result: res})
 		}),
-	})
-	if err != nil {
-		return nil, err
 	}
-	c.s = s
-	t.Cleanup(func() { s.Close() })
-	return c, nil
 }
 
 func mustSP(t testing.TB, addr string, v cmpp.Version) *sp {

@@ -1,9 +1,11 @@
 package ismg
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +51,7 @@ type linkRuntime struct {
 	quit   chan struct{}
 }
 
-func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
+func newLinkRuntime(n *Node, c SMSCLinkConfig, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*linkRuntime, error) {
 	lc := smsclink.DefaultConfig()
 	lc.Name, lc.Address, lc.SystemID, lc.Password, lc.SystemType = c.Name, c.Address, c.SystemID, c.Password, c.SystemType
 	lc.BindType = smsclink.BindType(c.BindType)
@@ -66,6 +68,9 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig) (*linkRuntime, error) {
 	// tail of seconds), so the bound is set well above any SMSC's window.
 	lc.MaxDeliverInFlight = max(lc.MaxDeliverInFlight, 1024)
 	lc.Logger = n.log.With("component", "smsclink")
+	if dial != nil {
+		lc.Dial = dial
+	}
 	if c.TLS != nil {
 		tc, err := c.TLS.load()
 		if err != nil {

@@ -15,10 +15,12 @@ import (
 // listen binds the node's listeners (New calls it, so the addresses are
 // known before Run): the SP port, its TLS twin, the HTTP port (/metrics,
 // /healthz) and, when asked for, the loopback-only profiling port.
-func (n *Node) listen() error {
+func (n *Node) listen(sp net.Listener) error {
 	var err error
-	if n.cmppLn, err = net.Listen("tcp", n.cfg.Listen.CMPP); err != nil {
-		return fmt.Errorf("ismg: listen.cmpp: %w", err)
+	if n.cmppLn = sp; sp == nil {
+		if n.cmppLn, err = net.Listen("tcp", n.cfg.Listen.CMPP); err != nil {
+			return fmt.Errorf("ismg: listen.cmpp: %w", err)
+		}
 	}
 	if n.cfg.Listen.CMPPTLS != "" {
 		tc, err := n.cfg.Listen.TLS.load()

@@ -28,11 +28,13 @@ import (
 type Option func(*options)
 
 type options struct {
-	log      *slog.Logger
-	reg      prometheus.Registerer
-	gatherer prometheus.Gatherer
-	routes   *routing.Table
-	noSync   bool
+	log        *slog.Logger
+	reg        prometheus.Registerer
+	gatherer   prometheus.Gatherer
+	routes     *routing.Table
+	spListener net.Listener
+	smscDial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	noSync     bool
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -48,6 +50,15 @@ func WithRegistry(reg prometheus.Registerer) Option {
 		o.reg = reg
 		o.gatherer, _ = reg.(prometheus.Gatherer)
 	}
+}
+
+// WithSPListener serves SPs on l instead of listening on listen.cmpp
+// (tests run a node on an in-memory network inside a synctest bubble).
+func WithSPListener(l net.Listener) Option { return func(o *options) { o.spListener = l } }
+
+// WithSMSCDialer opens every SMSC bind through dial instead of TCP.
+func WithSMSCDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(o *options) { o.smscDial = dial }
 }
 
 // WithRoutes uses t instead of loading cfg.Routes.File.
@@ -158,7 +169,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.m = newMetrics(o.reg, n.st)
-	if err := n.buildSPsAndLinks(); err != nil {
+	if err := n.buildSPsAndLinks(o.smscDial); err != nil {
 		n.closeResources()
 		return nil, err
 	}
@@ -168,7 +179,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.closeResources()
 		return nil, err
 	}
-	if err := n.listen(); err != nil {
+	if err := n.listen(o.spListener); err != nil {
 		n.closeResources()
 		return nil, err
 	}
@@ -231,7 +242,7 @@ func (n *Node) openDurable(o options) error {
 }
 
 // buildSPsAndLinks makes the runtime of every SP account and SMSC link.
-func (n *Node) buildSPsAndLinks() error {
+func (n *Node) buildSPsAndLinks(dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	sps := map[string]*spRuntime{}
 	for i := range n.cfg.SPs {
 		sps[n.cfg.SPs[i].SPID] = newSPRuntime(n, &n.cfg.SPs[i])
@@ -239,7 +250,7 @@ func (n *Node) buildSPsAndLinks() error {
 	n.sps.Store(&sps)
 	for i := range n.cfg.SMSCs {
 		lc := n.cfg.SMSCs[i]
-		lr, err := newLinkRuntime(n, lc)
+		lr, err := newLinkRuntime(n, lc, dial)
 		if err != nil {
 			return err
 		}
