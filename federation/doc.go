@@ -109,7 +109,7 @@
 // without a secret get status 2, a bad authenticator 3, an address off
 // the list or a locked-out one 5. Failures count per (source IP, code),
 // locking that pair out after AuthFailures within AuthFailWindow, and per
-// source IP over all codes up to AuthFailuresPerIP (lockout.go). Each
+// source IP over all codes up to AuthFailuresPerIP (internal/loginguard). Each
 // FWD is checked (fwdintake.go): Destination_Id must be this gateway
 // (else FWD_RESP Result 9), Source_Id the logged-in peer (else Result 1),
 // the peer's window not exceeded (else Result 8), anything but FWD gets

@@ -372,7 +372,7 @@ func resolvePeer(s, def PeerSettings, field string) (*peer, error) {
 		t = def.TLS
 	}
 	if t != nil {
-		tc, err := t.load()
+		tc, err := t.Load()
 		if err != nil {
 			return nil, fmt.Errorf("federation: %s.TLS: %w", field, err)
 		}
@@ -391,7 +391,8 @@ func orDefault[T comparable](v, d T) T {
 }
 
 // load builds the client tls.Config. Errors name the file.
-func (c *ClientTLS) load() (*tls.Config, error) {
+// Load builds the client tls.Config. Errors name the file.
+func (c *ClientTLS) Load() (*tls.Config, error) {
 	tc := &tls.Config{ServerName: c.ServerName, MinVersion: tls.VersionTLS12}
 	if c.Cert != "" {
 		kp, err := tls.LoadX509KeyPair(c.Cert, c.Key)
@@ -410,8 +411,9 @@ func (c *ClientTLS) load() (*tls.Config, error) {
 	return tc, nil
 }
 
-// load builds the server tls.Config. Errors name the file.
-func (c *ServerTLS) load() (*tls.Config, error) {
+// Load builds the server tls.Config: with ClientCA, clients must present
+// a certificate signed by it. Errors name the file.
+func (c *ServerTLS) Load() (*tls.Config, error) {
 	kp, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
 		return nil, fmt.Errorf("cert %s, key %s: %w", c.Cert, c.Key, err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/internal/loginguard"
 )
 
 // Log keys of the peer links, the FWD server and membership (plus cmpp's
@@ -37,7 +38,8 @@ type FwdServer struct {
 	book    *peerBook
 	isPeer  func(string) bool
 	tls     *tls.Config
-	guard   *lockout
+	guard   *loginguard.Guard
+	limits  loginguard.Limits
 	intake  *fwdIntake
 	m       *PeerMetrics
 	log     *slog.Logger
@@ -75,14 +77,15 @@ func NewFwdServer(cfg PeerConfig, recv FwdReceiver, isPeer func(code string) boo
 		listen:  cfg.Listen,
 		book:    book,
 		isPeer:  isPeer,
-		guard:   newLockout(cfg.AuthFailures, cfg.AuthFailuresPerIP, cfg.AuthFailWindow),
+		guard:   loginguard.New(),
+		limits:  loginguard.Limits{PerAccount: cfg.AuthFailures, PerIP: cfg.AuthFailuresPerIP, Window: cfg.AuthFailWindow},
 		intake:  newFwdIntake(cfg.Gateway, recv, m, log),
 		m:       m,
 		log:     log,
 		logs:    &rate.Sometimes{First: 10, Interval: time.Second},
 	}
 	if cfg.ServerTLS != nil {
-		if s.tls, err = cfg.ServerTLS.load(); err != nil {
+		if s.tls, err = cfg.ServerTLS.Load(); err != nil {
 			return nil, fmt.Errorf("federation: ServerTLS: %w", err)
 		}
 	}
@@ -186,7 +189,7 @@ func (s *FwdServer) authenticate(_ context.Context, remote net.Addr, c *cmpp.Con
 	code := c.SourceAddr
 	refuse := func(reason string, status uint32, fail bool) (string, uint32) {
 		if fail {
-			s.guard.fail(ip, code, now)
+			s.guard.Fail(ip, code, now, s.limits)
 		}
 		s.m.LoginsRefused.WithLabelValues(reason).Inc()
 		s.logs.Do(func() {
@@ -194,7 +197,7 @@ func (s *FwdServer) authenticate(_ context.Context, remote net.Addr, c *cmpp.Con
 		})
 		return "", status
 	}
-	if s.guard.blocked(ip, code, now) {
+	if s.guard.Blocked(ip, code, now, s.limits) {
 		return refuse(LoginBlocked, cmpp.ConnectOther, false)
 	}
 	if !isGatewayCode(code) || code == s.gateway || s.isPeer != nil && !s.isPeer(code) {

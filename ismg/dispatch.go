@@ -199,40 +199,20 @@ func (lr *linkRuntime) waitReady(ctx, hard context.Context) bool {
 }
 
 // expireWhileDown reports EXPIRED every due MT of the link whose Valid_Time
-// has passed. It runs on the dispatcher goroutine while the link is down,
-// so nothing else leases the queue meanwhile; the items it keeps are
-// leased until the end of the sweep (so each is looked at once) and then
-// released for the link.
+// has passed, while the link is down (sweepExpired).
 func (lr *linkRuntime) expireWhileDown(hard context.Context) {
 	n := lr.n
-	var keep []uint64
-	defer func() {
-		for _, id := range keep {
-			n.st.Release(lr.q.queue(), id)
+	n.sweepExpired(lr.q, func(it queue.Item, now time.Time) (ended, stop bool) {
+		r, err := decodeMT(it.Value)
+		if err != nil || r.ValidUntil.IsZero() || !now.After(r.ValidUntil) {
+			return false, false
 		}
-	}()
-	now := time.Now()
-	for {
-		items, err := n.st.Lease(lr.q.queue(), time.Now(), 512)
-		if err != nil {
-			n.log.Error("lease for expiry", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
-			return
+		n.m.Expired.WithLabelValues("mt").Inc()
+		if !n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "") {
+			return false, true // the store refused (logged; item released): try at the next sweep
 		}
-		if len(items) == 0 {
-			return
-		}
-		for _, it := range items {
-			r, err := decodeMT(it.Value)
-			if err != nil || r.ValidUntil.IsZero() || !now.After(r.ValidUntil) {
-				keep = append(keep, it.ID)
-				continue
-			}
-			n.m.Expired.WithLabelValues("mt").Inc()
-			if !n.finalReport(hard, lr.q, it.ID, &r, smpp.StatExpired, "expired", "") {
-				return // the store refused (logged; item released): try at the next sweep
-			}
-		}
-	}
+		return true, false
+	})
 }
 
 // start marks a leased batch in flight with CommitAsync and returns true

@@ -176,25 +176,9 @@ func (fw *forwarder) waitPeer(ctx, hard context.Context) bool {
 // was unreachable: an MT gets its EXPIRED report, anything else is dropped
 // and logged. It runs on the forwarder, so nothing else leases meanwhile.
 func (fw *forwarder) expireWaiting(hard context.Context) {
-	n := fw.n
-	var keep []uint64
-	defer func() {
-		for _, id := range keep {
-			n.st.Release(fw.q.queue(), id)
-		}
-	}()
-	now := time.Now()
-	for {
-		items, err := n.st.Lease(fw.q.queue(), now, sweepBatch)
-		if err != nil || len(items) == 0 {
-			return
-		}
-		for _, it := range items {
-			if !fw.expired(hard, it, now) {
-				keep = append(keep, it.ID)
-			}
-		}
-	}
+	fw.n.sweepExpired(fw.q, func(it queue.Item, now time.Time) (ended, stop bool) {
+		return fw.expired(hard, it, now), false
+	})
 }
 
 // expired ends item it if its validity passed: true when it is gone.

@@ -20,6 +20,7 @@ import (
 	"github.com/tandem-sms/tandem/billing"
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/federation"
+	"github.com/tandem-sms/tandem/internal/loginguard"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/routing"
 )
@@ -114,7 +115,7 @@ type Node struct {
 	httpSrv  *http.Server
 	pprofLn  net.Listener // listen.pprof (loopback only), or nil
 	pprofSrv *http.Server
-	fw       *firewall
+	fw       *loginguard.Guard // failed logins (firewall.go)
 	// connLog rate-limits the lines about refused logins and bad PDUs: a
 	// flood of them must not become a flood of log lines (the metrics
 	// count them all).
@@ -154,7 +155,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		connLog: rate.Sometimes{First: 10, Interval: 100 * time.Millisecond},
 		cfg:     cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: time.Local,
 		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
-		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: newFirewall(),
+		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: loginguard.New(),
 	}
 	lim := cfg.Limits
 	n.limits.Store(&lim)

@@ -26,7 +26,7 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 		})
 		return "", status
 	}
-	if n.fw.blocked(ip, c.SourceAddr, now, lim) {
+	if n.fw.Blocked(ip, c.SourceAddr, now, loginLimits(lim)) {
 		return refuse("blocked", cmpp.ConnectOther)
 	}
 	sp := (*n.sps.Load())[c.SourceAddr]
@@ -35,14 +35,14 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 		acct = sp.acct.Load()
 	}
 	if acct == nil {
-		n.fw.fail(ip, c.SourceAddr, now, lim)
+		n.fw.Fail(ip, c.SourceAddr, now, loginLimits(lim))
 		return refuse("unknown_sp", cmpp.ConnectBadSource)
 	}
 	if !acct.Allows(ip) {
 		return refuse("ip", cmpp.ConnectOther)
 	}
 	if !c.VerifySource(acct.Secret) {
-		n.fw.fail(ip, c.SourceAddr, now, lim)
+		n.fw.Fail(ip, c.SourceAddr, now, loginLimits(lim))
 		return refuse("auth", cmpp.ConnectAuthFailed)
 	}
 	if !sp.reserve(remote.String(), acct.MaxConnections, now, lim.ConnectTimeout) {

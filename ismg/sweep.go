@@ -94,3 +94,37 @@ func (n *Node) sweepFwd(ctx context.Context, q queueRef) error {
 		}
 	})
 }
+
+// sweepExpired hands every due item of q to end, which ends it (ended) or
+// leaves it; stop ends the sweep early. It runs on the queue's own
+// dispatcher or forwarder while its link or peer is down, so nothing else
+// leases q meanwhile; the items left are leased until the end of the
+// sweep (so each is looked at once) and then released.
+func (n *Node) sweepExpired(q queueRef, end func(it queue.Item, now time.Time) (ended, stop bool)) {
+	var keep []uint64
+	defer func() {
+		for _, id := range keep {
+			n.st.Release(q.queue(), id)
+		}
+	}()
+	now := time.Now()
+	for {
+		items, err := n.st.Lease(q.queue(), now, sweepBatch)
+		if err != nil {
+			n.log.Error("lease for expiry", LogKeyQueue, q.queue(), LogKeyErr, err)
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		for _, it := range items {
+			ended, stop := end(it, now)
+			if stop {
+				return
+			}
+			if !ended {
+				keep = append(keep, it.ID)
+			}
+		}
+	}
+}

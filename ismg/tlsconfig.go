@@ -2,11 +2,10 @@ package ismg
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
+
+	"github.com/tandem-sms/tandem/federation"
 )
 
 // TLSServerConfig turns TLS on for a listener (listen.tls covers
@@ -27,56 +26,20 @@ type TLSClientConfig struct {
 	ServerName string `yaml:"server_name"` // name checked in the server's certificate; default the address's host
 }
 
-// load builds the tls.Config. Errors name the file.
+// load builds the tls.Config (federation.ServerTLS's). Errors name the
+// file.
 func (c *TLSServerConfig) load() (*tls.Config, error) {
 	if c.Cert == "" || c.Key == "" {
 		return nil, errors.New("cert and key are required")
 	}
-	kp, err := tls.LoadX509KeyPair(c.Cert, c.Key)
-	if err != nil {
-		return nil, fmt.Errorf("cert %s, key %s: %w", c.Cert, c.Key, err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
-	if c.ClientCA != "" {
-		if tc.ClientCAs, err = loadPool(c.ClientCA); err != nil {
-			return nil, err
-		}
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+	return (&federation.ServerTLS{Cert: c.Cert, Key: c.Key, ClientCA: c.ClientCA}).Load()
 }
 
 func (c *TLSClientConfig) load() (*tls.Config, error) {
-	tc := &tls.Config{ServerName: c.ServerName, MinVersion: tls.VersionTLS12}
 	if (c.Cert == "") != (c.Key == "") {
 		return nil, errors.New("cert and key go together")
 	}
-	if c.Cert != "" {
-		kp, err := tls.LoadX509KeyPair(c.Cert, c.Key)
-		if err != nil {
-			return nil, fmt.Errorf("cert %s, key %s: %w", c.Cert, c.Key, err)
-		}
-		tc.Certificates = []tls.Certificate{kp}
-	}
-	if c.CA != "" {
-		var err error
-		if tc.RootCAs, err = loadPool(c.CA); err != nil {
-			return nil, err
-		}
-	}
-	return tc, nil
-}
-
-func loadPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: no PEM certificate in it", file)
-	}
-	return p, nil
+	return (&federation.ClientTLS{CA: c.CA, Cert: c.Cert, Key: c.Key, ServerName: c.ServerName}).Load()
 }
 
 // resolve makes the file names relative to the config file's directory.
