@@ -500,3 +500,33 @@ func summarizePart(z *summarizer, path string, from, to time.Time) (OpenFile, os
 		z.addIn(&rec, from, to)
 	}
 }
+
+// DayGatewayCount is the traffic exchanged with one peer in one direction
+// on one day: the settlement between gateways, day by day.
+type DayGatewayCount struct {
+	Day string `json:"day"`
+	GatewayCount
+}
+
+// GatewaysByDay merges the per-peer counts of the summaries of each day,
+// sorted by day, gateway, then direction.
+func GatewaysByDay(sums []Summary) []DayGatewayCount {
+	byDay := map[string][]GatewayCount{}
+	for i := range sums {
+		for j := range sums[i].Gateways {
+			byDay[sums[i].Day] = addGateway(byDay[sums[i].Day], &sums[i].Gateways[j])
+		}
+	}
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	var out []DayGatewayCount
+	for _, d := range days {
+		for _, g := range byDay[d] {
+			out = append(out, DayGatewayCount{Day: d, GatewayCount: g})
+		}
+	}
+	return out
+}

@@ -208,7 +208,7 @@ flows() {
   echo "  (moved back to Tianjin)"
 
   step "Billing at Beijing: the settlement with each peer gateway"
-  "$BIN/billing" report -dir "$DEMO/Beijing/data/cdr" -by gateway 2>/dev/null || true
+  "$BIN/billing" report -dir "$DEMO/Beijing/data/cdr" -by peer 2>/dev/null || true
 }
 
 case "${1:-all}" in

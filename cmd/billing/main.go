@@ -1,7 +1,7 @@
 // Command billing reports over the CDR files an ISMG writes (package
 // billing, FORMAT.md there).
 //
-//	billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gateway] [-o table|json|csv] [-tz ZONE]
+//	billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gateway|peer] [-o table|json|csv] [-tz ZONE]
 package main
 
 import (
@@ -29,10 +29,11 @@ commands:
   report   totals of the CDR files in a directory
   help     this text
 
-billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gateway] [-o table|json|csv] [-tz ZONE]
+billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gateway|peer] [-o table|json|csv] [-tz ZONE]
   -by sp       one row per SP over the whole period (default)
   -by day      one row per day and SP
   -by gateway  one row per peer gateway and direction (settlement)
+  -by peer     one row per day, peer gateway and direction (settlement, day by day)
   -from, -to   calendar days in -tz, both inclusive; omitted means open-ended
   Fees are in fen (CNY in tables); see billing/FORMAT.md for the fee rule.
   Open files (*.csv.part: the current hour, or one a crash left) are read too: their
@@ -86,7 +87,7 @@ func parseReportFlags(args []string, stderr io.Writer) (reportConfig, error) {
 	fs.StringVar(&c.dir, "dir", ".", "directory of CDR files")
 	fs.StringVar(&from, "from", "", "first day, YYYY-MM-DD")
 	fs.StringVar(&to, "to", "", "last day, YYYY-MM-DD (inclusive)")
-	fs.StringVar(&c.by, "by", "sp", "rows: sp, day or gateway")
+	fs.StringVar(&c.by, "by", "sp", "rows: sp, day, gateway or peer")
 	fs.StringVar(&c.out, "o", "table", "output: table, json or csv")
 	fs.StringVar(&tz, "tz", "UTC", "time zone of the days, e.g. Asia/Shanghai")
 	if err := fs.Parse(args); err != nil {
@@ -96,9 +97,9 @@ func parseReportFlags(args []string, stderr io.Writer) (reportConfig, error) {
 		return c, fmt.Errorf("%w: report: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	switch c.by {
-	case "sp", "day", "gateway":
+	case "sp", "day", "gateway", "peer":
 	default:
-		return c, fmt.Errorf("%w: report: -by %q: want sp, day or gateway", errUsage, c.by)
+		return c, fmt.Errorf("%w: report: -by %q: want sp, day, gateway or peer", errUsage, c.by)
 	}
 	switch c.out {
 	case "table", "json", "csv":
@@ -155,6 +156,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sums = billing.BySP(sums)
 	case "gateway":
 		return writeGateways(stdout, c, billing.GatewayTotals(sums))
+	case "peer":
+		return writePeers(stdout, c, billing.GatewaysByDay(sums))
 	}
 	return writeSummaries(stdout, c, sums)
 }
@@ -242,6 +245,34 @@ func writeGateways(w io.Writer, c reportConfig, gws []billing.GatewayCount) erro
 	fmt.Fprint(tw, "GATEWAY\tDIRECTION\tMT\tDELIVRD\tMO\tREPORTS\t\n")
 	for _, g := range gws {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", g.Gateway, g.Direction, g.MT, g.Delivered, g.MO, g.Reports)
+	}
+	return tw.Flush()
+}
+
+// writePeers is writeGateways day by day: forwarded in and out per peer
+// gateway and day.
+func writePeers(w io.Writer, c reportConfig, gws []billing.DayGatewayCount) error {
+	if gws == nil {
+		gws = []billing.DayGatewayCount{}
+	}
+	switch c.out {
+	case "json":
+		return writeJSON(w, gws)
+	case "csv":
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"day", "gateway", "direction", "mt", "delivered", "mo", "reports"})
+		for _, g := range gws {
+			_ = cw.Write([]string{g.Day, g.Gateway, g.Direction.String(), strconv.FormatInt(g.MT, 10),
+				strconv.FormatInt(g.Delivered, 10), strconv.FormatInt(g.MO, 10), strconv.FormatInt(g.Reports, 10)})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	fmt.Fprintf(w, "CDR settlement by day and peer gateway, %s\n\n", periodText(c))
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "DAY\tGATEWAY\tDIRECTION\tMT\tDELIVRD\tMO\tREPORTS\t\n")
+	for _, g := range gws {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", g.Day, g.Gateway, g.Direction, g.MT, g.Delivered, g.MO, g.Reports)
 	}
 	return tw.Flush()
 }

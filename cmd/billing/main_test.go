@@ -31,6 +31,8 @@ func TestReportGolden(t *testing.T) {
 		{"day_json", []string{"-by", "day", "-o", "json"}},
 		{"sp_csv", []string{"-o", "csv"}},
 		{"gateway_csv", []string{"-by", "gateway", "-o", "csv"}},
+		{"peer_table", []string{"-by", "peer"}},
+		{"peer_csv", []string{"-by", "peer", "-o", "csv"}},
 		{"day22_table", []string{"-from", "2026-11-22", "-to", "2026-11-22", "-by", "day"}},
 		{"shanghai_day_table", []string{"-by", "day", "-tz", "Asia/Shanghai"}},
 		{"empty_table", []string{"-from", "2030-01-01"}},
