@@ -11,11 +11,17 @@
 #  4. kills the GNS leader's container, checks a new leader is elected, that a
 #     write through a survivor is visible on the other, then restarts the
 #     killed node and checks it catches up;
-#  5. runs spsim traffic through each ISMG to its SMSC simulator and checks
-#     every message was acknowledged and got its status report;
-#  6. stops both ISMGs with SIGTERM (they must exit 0) and checks with
+#  5. waits for the four regional ISMGs (Beijing, Tianjin, Guangzhou,
+#     Nanning), whose configs must be what deploy/gen-config.sh generates from
+#     deploy/regions and whose routes come from the GNS; runs spsim traffic
+#     through Beijing and Guangzhou to their SMSCs, and cross-region — Sina at
+#     Beijing to Guangzhou and Nanning numbers, forwarded with CMPP_FWD and
+#     reported back — and checks every message was acknowledged and got its
+#     status report;
+#  6. stops the ISMGs with SIGTERM (they must exit 0) and checks with
 #     `billing report`, in a one-off container on each ISMG's volume, that
-#     the CDRs hold every MT and every report;
+#     the CDRs hold every MT and every report, and the forwarded ones as
+#     settlement with the peer gateway;
 #  7. prints a summary, and always removes the project (containers, network,
 #     volumes) on the way out. Exits non-zero on any failure.
 #
@@ -334,8 +340,8 @@ note "$LEADER restarted and caught up" "$(secs_since "$t")s"
 # burst 500, in deploy/config): above it the ISMG rightly answers Result 8
 # (flow control), which spsim counts as rejected rather than retrying.
 # Destinations stay clear of the ported numbers (13800100099 is in
-# 1380010…, 13902200077 in 1390220…), which would wait in fwd:<gw> for
-# CMPP_FWD and never get a report here.
+# 1380010…, 13902200077 in 1390220…): they belong to another gateway than
+# their segment's, and would make the per-gateway counts below uneven.
 ismg_healthy() { local hp; hp=$(hostport "$1" 9190) && curl -fsS "http://$hp/healthz"; }
 run_traffic() { # NAME SERVICE SPSIM-ARGS...
   local name=$1 svc=$2 addr res ok
@@ -354,35 +360,68 @@ run_traffic() { # NAME SERVICE SPSIM-ARGS...
   note "$name: $MESSAGES msgs, all reported" "$(secs_since "$t")s"
 }
 
+say "ISMGs: configs generated from deploy/regions, routes from the GNS"
+gen=$WORK/gen-config
+bash "$ROOT/deploy/gen-config.sh" "$gen"
+for f in "$gen"/*.yaml; do
+  cmp -s "$f" "$ROOT/deploy/config/$(basename "$f")" ||
+    die "deploy/config/$(basename "$f") is not what deploy/gen-config.sh writes: run it and commit the result"
+done
+for svc in ismg-bj ismg-tj ismg-gz ismg-nn; do
+  wait_for 60 "$svc /healthz (its route cache has the table)" ismg_healthy "$svc"
+done
+info "four gateways up: $(ls "$gen" | tr '\n' ' ')"
+
 say "SP traffic: Sina at ISMG Beijing (001001), CMPP 3.0, to Beijing numbers"
 run_traffic "Beijing (Sina, CMPP 3.0 ascii)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
   -dest-prefix 1390010 -version 3.0 -coding ascii -text "Hello from Sina"
 say "SP traffic: Guangzhou Lottery at ISMG Guangzhou (020001), CMPP 2.0 GBK, to Guangzhou numbers"
 run_traffic "Guangzhou (Lottery, CMPP 2.0 gbk)" ismg-gz -sp-id 902002 -secret lottery-secret -src-id 10662020 \
   -dest-prefix 1380200 -version 2.0 -coding gbk -text "广州彩票：今晚开奖"
+say "SP traffic across regions: Sina at Beijing to Guangzhou numbers (CMPP_FWD to 020001, reports back)"
+run_traffic "Beijing -> Guangzhou (Sina, CMPP_FWD)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
+  -dest-prefix 1380201 -version 3.0 -coding ucs2 -text "新浪：跨区短信"
+say "SP traffic across regions: Sina at Beijing to Nanning numbers (CMPP_FWD to 077101, reports back)"
+run_traffic "Beijing -> Nanning (Sina, CMPP_FWD)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
+  -dest-prefix 1380771 -version 3.0 -coding ascii -text "Sina to Guangxi"
 
 # The current hour's CDR file is finalized (renamed from .part) when the
 # ISMG stops, so stop both gracefully first: SIGTERM, drain, unbind.
 say "ISMGs: graceful stop (SIGTERM), then billing from the CDRs on their volumes"
 t=$EPOCHREALTIME
-dc stop -t 20 ismg-bj ismg-gz >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; die "docker-compose stop"; }
+dc stop -t 20 ismg-bj ismg-tj ismg-gz ismg-nn >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; die "docker-compose stop"; }
 note "ISMGs stopped gracefully" "$(secs_since "$t")s"
-check_cdrs() { # SERVICE SP_ID
-  local svc=$1 sp=$2 cid vol code out ok
+check_cdrs() { # SERVICE SP_ID MT-COUNT
+  local svc=$1 sp=$2 n=$3 cid vol code out ok
   cid=$(dc ps -q "$svc")
   code=$(docker inspect -f '{{.State.ExitCode}}' "$cid")
   [ "$code" = 0 ] || die "$svc exited with status $code on SIGTERM"
   vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/tandem"}}{{.Name}}{{end}}{{end}}' "$cid")
   out=$(docker run --rm --network none -v "$vol:/var/lib/tandem:ro" "$TANDEM_IMAGE" \
     /bin/billing report -dir /var/lib/tandem/ismg/cdr -by sp -o json 2>&1) || die "billing report on $svc: $out"
-  ok=$(echo "$out" | jq --arg sp "$sp" --argjson n "$MESSAGES" \
+  ok=$(echo "$out" | jq --arg sp "$sp" --argjson n "$n" \
     'map(select(.sp_id == $sp)) | length == 1 and (.[0] | .mt == $n and .reports == $n and .delivered + .failed == $n and .pending == 0)') ||
     die "billing report on $svc: $out"
-  [ "$ok" = true ] || { echo "$out" >&2; die "$svc CDRs: want $MESSAGES MT and $MESSAGES reports for SP $sp"; }
+  [ "$ok" = true ] || { echo "$out" >&2; die "$svc CDRs: want $n MT and $n reports for SP $sp"; }
   info "$svc CDRs (volume $vol): $(echo "$out" | jq -r --arg sp "$sp" '.[] | select(.sp_id == $sp) | "SP \(.sp_id): \(.mt) MT, \(.reports) reports, \(.delivered) delivered, \(.failed) failed"')"
 }
-check_cdrs ismg-bj 901234
-check_cdrs ismg-gz 902002
+check_cdrs ismg-bj 901234 $((3 * MESSAGES)) # local, to Guangzhou, to Nanning
+check_cdrs ismg-gz 902002 "$MESSAGES"
+# The settlement: what Beijing forwarded out, Guangzhou and Nanning took in.
+settle() { # SERVICE PEER DIRECTION: the MT count of that row of billing -by gateway
+  local cid vol
+  cid=$(dc ps -q "$1")
+  vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/tandem"}}{{.Name}}{{end}}{{end}}' "$cid")
+  docker run --rm --network none -v "$vol:/var/lib/tandem:ro" "$TANDEM_IMAGE" \
+    /bin/billing report -dir /var/lib/tandem/ismg/cdr -by gateway -o json 2>/dev/null |
+    jq --arg gw "$2" --arg dir "$3" '[.[] | select(.gateway == $gw and .direction == $dir) | .mt] | add // 0'
+}
+for peer in 020001:ismg-gz 077101:ismg-nn; do
+  out_n=$(settle ismg-bj "${peer%%:*}" FWD_OUT); in_n=$(settle "${peer#*:}" 001001 FWD_IN)
+  [ "$out_n" = "$MESSAGES" ] && [ "$in_n" = "$MESSAGES" ] ||
+    die "settlement with ${peer%%:*}: Beijing FWD_OUT $out_n, ${peer#*:} FWD_IN $in_n, want $MESSAGES each"
+  info "settlement Beijing -> ${peer%%:*}: $out_n MT forwarded out, $in_n taken in"
+done
 
 # ---------------------------------------------------------------- summary
 say "Summary ($PROJECT, network $TANDEM_NET.0/24)"

@@ -37,9 +37,20 @@ func (n *Node) openFederation(o options) error {
 	if n.peers, err = federation.NewPeers(pc, n); err != nil {
 		return fmt.Errorf("ismg: federation: %w", err)
 	}
+	// A peer must be a gateway of the route table — once there is one:
+	// a gateway whose route cache has not reached the GNS yet lets its
+	// peers' secrets decide, rather than refusing them into a long
+	// reconnect backoff.
 	isPeer := func(code string) bool {
-		_, ok := n.table().Gateway(code)
-		return ok && code != n.gw
+		t := n.table()
+		if code == n.gw {
+			return false
+		}
+		if t.NumGateways() == 0 {
+			return true
+		}
+		_, ok := t.Gateway(code)
+		return ok
 	}
 	if n.fwdSrv, err = federation.NewFwdServer(pc, n, isPeer); err != nil {
 		return fmt.Errorf("ismg: listen.fwd: %w", err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,10 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 		cfg, err := ismg.LoadConfig(*check)
 		if err != nil {
 			return err
+		}
+		if len(cfg.Routes.GNS) > 0 {
+			fmt.Fprintf(stdout, "%s: ok (routes from the GNS at %s)\n", *check, strings.Join(cfg.Routes.GNS, ", "))
+			return nil
 		}
 		// The node cannot start without its route table, so a check that
 		// passed the file but not the table it names would mislead.
