@@ -22,6 +22,19 @@
 // sweep.go; recover.go picks up what a crash left in flight; node.go builds
 // the node (New) and runs it (Run).
 //
+// Across gateways (federation.go, listen.fwd set):
+//
+//	submit.go ─► fwd:<gw> ─► fwdsend.go   the forwarder sends CMPP_FWD type 0; on FWD_RESP 0
+//	                                      the MT moves to await, its report to come
+//	peer ─CMPP_FWD─► fwdrecv.go           type 0 into mt:<link>, type 1 into out:<sp>,
+//	                                      type 2 ends an await MT (report.go), type 3
+//	                                      counted; the dedup key in the same commit
+//	report.go (an MT from a peer) ─► fwd:<its gateway>   the report goes back as type 2
+//	deliver.go (an MO from a peer) ─► fwd:<its gateway>  the MO report goes back as type 3
+//
+// Routes come from routes.file or from the route cache following the GNS
+// (routes.go).
+//
 // # Message life cycle
 //
 // Everything a message goes through is a queue item or key in one bbolt
@@ -31,9 +44,10 @@
 //	SUBMIT ──► mt:<link>   Enqueue, one item per destination (Msg_Id),
 //	                       due = At_Time or now; SUBMIT_RESP after the commit
 //	                       (and the CDR fsync the committer runs before it)
-//	       └─► fwd:<gw>    number homed at another gateway: waits for
-//	                       CMPP_FWD (federation issue); until then it expires
-//	                       at Valid_Time with an EXPIRED report
+//	       └─► fwd:<gw>    number homed at another gateway: forwarded with
+//	                       CMPP_FWD (fwdsend.go), resent until Valid_Time,
+//	                       then an EXPIRED report; without listen.fwd it
+//	                       waits for Valid_Time and expires
 //	mt:<link> ─ dispatcher: Lease; Valid_Time past → EXPIRED report
 //	                       (while the link is down, a sweep every
 //	                       delivery.expiry_sweep reports the expired ones);
