@@ -230,3 +230,26 @@ func TestExpiresWhileSMSCDown(t *testing.T) {
 		}
 	})
 }
+
+// TestSMSCThrottling: the SMSC throttles every 3rd submit_sm; the link
+// pauses (throttle_backoff 1 s), the messages are retried (retry_min 1 s,
+// retry_max 5 m, on the bubble's clock), and every one is delivered.
+func TestSMSCThrottling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t, func(c *smscsim.Config) { c.ThrottleEvery = 3 },
+			replace("  retry_min: 20ms\n  retry_max: 200ms\n", "  retry_min: 1s\n  retry_max: 5m\n"),
+			replace("    throttle_backoff: 20ms\n", "    throttle_backoff: 1s\n"))
+		c := e.login(cmpp.V30)
+		res := burst(t, c, 30)
+		if res[0] != 30 {
+			t.Fatalf("results %v", res)
+		}
+		c.waitDelivers(t, time.Hour, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 30 })
+		if got := e.metric("ismg_smsc_throttled_total"); got == 0 {
+			t.Error("throttling not counted")
+		}
+		if st := e.smsc.Stats(); st.Throttled == 0 || st.Accepted != 30 {
+			t.Errorf("smsc stats %v", st)
+		}
+	})
+}

@@ -181,24 +181,6 @@ func TestSubmitLimits(t *testing.T) {
 	})
 }
 
-// TestSMSCThrottling: the SMSC throttles every 3rd submit_sm; the link
-// pauses, the messages are retried, and every one is delivered.
-func TestSMSCThrottling(t *testing.T) {
-	e := newEnv(t, func(c *smscsim.Config) { c.ThrottleEvery = 3 })
-	c := mustSP(t, e.node.CMPPAddr(), cmpp.V30)
-	res := burst(t, c, 30)
-	if res[0] != 30 {
-		t.Fatalf("results %v", res)
-	}
-	c.waitDelivers(t, 20*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 30 })
-	if got := metric(t, e.node.HTTPAddr(), "ismg_smsc_throttled_total"); got == 0 {
-		t.Error("throttling not counted")
-	}
-	if st := e.smsc.Stats(); st.Throttled == 0 || st.Accepted != 30 {
-		t.Errorf("smsc stats %v", st)
-	}
-}
-
 // TestSMSCDownThenUp: while the SMSC is down SPs keep getting Result 0 and
 // the messages wait; they drain when it comes back.
 func TestSMSCDownThenUp(t *testing.T) {
