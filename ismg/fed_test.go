@@ -584,3 +584,27 @@ func TestFederationLongMessage(t *testing.T) {
 	}
 	allReported(t, c, ids)
 }
+
+// TestFederationFwdUnreachable: Guangzhou runs, but its FWD port cannot be
+// reached (the route table sends peers to an address nothing listens on);
+// Beijing accepts MTs for Guangzhou meanwhile. Once the address answers
+// (a relay to Guangzhou's FWD port starts there), every one is delivered
+// once and reported.
+func TestFederationFwdUnreachable(t *testing.T) {
+	listen := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
+	table := map[string]string{"001001": listen["001001"], "020001": freeAddr(t)}
+	sites := startFederationAt(t, []string{"001001", "020001"}, listen, table)
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 30
+	ids := submitN(t, c, "1380200", n)
+	if d := bj.env.node.Store().Len(qFwdPrefix + "020001"); d != n {
+		t.Fatalf("fwd:020001 holds %d, want all %d while the peer is unreachable", d, n)
+	}
+	if got := gz.smsc.Stats().Accepted; got != 0 {
+		t.Fatalf("Guangzhou's SMSC got %d messages through an unreachable port", got)
+	}
+	fwdProxy(t, table["020001"], listen["020001"], 0)
+	allReported(t, c, ids)
+	onceEach(t, gz.smsc, n)
+}
