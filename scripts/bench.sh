@@ -39,5 +39,19 @@ if [ -x scripts/bench-e2e.sh ]; then
   CONNS=4 WINDOW=32 scripts/bench-e2e.sh | tee "$OUT/e2e-w32.txt"
   echo "== end to end: open loop, 20,000 SUBMIT/s offered, 4 connections x W=32"
   RATE=20000 CONNS=4 WINDOW=32 scripts/bench-e2e.sh | tee "$OUT/e2e-rate20k.txt"
+  # The SMSC windows carriers grant an ESME: 2 binds x 16 and 1 x 16
+  # (smscsim answers at once), beside the 4 x 256 above.
+  echo "== end to end at a carrier's SMSC window: 2 binds x 16"
+  BINDS=2 SMSC_WINDOW=16 scripts/bench-e2e.sh | tee "$OUT/e2e-2x16.txt"
+  echo "== end to end at a carrier's SMSC window: 1 bind x 16"
+  BINDS=1 SMSC_WINDOW=16 scripts/bench-e2e.sh | tee "$OUT/e2e-1x16.txt"
+fi
+if [ -x scripts/bench-fed.sh ]; then
+  # Cross-region (Beijing -> CMPP_FWD -> Guangzhou -> report back) beside
+  # local, in one invocation; then both at an offered 2,000 MT/s.
+  echo "== federation: cross-region beside local"
+  scripts/bench-fed.sh | tee "$OUT/fed-closed.txt"
+  echo "== federation: open loop, 2,000 MT/s offered"
+  RATE=2000 scripts/bench-fed.sh | tee "$OUT/fed-rate2000.txt"
 fi
 echo "raw results in $OUT/; update BENCHMARKS.md with the medians above"
