@@ -17,7 +17,8 @@
 # DELAY=20ms (receipt delay) SIM_PROCS=1 (GOMAXPROCS of the simulators)
 # RATE=0 (SUBMITs per second offered, open loop; 0: as fast as the windows
 # allow, which queues behind the slower leg and so measures throughput,
-# not latency).
+# not latency) PROFILE=1 (5 s CPU profiles of both gateways during run 1
+# of each flow, kept in the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -51,7 +52,7 @@ wait_http() {
 }
 
 declare -A PORT
-for g in bj gz; do for k in smsc cmpp http fwd; do PORT[$g.$k]=$(free_port); done; done
+for g in bj gz; do for k in smsc cmpp http fwd pprof; do PORT[$g.$k]=$(free_port); done; done
 mkdir -p "$WORK/routes"
 sed -e "/code: \"001001\"/,/fwd_addr/s#fwd_addr: .*#fwd_addr: 127.0.0.1:${PORT[bj.fwd]}#" \
     -e "/code: \"020001\"/,/fwd_addr/s#fwd_addr: .*#fwd_addr: 127.0.0.1:${PORT[gz.fwd]}#" \
@@ -69,6 +70,7 @@ gateway() { # g code name region link
       -e "s#@HTTP@#127.0.0.1:${PORT[$g.http]}#" -e "s#@FWD@#127.0.0.1:${PORT[$g.fwd]}#" \
       -e "s#@SMSC@#127.0.0.1:${PORT[$g.smsc]}#" \
       -e "s#^  gns: .*#  file: $WORK/routes/routes.yaml#" \
+      -e "s#^  fwd: .*#&\n  pprof: 127.0.0.1:${PORT[$g.pprof]}#" \
       -e "s#max_connections: 8#max_connections: $((CONNS + 1))#" -e "s#submit_rate: 50000#submit_rate: 0#" \
       -e "s#burst: 5000#burst: 1000000#" -e "s#    window: 32#    window: 256#" \
       testdata/ismg/region.yaml.in >"$WORK/$g/ismg.yaml"
@@ -109,7 +111,15 @@ for i in $(seq 1 "$RUNS"); do
     s0=$(awk -v a="$(cpu_s "$SMSC_PID_bj")" -v b="$(cpu_s "$SMSC_PID_gz")" 'BEGIN { print a + b }')
     t0=$(date +%s.%N)
     out="$WORK/$flow-$i.json"
+    profs=()
+    if [ "$i" = 1 ] && [ "${PROFILE:-0}" = 1 ]; then
+      KEEP=1
+      for g in bj gz; do
+        curl -fsS -o "$WORK/$flow-$g.cpu.pprof" "http://127.0.0.1:${PORT[$g.pprof]}/debug/pprof/profile?seconds=5" & profs+=($!)
+      done
+    fi
     run_spsim "$out" "$prefix" "$N"
+    for p in "${profs[@]:-}"; do [ -n "$p" ] && wait "$p"; done
     per() { awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
     bj_us=$(per "$b0" "$(cpu_s "$ISMG_PID_bj")"); gz_us=$(per "$g0" "$(cpu_s "$ISMG_PID_gz")")
     sm_us=$(per "$s0" "$(awk -v a="$(cpu_s "$SMSC_PID_bj")" -v b="$(cpu_s "$SMSC_PID_gz")" 'BEGIN { print a + b }')")
