@@ -120,7 +120,6 @@ func (s *Session) getCall() *call {
 	return &call{ch: make(chan callResult, 1)}
 }
 
-
 // SendAsync sends request p without waiting for its response: fn
 // is called exactly once with the response or an error (ErrTimeout after
 // ResponseTimeout, ErrClosed, a decode error), from the read goroutine,
