@@ -250,23 +250,12 @@ func (lr *linkRuntime) start(hard context.Context, items []queue.Item, marked fu
 	if len(keep) == 0 {
 		return false
 	}
-	b, op := n.newInflight(lr.q.queue(), keep)
-	for i := range jobs {
-		jobs[i].b = b
-	}
-	n.st.CommitAsync([]queue.Op{op}, func(err error) {
-		defer marked()
-		if err != nil {
-			n.noteStoreErr(err)
-			n.log.Error("mark in flight", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
-			for _, it := range keep {
-				n.st.Release(lr.q.queue(), it.ID)
-				lr.releaseSlots()
-			}
-			return
+	n.markAsync(lr.q, keep, func(b *inflightBatch) {
+		for i := range jobs {
+			jobs[i].b = b
 		}
 		lr.marked <- markedBatch{jobs: jobs} // room for every batch: each holds a durable slot
-	})
+	}, lr.releaseSlots, marked)
 	return true
 }
 

@@ -235,23 +235,12 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 	if len(keep) == 0 {
 		return false
 	}
-	b, op := n.newInflight(fw.q.queue(), keep)
-	for i := range jobs {
-		jobs[i].b = b
-	}
-	n.st.CommitAsync([]queue.Op{op}, func(err error) {
-		defer marked()
-		if err != nil {
-			n.noteStoreErr(err)
-			n.log.Error("mark FWDs in flight", LogKeyQueue, fw.q.queue(), LogKeyErr, err)
-			for _, it := range keep {
-				n.st.Release(fw.q.queue(), it.ID)
-				<-fw.durable
-			}
-			return
+	n.markAsync(fw.q, keep, func(b *inflightBatch) {
+		for i := range jobs {
+			jobs[i].b = b
 		}
 		fw.marked <- jobs // room for every batch: each holds a durable slot
-	})
+	}, func() { <-fw.durable }, marked)
 	return true
 }
 

@@ -39,15 +39,6 @@ func (n *Node) newInflight(q string, items []queue.Item) (*inflightBatch, queue.
 	return b, queue.Put(b.bucket, b.key[:], v)
 }
 
-// markInflight durably records items as in flight, one commit.
-func (n *Node) markInflight(ctx context.Context, q string, items []queue.Item) (*inflightBatch, error) {
-	b, op := n.newInflight(q, items)
-	if err := n.commit(ctx, op); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
 // settle notes that one item of b has its outcome (durable, or its commit
 // failed and it stays in the queue as in flight) and returns true for the
 // last one, whose caller deletes the record (deleteOp): a record outliving
@@ -107,4 +98,26 @@ func (n *Node) recoverInflight(ctx context.Context, q string, bump func([]byte) 
 		}
 	}
 	return count, nil
+}
+
+// markAsync commits the in-flight batch record of items of q without
+// waiting: then handed gets the batch (on the store's finisher, so it must
+// not block), or, if the commit failed, every item is released and
+// unslot called once per item (its slot given back). marked is called
+// last either way.
+func (n *Node) markAsync(q queueRef, items []queue.Item, handed func(*inflightBatch), unslot, marked func()) {
+	b, op := n.newInflight(q.queue(), items)
+	n.st.CommitAsync([]queue.Op{op}, func(err error) {
+		defer marked()
+		if err != nil {
+			n.noteStoreErr(err)
+			n.log.Error("mark in flight", LogKeyQueue, q.queue(), LogKeyErr, err)
+			for _, it := range items {
+				n.st.Release(q.queue(), it.ID)
+				unslot()
+			}
+			return
+		}
+		handed(b)
+	})
 }
