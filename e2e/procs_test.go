@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -140,15 +141,22 @@ func (p *proc) waitHealthy(url string) {
 	}
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
+// freeAddr returns a loopback address that was free a moment ago, on a
+// port below Linux's ephemeral range (32768-60999): a node restarted on
+// the same address must not find it taken by some client socket's
+// ephemeral port in the meantime.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999")
+	return ""
 }
 
 // metric reads the sum of a Prometheus series from addr's /metrics whose
@@ -183,7 +191,11 @@ func startSMSC(t testing.TB) *smscsim.SMSC {
 	t.Helper()
 	c := smscsim.DefaultConfig()
 	c.ReceiptDelay = 5 * time.Millisecond
-	c.ReceiptRetry = 50 * time.Millisecond
+	// A real SMSC keeps a receipt until the gateway takes it: retried
+	// every 100 ms for minutes, it outlives a gateway's restart however
+	// slow the machine (10 tries 50 ms apart did not, under CI's load).
+	c.ReceiptRetry = 100 * time.Millisecond
+	c.ReceiptAttempts = 3000
 	s, err := smscsim.New(c)
 	if err != nil {
 		t.Fatal(err)
