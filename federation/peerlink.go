@@ -266,9 +266,11 @@ func (l *Link) removeSlot(s *linkSlot) {
 // runSlot is the life of one slot: connect, serve, back off, repeat.
 func (l *Link) runSlot(ctx context.Context, s *linkSlot) {
 	attempt := 0
+	streak, lastReason := 0, "" // logins failed in a row, and why the last one did
 	for {
 		c, err := l.connect(ctx, s)
 		if err == nil {
+			streak, lastReason = 0, ""
 			l.up(s, c)
 			select {
 			case <-c.sess.Done():
@@ -295,7 +297,13 @@ func (l *Link) runSlot(ctx context.Context, s *linkSlot) {
 			l.mu.Lock()
 			s.lastErr = err.Error()
 			l.mu.Unlock()
-			s.log.Warn("peer login failed", cmpp.LogKeyReason, reason, cmpp.LogKeyErr, err)
+			// A peer down for hours must not fill the log: the first
+			// failure of a streak, a new reason, and then every 2^k-th
+			// attempt are logged; the metric counts them all.
+			if streak++; reason != lastReason || streak&(streak-1) == 0 {
+				s.log.Warn("peer login failed", cmpp.LogKeyReason, reason, cmpp.LogKeyErr, err, "failures_in_a_row", streak)
+			}
+			lastReason = reason
 		}
 		if ctx.Err() != nil {
 			l.setState(s, SessionClosed)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -327,17 +328,15 @@ func TestFederationPeerOutage(t *testing.T) {
 	onceEach(t, gz.smsc, n)
 }
 
-// fwdProxy relays TCP to target and drops the first drop FWD_RESPs coming
-// back: the sender times out and resends, the receiver must drop the
-// copies.
-func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
+// fwdProxy relays TCP to target PDU by PDU; each FWD_RESP coming back is
+// passed on only if pass says so (pass may block: the response is held).
+func fwdProxy(t *testing.T, listen, target string, pass func() bool) {
 	t.Helper()
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	var dropped atomic.Int32
 	go func() {
 		for {
 			in, err := l.Accept()
@@ -352,7 +351,7 @@ func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
 			go func() { io.Copy(out, in); out.Close() }()
 			go func() {
 				defer in.Close()
-				// Relay PDU by PDU (Total_Length framing), dropping FWD_RESPs.
+				// Relay PDU by PDU (Total_Length framing).
 				hdr := make([]byte, cmpp.HeaderLen)
 				for {
 					if _, err := io.ReadFull(out, hdr); err != nil {
@@ -363,8 +362,7 @@ func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
 					if _, err := io.ReadFull(out, body); err != nil {
 						return
 					}
-					if cmpp.CommandID(binary.BigEndian.Uint32(hdr[4:])) == cmpp.CmdFwdResp && dropped.Load() < int32(drop) {
-						dropped.Add(1)
+					if cmpp.CommandID(binary.BigEndian.Uint32(hdr[4:])) == cmpp.CmdFwdResp && !pass() {
 						continue
 					}
 					if _, err := in.Write(append(hdr[:cmpp.HeaderLen:cmpp.HeaderLen], body...)); err != nil {
@@ -374,7 +372,6 @@ func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
 			}()
 		}
 	}()
-	return &dropped
 }
 
 // TestFederationLostFwdResp: FWD_RESPs from Guangzhou are lost on the way
@@ -383,7 +380,10 @@ func fwdProxy(t *testing.T, listen, target string, drop int) *atomic.Int32 {
 func TestFederationLostFwdResp(t *testing.T) {
 	listen := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
 	table := map[string]string{"001001": listen["001001"], "020001": freeAddr(t)}
-	dropped := fwdProxy(t, table["020001"], listen["020001"], 5)
+	var dropped atomic.Int32 // the first 5 FWD_RESPs are lost
+	fwdProxy(t, table["020001"], listen["020001"], func() bool {
+		return dropped.Load() >= 5 || dropped.Add(1) > 5
+	})
 	sites := startFederationAt(t, []string{"001001", "020001"}, listen, table, func(code, y string) string {
 		return strings.Replace(y, "response_timeout: 2s", "response_timeout: 300ms", 1)
 	})
@@ -402,6 +402,40 @@ func TestFederationLostFwdResp(t *testing.T) {
 	if got := metric(t, gz.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt"`, `outcome="duplicate"`); got < 5 {
 		t.Errorf("duplicates dropped %v, want >= 5", got)
 	}
+}
+
+// TestFederationReportBeforeFwdResp: Guangzhou's report of an MT comes
+// back before Beijing has Guangzhou's FWD_RESP (held here on the wire), so
+// the MT is still in fwd:020001, not in await. Beijing refuses the report
+// with Result 8 (outcome "early"), Guangzhou resends it after its backoff,
+// and once the FWD_RESP is let through every report reaches the SP, each
+// message delivered once.
+func TestFederationReportBeforeFwdResp(t *testing.T) {
+	listen := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
+	table := map[string]string{"001001": listen["001001"], "020001": freeAddr(t)}
+	release := make(chan struct{})
+	fwdProxy(t, table["020001"], listen["020001"], func() bool {
+		<-release
+		return true
+	})
+	sites := startFederationAt(t, []string{"001001", "020001"}, listen, table, func(code, y string) string {
+		return strings.Replace(y, "response_timeout: 2s", "response_timeout: 30s", 1)
+	})
+	let := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(let) // before the nodes stop, should the test end early
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 5
+	ids := submitN(t, c, "1380200", n)
+	waitfor.Cond(t, "Beijing refusing a report ahead of its FWD_RESP", func() bool {
+		return metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt_report"`, `outcome="early"`) >= 1
+	})
+	if got := metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_reports_unknown_total"); got != 0 {
+		t.Fatalf("%v reports dropped as unknown while their MTs were in fwd:020001", got)
+	}
+	let()
+	allReported(t, c, ids)
+	onceEach(t, gz.smsc, n)
 }
 
 // TestFederationInteropFwd: a peer that is not Tandem — its FWD written
@@ -612,7 +646,7 @@ func TestFederationFwdUnreachable(t *testing.T) {
 	if got := gz.smsc.Stats().Accepted; got != 0 {
 		t.Fatalf("Guangzhou's SMSC got %d messages through an unreachable port", got)
 	}
-	fwdProxy(t, table["020001"], listen["020001"], 0)
+	fwdProxy(t, table["020001"], listen["020001"], func() bool { return true })
 	allReported(t, c, ids)
 	onceEach(t, gz.smsc, n)
 }

@@ -1,8 +1,6 @@
 package ismg
 
 import (
-	"context"
-	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -123,6 +121,7 @@ const (
 	reasonFwdLoop   = "loop"     // NodesCount at federation.max_nodes
 	reasonFwdRoute  = "no_route" // not ours and no gateway to pass it to
 	reasonFwdBusy   = "busy"     // its message is being worked on: resend later
+	reasonFwdEarly  = "early"    // an MT report ahead of its MT's move to await: resend later
 	reasonFwdStruct = "structure"
 )
 
@@ -235,9 +234,12 @@ func (n *Node) fwdInMO(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 }
 
 // fwdInReport takes the status report of an MT we forwarded: the MT waits
-// in await (moved there when the peer acknowledged it). Should the report
-// overtake that move (our FWD_RESP was lost and the MT is still in
-// fwd:<peer>), it is parked in the early-report queue until the move.
+// in await, moved there when the peer acknowledged it. A report can
+// overtake that move — the peer's SMSC was quick, or our FWD_RESP was lost
+// and the MT is still in fwd:<peer> until it is resent and acknowledged —
+// and is then refused with Result 8: the peer resends it after its backoff,
+// when the MT has reached await. Nothing is parked, so nothing can be left
+// behind by a move that commits beside a park, or by a crash between them.
 func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	rep, err := f.Report()
 	if err != nil {
@@ -250,19 +252,19 @@ func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBusy}
 	}
 	unlock := func() { n.msgLocks.unlock(id, mu) }
+	// fwd:<peer> first: the move commits between the two reads or not at
+	// all, so the MT is found in one of them (in the other order a move
+	// between the reads would hide it from both).
+	if _, err := n.st.Get(n.fwdQueueOf(peer).queue(), id); err == nil {
+		unlock()
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdEarly}
+	}
 	it, err := n.st.Get(qAwait, id)
 	var r mtRecord
 	if err == nil {
 		r, err = decodeMT(it.Value)
 	}
 	if err != nil || r.Peer != peer {
-		if _, ferr := n.st.Get(n.fwdQueueOf(peer).queue(), id); ferr == nil {
-			// Early: park it (durable) for the move to await.
-			return fwdIntake{
-				ops:    []queue.Op{queue.Enqueue(qEarlyReport, id, time.Now().Add(n.cfg.Delivery.OrphanTTL), encodeEarlyReport(peer, f.MsgContent))},
-				unlock: unlock,
-			}, accepted
-		}
 		unlock()
 		n.m.FwdReportsUnknown.Inc()
 		n.log.Info("MT report for a message not waiting here dropped", "peer", peer, LogKeyMsgID, id, "stat", rep.Stat)
@@ -284,50 +286,4 @@ func reportDone(s string, loc *time.Location) time.Time {
 		return t
 	}
 	return time.Now()
-}
-
-// qEarlyReport holds MT reports that came back before their MT left
-// fwd:<peer> (kv-free: the item id is the Msg_Id, the value the peer and
-// the report body).
-const qEarlyReport = "fwdreport"
-
-func encodeEarlyReport(peer, body string) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(peer)))
-	b = append(b, peer...)
-	return append(b, body...)
-}
-
-func decodeEarlyReport(b []byte) (peer, body string, ok bool) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return "", "", false
-	}
-	return string(b[k : k+int(n)]), string(b[k+int(n):]), true
-}
-
-// applyEarlyReport applies a parked report once its MT reached await.
-func (n *Node) applyEarlyReport(ctx context.Context, id uint64) {
-	it, err := n.st.Get(qEarlyReport, id)
-	if err != nil {
-		return
-	}
-	peer, body, ok := decodeEarlyReport(it.Value)
-	var rep cmpp.Report
-	if !ok || rep.DecodeString(body) != nil {
-		n.log.Warn("bad parked MT report dropped", LogKeyMsgID, id)
-		_ = n.commit(ctx, queue.Remove(qEarlyReport, id))
-		return
-	}
-	mu := n.msgLocks.lock(id)
-	defer n.msgLocks.unlock(id, mu)
-	a, err := n.st.Get(qAwait, id)
-	var r mtRecord
-	if err == nil {
-		r, err = decodeMT(a.Value)
-	}
-	if err != nil || r.Peer != peer {
-		return
-	}
-	done := reportDone(rep.DoneTime, n.loc)
-	n.finalReportOps(ctx, awaitQueue, id, &r, rep.Stat, "peer", "", done, []queue.Op{queue.Remove(qEarlyReport, id)})
 }

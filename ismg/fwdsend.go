@@ -298,10 +298,6 @@ func (fw *forwarder) answered(hard context.Context, j *fwdJob, t0 time.Time, err
 			n.noteStoreErr(err)
 			n.log.Error("store a forwarded message's outcome", LogKeyMsgID, j.it.ID, "peer", fw.gw, LogKeyErr, err)
 			n.st.Release(fw.q.queue(), j.it.ID)
-		} else if j.mt != nil && n.st.Len(qEarlyReport) > 0 {
-			// Rare (our FWD_RESP was lost and the report overtook the
-			// move): only then look for a parked report.
-			n.tasks.Go(func() { n.applyEarlyReport(hard, j.it.ID) })
 		}
 		n.inflightDone(j.b)
 		<-fw.durable

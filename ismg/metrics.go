@@ -35,7 +35,7 @@ type Metrics struct {
 
 	// The federation: CMPP_FWD with peer gateways.
 	FwdSent           *prometheus.CounterVec   // peer, type (mt|mo|mt_report|mo_report), result (ok|retry|refused)
-	FwdReceived       *prometheus.CounterVec   // peer, type, outcome (ok|duplicate|loop|no_route|busy|store|...)
+	FwdReceived       *prometheus.CounterVec   // peer, type, outcome (ok|duplicate|loop|no_route|busy|early|store|...)
 	FwdLatency        *prometheus.HistogramVec // peer: FWD → FWD_RESP
 	FwdLoops          prometheus.Counter       // FWDs refused at federation.max_nodes
 	FwdMOReports      prometheus.Counter       // MO status reports (type 3) received
