@@ -55,17 +55,26 @@ func TestTLSLogin(t *testing.T) {
 		t.Errorf("server session's RemoteAddr = %v, want the TCP peer", ss.RemoteAddr())
 	}
 
+	// Each failed login below is let go (its server side closed) before
+	// the next: with MaxPendingPerIP 1 a lingering one would have the
+	// next refused for the cap instead of failing the way it is meant to.
+	settled := func() {
+		t.Helper()
+		waitfor.Cond(t, "no pending connection", func() bool { return ts.PendingConns() == 0 })
+	}
 	bad := cfg
 	bad.Secret = "wrong"
 	var ce *cmpp.ConnectError
 	if _, err := cmpp.Dial(ctx, ts.Addr, bad); !errors.As(err, &ce) || ce.Status != cmpp.ConnectAuthFailed {
 		t.Fatalf("wrong secret over TLS: %v, want CONNECT_RESP status 3", err)
 	}
+	settled()
 	plain := cfg
 	plain.TLS = nil
 	if _, err := cmpp.Dial(ctx, ts.Addr, plain); err == nil {
 		t.Fatal("plaintext login to a TLS listener succeeded")
 	}
+	settled()
 	untrusting := cfg
 	untrusting.TLS = testcerts.ClientConfig(testcerts.NewCA(t, "other"), nil)
 	var ua x509.UnknownAuthorityError
@@ -76,7 +85,7 @@ func TestTLSLogin(t *testing.T) {
 	// One TCP connect that never starts its handshake holds 127.0.0.1's
 	// only pending slot: a TLS login from there is refused unread, and
 	// goes through once the idle one is gone.
-	waitfor.Cond(t, "no pending connection", func() bool { return ts.PendingConns() == 0 })
+	settled()
 	idle, err := net.Dial("tcp", ts.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +98,6 @@ func TestTLSLogin(t *testing.T) {
 		t.Fatalf("per-IP refusals = %d, want 1", n)
 	}
 	idle.Close()
-	waitfor.Cond(t, "the idle connection gone", func() bool { return ts.PendingConns() == 0 })
+	settled()
 	cmpptest.DialConfig(t, ts.Addr, cfg)
 }
