@@ -141,6 +141,11 @@ type BillingConfig struct {
 type RuntimeConfig struct {
 	GCPercent     int   `yaml:"gc_percent"`      // GOGC
 	MemoryLimitMB int64 `yaml:"memory_limit_mb"` // GOMEMLIMIT in MiB; 0: none
+	// CommitInterval is the least time between two fsync'd transactions
+	// of the queue store (queue.Config.MinInterval): thin traffic shares
+	// transactions instead of paying an fsync for every few commits, at
+	// up to this much latency; 0 commits as soon as the last one ended.
+	CommitInterval time.Duration `yaml:"commit_interval"`
 }
 
 // SPAccount is one SP's login and limits. SIGHUP reloads these without
@@ -225,7 +230,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout: 10 * time.Second,
 		},
 		Billing:    BillingConfig{Rotate: time.Hour},
-		Runtime:    RuntimeConfig{GCPercent: 400},
+		Runtime:    RuntimeConfig{GCPercent: 400, CommitInterval: 2 * time.Millisecond},
 		Federation: FederationConfig{MaxNodes: 4, DedupWindow: 72 * time.Hour, RetryMin: 5 * time.Second, RetryMax: 5 * time.Minute, Sessions: 4},
 	}
 }

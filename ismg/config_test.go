@@ -100,13 +100,18 @@ func TestParseConfigRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Runtime.GCPercent != 400 || cfg.Runtime.MemoryLimitMB != 0 {
+	if cfg.Runtime.GCPercent != 400 || cfg.Runtime.MemoryLimitMB != 0 || cfg.Runtime.CommitInterval != 2*time.Millisecond {
 		t.Errorf("runtime defaults: %+v", cfg.Runtime)
 	}
-	_, err = ParseConfig("ismg.yaml", []byte(goodConfig+"runtime:\n  gc_percent: 5\n  memory_limit_mb: -1\n"))
+	cfg, err = ParseConfig("ismg.yaml", []byte(goodConfig+"runtime:\n  commit_interval: 0s\n"))
+	if err != nil || cfg.Runtime.CommitInterval != 0 {
+		t.Errorf("commit_interval 0s: %v, %v (an explicit 0 turns pacing off)", cfg.Runtime.CommitInterval, err)
+	}
+	_, err = ParseConfig("ismg.yaml", []byte(goodConfig+"runtime:\n  gc_percent: 5\n  memory_limit_mb: -1\n  commit_interval: 1s\n"))
 	for _, want := range []string{
 		`ismg.yaml:25: runtime.gc_percent: want 25..10000, got 5`,
 		`ismg.yaml:26: runtime.memory_limit_mb: must be >= 0, got -1`,
+		`ismg.yaml:27: runtime.commit_interval: want 0..100ms, got 1s`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

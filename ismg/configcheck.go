@@ -141,6 +141,9 @@ func (c *Config) checkLimits(bad badFunc) {
 	if c.Runtime.GCPercent < 25 || c.Runtime.GCPercent > 10000 {
 		bad("runtime.gc_percent", "want 25..10000, got %d", c.Runtime.GCPercent)
 	}
+	if c.Runtime.CommitInterval < 0 || c.Runtime.CommitInterval > 100*time.Millisecond {
+		bad("runtime.commit_interval", "want 0..100ms, got %v", c.Runtime.CommitInterval)
+	}
 	if c.Runtime.MemoryLimitMB < 0 {
 		bad("runtime.memory_limit_mb", "must be >= 0, got %d", c.Runtime.MemoryLimitMB)
 	}

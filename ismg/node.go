@@ -216,6 +216,7 @@ func (n *Node) openDurable(o options) error {
 	qc := queue.DefaultConfig()
 	qc.Logger = o.log.With("component", "queue")
 	qc.NoSync = o.noSync
+	qc.MinInterval = cfg.Runtime.CommitInterval
 	qc.MaxDepth = 0 // depth is enforced per SP request (limits.queue_depth), not per queue
 	// One CDR fsync per queue transaction, run by the committer when it
 	// takes the batch, before the transaction: the SUBMITs in it wrote

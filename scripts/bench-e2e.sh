@@ -24,7 +24,8 @@
 # metrics after it as $WORK/ismg.allocs.pprof and $WORK/ismg.metrics;
 # profile spsim's run 1 and smscsim's whole life as $WORK/spsim.cpu.pprof
 # and $WORK/smscsim.cpu.pprof, and keep $WORK). RATE=0 (SUBMITs per second
-# over all connections; 0: as fast as the windows allow).
+# over all connections; 0: as fast as the windows allow). COMMIT_INTERVAL=2ms
+# (the node's runtime.commit_interval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,7 @@ SMSC_WINDOW=${SMSC_WINDOW:-256}
 SP_WINDOW=${SP_WINDOW:-256}
 SIM_PROCS=${SIM_PROCS:-1}
 RATE=${RATE:-0}
+COMMIT_INTERVAL=${COMMIT_INTERVAL:-2ms}
 
 command -v jq >/dev/null || { echo "bench-e2e: needs jq" >&2; exit 2; }
 
@@ -108,6 +110,7 @@ sed -e "s#@DATA@#$WORK/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.ya
     -e "/^sps:/,/^smsc:/s#window: .*#window: $SP_WINDOW#" \
     -e "/^smsc:/,\$s#window: .*#window: $SMSC_WINDOW#" -e "s#binds: .*#binds: $BINDS#" \
     -e "s#max_connections: .*#max_connections: $((CONNS + 1))#" \
+    -e "s#commit_interval: .*#commit_interval: $COMMIT_INTERVAL#" \
     testdata/ismg/demo.yaml.in >"$WORK/ismg/ismg.yaml"
 "$BIN/ismg" -config "$WORK/ismg/ismg.yaml" -log-level warn >"$WORK/ismg.log" 2>&1 &
 PIDS+=($!)

@@ -183,20 +183,31 @@ func (s *Store) run() {
 }
 
 // next waits for work and takes up to MaxBatch ops worth of requests (at
-// least one request). It returns false once the store is closed and
-// nothing is pending.
+// least one request), no sooner than MinInterval after the previous
+// transaction started unless MaxBatch ops are pending. It returns false
+// once the store is closed and nothing is pending. It runs on the
+// committer goroutine, which alone touches s.lastTx.
 func (s *Store) next(buf []*request) ([]*request, bool) {
-	var deadline <-chan time.Time
+	var paced *time.Timer
+	defer func() {
+		if paced != nil {
+			paced.Stop()
+		}
+	}()
 	for {
+		var tick <-chan time.Time
 		s.pmu.Lock()
 		if len(s.pending) > 0 {
 			full := s.pendingOps >= s.cfg.MaxBatch || s.closed
-			if s.cfg.MaxDelay > 0 && !full && deadline == nil {
-				deadline = time.After(s.cfg.MaxDelay)
-			}
-			if s.cfg.MaxDelay == 0 || full || deadline == nil {
+			early := s.cfg.MinInterval - time.Since(s.lastTx)
+			if full || early <= 0 {
+				s.lastTx = time.Now()
 				return s.take(buf), true
 			}
+			if paced == nil {
+				paced = time.NewTimer(early)
+			}
+			tick = paced.C
 		} else if s.closed {
 			s.pmu.Unlock()
 			return nil, false
@@ -204,9 +215,8 @@ func (s *Store) next(buf []*request) ([]*request, bool) {
 		s.pmu.Unlock()
 		select {
 		case <-s.kick:
-		case <-deadline:
-			s.pmu.Lock()
-			return s.take(buf), true
+		case <-tick:
+			paced = nil
 		}
 	}
 }

@@ -14,12 +14,16 @@ type Config struct {
 	// (one fsync). A single Commit larger than MaxBatch still gets its own
 	// transaction: atomicity wins over the limit.
 	MaxBatch int
-	// MaxDelay is how long the committer may wait for a batch to fill once
-	// the first request arrived. 0 (the default) commits as soon as the
-	// previous fsync finished: requests that arrive during an fsync form
-	// the next batch ("natural batching"), which costs no latency when idle
-	// and batches well under load.
-	MaxDelay time.Duration
+	// MinInterval is the least time between the starts of two
+	// transactions: requests arriving meanwhile wait and join the next
+	// one, up to MaxBatch ops. 0 (the default) commits as soon as the
+	// previous fsync finished — requests that arrive during an fsync form
+	// the next batch ("natural batching"), which batches well under load
+	// but gives thin traffic a transaction (and an fsync) per few
+	// requests. A few milliseconds keep thin traffic to one fsync per
+	// several messages, at that cost in latency; under load transactions
+	// take longer than the interval and it costs nothing.
+	MinInterval time.Duration
 	// MaxDepth is the default per-queue item limit; Enqueue or Move beyond
 	// it fails with ErrQueueFull. 0 means unlimited. The in-memory index
 	// costs roughly 100 bytes per item.
@@ -60,7 +64,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxBatch:    16384,
-		MaxDelay:    0,
+		MinInterval: 0,
 		MaxDepth:    1_000_000,
 		CacheBytes:  64 << 20,
 		OpenTimeout: 5 * time.Second,
@@ -74,10 +78,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBatch <= 0:
 		return errors.New("queue: config: MaxBatch must be > 0")
-	case c.MaxDelay < 0:
-		return errors.New("queue: config: MaxDelay must be >= 0")
-	case c.MaxDelay > time.Second:
-		return fmt.Errorf("queue: config: MaxDelay %v is above 1s: every commit would wait that long", c.MaxDelay)
+	case c.MinInterval < 0:
+		return errors.New("queue: config: MinInterval must be >= 0")
+	case c.MinInterval > time.Second:
+		return fmt.Errorf("queue: config: MinInterval %v is above 1s: commits would wait that long", c.MinInterval)
 	case c.MaxDepth < 0:
 		return errors.New("queue: config: MaxDepth must be >= 0")
 	case c.OpenTimeout < 0:

@@ -40,6 +40,7 @@ type Store struct {
 	isClosed atomic.Bool // reads fail with ErrClosed, even from the cache
 
 	kick    chan struct{} // capacity 1: "pending is not empty"
+	lastTx  time.Time     // when the committer took its last batch (Config.MinInterval); its own
 	stopped chan struct{} // closed when the committer and the finisher exited
 	// fin carries committed batches from the committer to the finisher,
 	// which answers their requests (see finishLater); finFree recycles
@@ -93,6 +94,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		fin:     make(chan []*request, finBacklog),
 		finFree: make(chan []*request, finBacklog+1),
 		closing: make(chan struct{}),
+		lastTx:  time.Now(),
 	}
 	items, err := s.load()
 	if err != nil {

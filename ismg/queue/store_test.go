@@ -91,8 +91,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 	bad := []func(*Config){
 		func(c *Config) { c.MaxBatch = 0 },
-		func(c *Config) { c.MaxDelay = -1 },
-		func(c *Config) { c.MaxDelay = 2 * time.Second },
+		func(c *Config) { c.MinInterval = -1 },
+		func(c *Config) { c.MinInterval = 2 * time.Second },
 		func(c *Config) { c.MaxDepth = -1 },
 		func(c *Config) { c.QueueDepth = map[string]int{"x": -1} },
 		func(c *Config) { c.MmapSize = -1 },
@@ -390,7 +390,8 @@ func commitAtomic(t *testing.T, cfg Config) {
 }
 
 // TestBatchIsolation puts good and bad requests into one transaction (the
-// committer waits until MaxBatch ops are pending) and checks that only the
+// committer, paced by MinInterval, waits until MaxBatch ops are pending)
+// and checks that only the
 // bad ones fail and that later requests see earlier ones of the batch.
 func TestBatchIsolation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
@@ -400,7 +401,7 @@ func TestBatchIsolation(t *testing.T) {
 	mustCommit(t, s, Enqueue("mt", 100, t0, nil))
 	_ = s.Close()
 	cfg.MaxBatch = 8
-	cfg.MaxDelay = time.Second // the batch fills long before this
+	cfg.MinInterval = time.Second // the batch fills long before this
 	s = openTest(t, path, cfg)
 
 	reqs := [][]Op{
