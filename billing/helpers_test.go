@@ -172,3 +172,5 @@ func writeSample(t testing.TB, dir string) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+func timeHours(h int) time.Duration { return time.Duration(h) * time.Hour }

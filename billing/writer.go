@@ -158,10 +158,6 @@ func (w *Writer) Write(rec Record) error {
 	if rec.HandlingGateway == "" {
 		rec.HandlingGateway = w.cfg.Gateway
 	}
-	// Checked before locking so a bad record cannot start a new file.
-	if err := rec.Validate(); err != nil {
-		return err
-	}
 	// Encoded before locking: writers only contend for the copy.
 	bp := w.bufs.Get().(*[]byte)
 	defer w.bufs.Put(bp)
@@ -170,6 +166,18 @@ func (w *Writer) Write(rec Record) error {
 		return err
 	}
 	*bp = b
+	return w.WriteLine(b)
+}
+
+// WriteLine appends one record already encoded by Record.AppendCSV (with
+// its HandlingGateway set), as Write does: a caller that keeps records
+// durably elsewhere until they are in a file (the ISMG's CDR outbox)
+// encodes them once, when they are made. The line is not checked beyond
+// its newline.
+func (w *Writer) WriteLine(b []byte) error {
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return fmt.Errorf("%w: a line must end with a newline", ErrInvalidRecord)
+	}
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()

@@ -105,7 +105,7 @@ func BenchmarkNodeMT(b *testing.B) {
 	b.ReportMetric(float64(want)/done.Seconds(), "reported-MT/s")
 	st := e.node.Store().Stats()
 	b.ReportMetric(float64(st.Ops)/float64(max(st.Txs, 1)), "ops/fsync")
-	b.ReportMetric(float64(e.node.cdr.Stats().Syncs)/float64(max(st.Txs, 1)), "cdrsyncs/tx")
+	b.ReportMetric(float64(e.node.cdr.Stats().Syncs)/float64(want), "cdrsyncs/MT")
 	b.ReportMetric(float64(st.Txs)/float64(want), "txs/MT")
 }
 

@@ -46,7 +46,8 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 			fail("not_found") // another SP's message is none of this one's business
 			return
 		}
-		n.st.CommitAsync([]queue.Op{queue.Remove(q.queue(), it.ID)}, func(err error) {
+		ops := n.cdrOps([]queue.Op{queue.Remove(q.queue(), it.ID)}, n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, time.Now()))
+		n.st.CommitAsync(ops, func(err error) {
 			if err != nil {
 				n.noteStoreErr(err)
 				n.st.Release(q.queue(), it.ID)
@@ -54,7 +55,6 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 				n.replyNoWait(s, h, &cmpp.CancelResp{SuccessID: cmpp.CancelFailed})
 				return
 			}
-			n.writeCDR(n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, time.Now()))
 			n.stats.mtFailed(r.SPID, r.ServiceID, r.Submitted)
 			n.m.Cancels.WithLabelValues(sp.id, "ok").Inc()
 			n.log.Info("MT cancelled by its SP", LogKeySP, sp.id, LogKeyMsgID, it.ID, LogKeyQueue, q)

@@ -1,40 +1,18 @@
 package ismg
 
 import (
-	"errors"
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
 )
 
-// writeCDR buffers one bill record; a failure marks billing broken, which
-// refuses new SUBMITs (flow control) rather than accepting unbilled ones.
-func (n *Node) writeCDR(r billing.Record) {
-	if err := n.cdr.Write(r); err != nil {
-		n.m.BillingErrors.Inc()
-		if n.billingBad.CompareAndSwap(false, true) {
-			n.log.Error("billing failed: SUBMITs are refused until restart", LogKeyErr, err)
-		}
-	}
-}
-
-// noteCDRSync accounts for a failed CDR fsync: billing is marked broken,
-// which refuses new SUBMITs (flow control) rather than accepting unbilled
-// ones.
-func (n *Node) noteCDRSync(err error) {
-	if err == nil || errors.Is(err, errSyncStopped) {
-		return
-	}
-	n.m.BillingErrors.Inc()
-	if n.billingBad.CompareAndSwap(false, true) {
-		n.log.Error("billing sync failed: SUBMITs are refused until restart", LogKeyErr, err)
-	}
-}
+// The CDRs of the node's messages, built from what they bill; cdrOps
+// (cdrout.go) commits each with it.
 
 // bill starts the CDR of message id: the fields every kind shares, with
 // the direction of the queue the message leaves through (a fwd:<gw> queue
 // bills it forwarded out to gw). The kinds fill in the rest: mtCDR and
-// reportCDR from the MT's record, handleMO from the deliver_sm.
+// reportRecord from the MT's record, handleMO from the deliver_sm.
 func (n *Node) bill(kind billing.Kind, id uint64, via queueRef) billing.Record {
 	dir, next := via.billing()
 	return billing.Record{Kind: kind, MsgID: id, HandlingGateway: n.gw, Direction: dir, NextGateway: next}
@@ -59,14 +37,4 @@ func (n *Node) reportRecord(id uint64, r *mtRecord, via queueRef, stat string, d
 	rec := n.mtCDR(id, r, via)
 	rec.Kind, rec.FinalStatus, rec.DoneTime, rec.SMSCMsgID = billing.KindReport, stat, done, r.SMSCID
 	return rec
-}
-
-// reportCDR writes the REPORT CDR of a final report before its commit: the
-// committer fsyncs the CDRs written before it takes a batch (OnBatch), so
-// the record is durable no later than the removal of the message it
-// settles, and a crash cannot lose it. A commit that then fails leaves a
-// second REPORT for the same Msg_Id when the message is finished again;
-// billing settles an MT once (billing/FORMAT.md).
-func (n *Node) reportCDR(via queueRef, id uint64, r *mtRecord, stat string, done time.Time) {
-	n.writeCDR(n.reportRecord(id, r, via, stat, done))
 }

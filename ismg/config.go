@@ -131,6 +131,10 @@ type DeliveryConfig struct {
 type BillingConfig struct {
 	Dir    string        `yaml:"dir"` // default <data_dir>/cdr
 	Rotate time.Duration `yaml:"rotate"`
+	// MoveInterval is how often CDRs move from the store, where each is
+	// committed with what it bills, into the CDR files (one file fsync
+	// per move): how far the files may lag the traffic.
+	MoveInterval time.Duration `yaml:"move_interval"`
 }
 
 // RuntimeConfig tunes the Go runtime of the ismg process (cmd/ismg applies
@@ -229,7 +233,7 @@ func DefaultConfig() Config {
 			DeliverTTL:      72 * time.Hour,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		Billing:    BillingConfig{Rotate: time.Hour},
+		Billing:    BillingConfig{Rotate: time.Hour, MoveInterval: 200 * time.Millisecond},
 		Runtime:    RuntimeConfig{GCPercent: 400, CommitInterval: 2 * time.Millisecond},
 		Federation: FederationConfig{MaxNodes: 4, DedupWindow: 72 * time.Hour, RetryMin: 5 * time.Second, RetryMax: 5 * time.Minute, Sessions: 4},
 	}

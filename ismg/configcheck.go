@@ -112,6 +112,7 @@ func (c *Config) checkLimits(bad badFunc) {
 		{"limits.response_timeout", c.Limits.ResponseTimeout}, {"delivery.retry_min", c.Delivery.RetryMin},
 		{"delivery.retry_max", c.Delivery.RetryMax}, {"delivery.default_validity", c.Delivery.DefaultValidity},
 		{"delivery.report_timeout", c.Delivery.ReportTimeout}, {"billing.rotate", c.Billing.Rotate},
+		{"billing.move_interval", c.Billing.MoveInterval},
 		{"delivery.orphan_ttl", c.Delivery.OrphanTTL}, {"delivery.shutdown_timeout", c.Delivery.ShutdownTimeout},
 		{"delivery.expiry_sweep", c.Delivery.ExpirySweep}, {"delivery.deliver_ttl", c.Delivery.DeliverTTL},
 	} {

@@ -226,7 +226,8 @@ func TestSIGKILL(t *testing.T) {
 	}
 
 	// Billing: after a graceful stop, every acknowledged Msg_Id has its MT
-	// record and the REPORT record of its final state, across the crash.
+	// record and the REPORT record of its final state, across the crash —
+	// each once (the CDR outbox files every record exactly once).
 	sp2.Close()
 	if err := ch2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -243,7 +244,7 @@ func TestSIGKILL(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("CDR files: %v %v", files, err)
 	}
-	mts, reps := map[uint64]bool{}, map[uint64]bool{}
+	mts, reps := map[uint64]int{}, map[uint64]int{}
 	for _, f := range files {
 		recs, err := billing.ReadFile(f)
 		if err != nil {
@@ -252,23 +253,32 @@ func TestSIGKILL(t *testing.T) {
 		for _, r := range recs {
 			switch {
 			case r.Kind == billing.KindMT:
-				mts[r.MsgID] = true
+				mts[r.MsgID]++
 			case r.Kind == billing.KindReport && r.FinalStatus != "":
-				reps[r.MsgID] = true
+				reps[r.MsgID]++
 			}
 		}
 	}
 	noMT, noReport := 0, 0
 	for id := range acked {
-		if !mts[id] {
+		if mts[id] == 0 {
 			noMT++
 		}
-		if !reps[id] {
+		if reps[id] == 0 {
 			noReport++
 		}
 	}
 	if noMT > 0 || noReport > 0 {
 		t.Errorf("of %d acked Msg_Ids, %d have no MT CDR and %d no REPORT CDR", nAcked, noMT, noReport)
+	}
+	twice := 0
+	for id, k := range mts {
+		if k > 1 || reps[id] > 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Errorf("%d Msg_Ids have an MT or REPORT record more than once", twice)
 	}
 }
 

@@ -42,8 +42,8 @@
 // Values are versioned binary records (message.go).
 //
 //	SUBMIT ──► mt:<link>   Enqueue, one item per destination (Msg_Id),
-//	                       due = At_Time or now; SUBMIT_RESP after the commit
-//	                       (and the CDR fsync the committer runs before it)
+//	                       due = At_Time or now, the MT CDR in the same
+//	                       commit (cdr queue); SUBMIT_RESP after the commit
 //	       └─► fwd:<gw>    number homed at another gateway: forwarded with
 //	                       CMPP_FWD (fwdsend.go), resent until Valid_Time,
 //	                       then an EXPIRED report; without listen.fwd it
@@ -119,8 +119,8 @@
 //
 //   - cmpp.Server: per SP connection one reader and one writer. Requests
 //     are handled on the reader (cmpp.Config.InlineHandler) and never wait:
-//     a SUBMIT is answered from the callbacks of its queue commit and CDR
-//     fsync (submitWait.finish), a CANCEL from its commit callback.
+//     a SUBMIT is answered from the callback of its queue commit
+//     (submitWait.finish), a CANCEL from its commit callback.
 //   - per SMSC link: smsclink's bind goroutines and deliver handlers
 //     (receipts/MO commit before answering; receipts are parsed on the
 //     bind's reader). The final receipt of a mapped single-part MT takes no
@@ -140,23 +140,21 @@
 //     on the session's reader and only hand the answer to the deliverer
 //     (a refusal starts a goroutine that reschedules the DELIVER).
 //   - sweepers: await (MC:0001), orphan (expiry), fwd:<gw> (EXPIRED), the
-//     CDR group-sync goroutine and the Msg_Id reserver.
+//     CDR mover and the Msg_Id reserver.
 //
-// # CDR fsync
+// # CDRs
 //
-// A SUBMIT buffers its MT CDRs, joins the next CDR sync round, then
-// commits. The queue's committer runs the round when it takes the batch
-// holding that commit (queue.Config.OnBatch), before the transaction, so
-// there is one CDR fsync per queue transaction; a commit refused before
-// reaching the committer pokes the syncer goroutine instead. SUBMIT_RESP
-// waits for both outcomes and is sent from whichever callback comes last.
-// Starting a round whenever the syncer was idle gave about 2.4 CDR fsyncs
-// per queue transaction; running it alongside the queue's fsyncs let
-// ext4's journal stall queue commits for 10-25 ms under load. REPORT and
-// MO CDRs are written before their commits too, so the same round makes
-// them durable no later than the state change they record (a REPORT CDR
-// written after the commit could be lost with the process: TestSIGKILL
-// checks every acknowledged message's MT and REPORT records).
+// A CDR is committed with what it bills, as a line of the cdr queue: the
+// MT record with the SUBMIT, the REPORT with the end of its message, the
+// MO with its queueing (cdrout.go). One fsync covers both, so SUBMIT_RESP
+// follows a single durable commit, a commit that fails bills nothing, and
+// no crash separates a message from its CDR. The CDR mover takes the
+// lines to the hourly files every billing.move_interval (write, fsync,
+// then remove them from the store) and once more at shutdown; at start it
+// drops the lines a crash caught after they were filed. Before, each
+// SUBMIT waited for a CDR fsync too (run by the committer before each
+// transaction), and a crash could leave a CDR for a SUBMIT never stored.
+// TestSIGKILL checks every acknowledged message's MT and REPORT records.
 //
 // # HTTP
 //

@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
@@ -12,8 +11,8 @@ import (
 
 // Receiving CMPP_FWD (federation.FwdReceiver). Store and forward per hop:
 // the FWD_RESP with Result 0 goes back only once what the FWD carried is in
-// this gateway's store and its CDR fsynced (one commit, one sync round,
-// as a SUBMIT). In the same commit goes the FWD's dedup key, so a resend —
+// this gateway's store, its CDR with it (one commit, as a SUBMIT). In the
+// same commit goes the FWD's dedup key, so a resend —
 // after a lost FWD_RESP, a timeout or a reconnect — is answered Result 0
 // and dropped, never delivered twice (fwddedup.go).
 //
@@ -32,7 +31,7 @@ import (
 // its sender reports the MT failed to its SP.
 
 // ReceiveFwd takes one FWD from peer on the session's reader: it must not
-// block. respond is called from the commit and CDR-sync callbacks.
+// block. respond is called from the commit's callback.
 func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32)) {
 	typ := fwdTypeName(f.MsgFwdType)
 	answer := func(result uint32, outcome string) {
@@ -56,21 +55,12 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 		answer(ref.result, ref.reason)
 		return
 	}
-	if in.ops == nil { // nothing to store beyond the dedup key (a late report)
-		in.ops = []queue.Op{}
-	}
 	in.ops = append(in.ops, queue.Put(bucket, key, nil))
-	for _, rec := range in.cdrs {
-		n.writeCDR(rec)
-	}
-	w := &fwdWait{}
-	w.pending.Store(2)
-	finish := func() {
-		n.noteCDRSync(w.cdrErr)
+	n.st.CommitAsync(in.ops, func(err error) {
 		if in.unlock != nil {
 			in.unlock()
 		}
-		switch err := w.storeErr; {
+		switch {
 		case err == nil:
 			if in.done != nil {
 				in.done()
@@ -84,35 +74,13 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 			n.log.Warn("FWD not stored", "peer", peer, LogKeyMsgID, f.MsgID, LogKeyErr, err)
 			answer(cmpp.ResultFlowControl, reasonStore) // the peer resends it
 		}
-	}
-	n.cdrSync.join(func(err error) {
-		w.cdrErr = err
-		if w.pending.Add(-1) == 0 {
-			finish()
-		}
-	})
-	n.st.CommitAsync(in.ops, func(err error) {
-		w.storeErr = err
-		if err != nil {
-			n.cdrSync.poke()
-		}
-		if w.pending.Add(-1) == 0 {
-			finish()
-		}
 	})
 }
 
-// fwdWait is one received FWD between its two durability callbacks.
-type fwdWait struct {
-	pending          atomic.Int32
-	storeErr, cdrErr error
-}
-
-// fwdIntake is what storing a received FWD takes: the ops of its commit,
-// the CDRs written before it, and what to do once it is durable.
+// fwdIntake is what storing a received FWD takes: the ops of its commit
+// (its CDR among them) and what to do once it is durable.
 type fwdIntake struct {
 	ops    []queue.Op
-	cdrs   []billing.Record
 	done   func() // after a successful commit (on the callback: must not block)
 	unlock func() // after the commit, whatever its outcome
 }
@@ -183,10 +151,7 @@ func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	if q.kind == queueMT {
 		r.Link = q.name
 	}
-	in := fwdIntake{
-		ops:  []queue.Op{queue.Enqueue(q.queue(), f.MsgID, due, r.Append(nil))},
-		cdrs: []billing.Record{n.mtCDR(f.MsgID, &r, q)},
-	}
+	in := fwdIntake{ops: n.cdrOps([]queue.Op{queue.Enqueue(q.queue(), f.MsgID, due, r.Append(nil))}, n.mtCDR(f.MsgID, &r, q))}
 	if q.kind == queueFwd {
 		in.done = func() { n.ensureFwdQueue(q) }
 	}
@@ -219,10 +184,7 @@ func (n *Node) fwdInMO(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	rec.Direction, rec.PrevGateway = billing.DirFwdIn, peer
 	rec.SPID, rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = mo.SP.ID, f.SrcID, code, 1, 1
 	rec.SubmitTime, rec.MsgFmt, rec.Length = now, f.MsgFmt, uint32(len(f.MsgContent))
-	in := fwdIntake{
-		ops:  []queue.Op{queue.Enqueue(q.queue(), f.MsgID, time.Time{}, o.Append(nil))},
-		cdrs: []billing.Record{rec},
-	}
+	in := fwdIntake{ops: n.cdrOps([]queue.Op{queue.Enqueue(q.queue(), f.MsgID, time.Time{}, o.Append(nil))}, rec)}
 	in.done = func() {
 		if q.kind == queueFwd {
 			n.ensureFwdQueue(q)
@@ -271,10 +233,8 @@ func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 		return fwdIntake{}, accepted // nothing to do; the key still drops its resends
 	}
 	done := reportDone(rep.DoneTime, n.loc)
-	ops := n.reportOps(awaitQueue, id, &r, rep.Stat, "", done, nil)
 	return fwdIntake{
-		ops:    ops,
-		cdrs:   []billing.Record{n.reportRecord(id, &r, awaitQueue, rep.Stat, done)},
+		ops:    n.reportOps(awaitQueue, id, &r, rep.Stat, "", done, nil),
 		done:   func() { n.reportCommitted(nil, awaitQueue, id, &r, "peer") },
 		unlock: unlock,
 	}, accepted

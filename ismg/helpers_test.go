@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/internal/waitfor"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
@@ -336,4 +337,11 @@ func httpGet(addr, path string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// waitFiled waits until the CDR mover has filed every CDR committed so
+// far (it removes lines from the store only once their file is fsynced).
+func waitFiled(t testing.TB, n *Node) {
+	t.Helper()
+	waitfor.Cond(t, "CDRs filed", func() bool { return n.st.Len(qCDR) == 0 })
 }

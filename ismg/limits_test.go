@@ -275,9 +275,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("ismg_sp_cancels_total{result=ok} = %v", n)
 	}
 
-	if err := e.node.cdr.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	waitFiled(t, e.node)
 	recs, err := billing.ReadFile(e.node.cdr.Path())
 	if err != nil {
 		t.Fatal(err)

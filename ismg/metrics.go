@@ -31,6 +31,7 @@ type Metrics struct {
 	Expired          *prometheus.CounterVec   // queue kind (mt|fwd)
 	StoreErrors      prometheus.Counter
 	BillingErrors    prometheus.Counter
+	CDRsMoved        prometheus.Counter // CDR lines moved from the store's outbox into the files
 	OrphansExpired   prometheus.Counter
 
 	// The federation: CMPP_FWD with peer gateways.
@@ -109,7 +110,10 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 			Name: "ismg_store_errors_total", Help: "Failed queue commits.",
 		}),
 		BillingErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ismg_billing_errors_total", Help: "Failed CDR writes or syncs.",
+			Name: "ismg_billing_errors_total", Help: "Failed CDR encodings, file writes or syncs.",
+		}),
+		CDRsMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ismg_cdrs_filed_total", Help: "CDRs moved from the store (where each is committed with what it bills) into the CDR files.",
 		}),
 		OrphansExpired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ismg_orphans_expired_total", Help: "Receipts held for a mapping that never came.",
@@ -140,7 +144,7 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs, m.SMSCBackpressure,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
-		m.StoreErrors, m.BillingErrors, m.OrphansExpired, &storeCollector{st: st})
+		m.StoreErrors, m.BillingErrors, m.CDRsMoved, m.OrphansExpired, &storeCollector{st: st})
 	return m
 }
 

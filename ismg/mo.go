@@ -55,13 +55,10 @@ func (n *Node) handleMO(ctx context.Context, lr *linkRuntime, d *smpp.DeliverSM)
 		}
 		o.FwdType = cmpp.FwdMO
 	}
-	// The CDR goes first so that the committer's CDR fsync covers it
-	// before the MO is durable and acknowledged (see reportCDR).
 	rec := n.bill(billing.KindMO, id, q)
 	rec.SPID, rec.Src, rec.Dest, rec.Segments, rec.SegmentNo = r.SP.ID, d.SourceAddr.Addr, code, 1, 1
 	rec.SubmitTime, rec.MsgFmt, rec.Length = now, msgFmt, uint32(len(content))
-	n.writeCDR(rec)
-	if err := n.commit(ctx, queue.Enqueue(q.queue(), id, due, o.Append(nil))); err != nil {
+	if err := n.commit(ctx, n.cdrOps([]queue.Op{queue.Enqueue(q.queue(), id, due, o.Append(nil))}, rec)...); err != nil {
 		n.m.MO.WithLabelValues("error").Inc()
 		n.log.Error("store MO", LogKeyErr, err)
 		return smpp.StatusXTAppn

@@ -80,10 +80,10 @@ type Node struct {
 	m      *Metrics
 	gather prometheus.Gatherer
 
-	st      *queue.Store
-	cdr     *billing.Writer
-	cdrSync *groupSync
-	stats   *statsBook // CMPP_QUERY counters
+	st     *queue.Store
+	cdr    *billing.Writer
+	cdrSeq atomic.Uint64 // the last id of the CDR outbox (cdrout.go)
+	stats  *statsBook    // CMPP_QUERY counters
 	// submitWaits pools the SUBMIT handlers' commit scratch (*submitWait).
 	submitWaits sync.Pool
 	ids         *msgIDs
@@ -218,16 +218,7 @@ func (n *Node) openDurable(o options) error {
 	qc.NoSync = o.noSync
 	qc.MinInterval = cfg.Runtime.CommitInterval
 	qc.MaxDepth = 0 // depth is enforced per SP request (limits.queue_depth), not per queue
-	// One CDR fsync per queue transaction, run by the committer when it
-	// takes the batch, before the transaction: the SUBMITs in it wrote
-	// their CDRs before committing, so that fsync covers them. Run
-	// alongside the queue's fsyncs instead, it made ext4's journal stall
-	// the queue's commits for 10-25 ms several times a minute under load
-	// (commit max 5-7 ms in line), a worse tail than the 0.2 ms it adds to
-	// each commit cycle.
-	n.cdrSync = newGroupSync(nil)
 	n.stats = newStatsBook(n.loc)
-	qc.OnBatch = n.cdrSync.runRound
 	var err error
 	if n.st, err = queue.Open(filepath.Join(cfg.DataDir, "ismg.db"), qc); err != nil {
 		return fmt.Errorf("ismg: open queue: %w", err)
@@ -238,7 +229,9 @@ func (n *Node) openDurable(o options) error {
 	if n.cdr, err = billing.Open(bc); err != nil {
 		return fmt.Errorf("ismg: billing: %w", err)
 	}
-	n.cdrSync.fn = n.cdr.Sync // before Run starts the syncer
+	if err := n.openCDRSeq(); err != nil {
+		return fmt.Errorf("ismg: CDR outbox: %w", err)
+	}
 	n.ids, err = openMsgIDs(n.st, n.gwNum, time.Now)
 	return err
 }
@@ -375,7 +368,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.runMu.Lock()
 	n.runCtx, n.runGroup, n.hard = gctx, g, hard
 	n.runMu.Unlock()
-	g.Go(func() error { n.cdrSync.run(gctx); return nil })
+	g.Go(func() error { return n.runCDRMover(gctx) })
 	g.Go(func() error { return n.runStats(gctx) })
 	g.Go(func() error {
 		return n.ids.run(gctx, func(err error) {
@@ -473,6 +466,13 @@ func (n *Node) Run(ctx context.Context) error {
 	n.tasks.closeAndWait()
 	if err := n.ids.saveUsed(context.Background()); err != nil {
 		n.log.Warn("save the last Msg_Id second", LogKeyErr, err)
+	}
+	// Nothing commits any more: the last CDRs go to the files now (a
+	// failure leaves them in the store for the next start).
+	if !n.billingBad.Load() {
+		if err := n.moveCDRs(context.Background()); err != nil {
+			n.noteBillingErr("move the last CDRs to the files", err)
+		}
 	}
 	if err := n.st.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ismg: close queue: %w", err)

@@ -19,6 +19,7 @@ const (
 	queueOut                         // out:<sp>: status reports and MO for an SP (its deliverer)
 	queueAwait                       // await: MTs an SMSC took, waiting for their receipt
 	queueOrphan                      // orphan: receipts that came before their mapping
+	queueCDR                         // cdr: CDR lines on their way to the CDR files (cdrout.go)
 )
 
 // Queue-name spelling in the store (see the package doc for the life cycle).
@@ -28,6 +29,7 @@ const (
 	qOutPrefix = "out:"
 	qAwait     = "await"
 	qOrphan    = "orphan"
+	qCDR       = "cdr"
 	kvMeta     = "meta"
 )
 
@@ -52,6 +54,7 @@ func outQueue(sp string) queueRef    { return queueRef{queueOut, sp, qOutPrefix 
 var (
 	awaitQueue  = queueRef{queueAwait, "", qAwait}
 	orphanQueue = queueRef{queueOrphan, "", qOrphan}
+	cdrQueue    = queueRef{queueCDR, "", qCDR}
 )
 
 // queue is the queue's name in the store.
@@ -68,6 +71,8 @@ func parseQueue(q string) (queueRef, error) {
 		return awaitQueue, nil
 	case q == qOrphan:
 		return orphanQueue, nil
+	case q == qCDR:
+		return cdrQueue, nil
 	}
 	for _, p := range []struct {
 		prefix string

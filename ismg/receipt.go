@@ -131,7 +131,6 @@ func (lr *linkRuntime) receiptAsync(d *smpp.DeliverSM, info smpp.ReceiptInfo, er
 		r.Stat = stat
 	}
 	ops := n.reportOps(awaitQueue, msgID, &r, r.Stat, sid, done, nil)
-	n.reportCDR(awaitQueue, msgID, &r, r.Stat, done)
 	n.st.CommitAsync(ops, func(err error) {
 		if err != nil {
 			n.noteStoreErr(err)

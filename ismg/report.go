@@ -29,18 +29,17 @@ func (n *Node) finalReport(ctx context.Context, q queueRef, id uint64, r *mtReco
 }
 
 // finalReportOps removes message id from q and, when the SP asked for it,
-// queues its status report for the SP, in one commit with extra, after
-// writing the REPORT CDR.
+// queues its status report for the SP, in one commit with extra and the
+// REPORT CDR.
 func (n *Node) finalReportOps(ctx context.Context, q queueRef, id uint64, r *mtRecord, stat, origin, sid string, done time.Time, extra []queue.Op) bool {
 	ops := n.reportOps(q, id, r, stat, sid, done, extra)
-	n.reportCDR(q, id, r, stat, done)
 	return n.reportCommitted(n.commit(ctx, ops...), q, id, r, origin)
 }
 
-// reportOps are the ops of finalReportOps: extra, the removal of id from q
-// and the SP's status report if it asked for one.
+// reportOps are the ops of finalReportOps: extra, the removal of id from q,
+// its REPORT CDR and the SP's status report if it asked for one.
 func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, done time.Time, extra []queue.Op) []queue.Op {
-	ops := append(extra, queue.Remove(q.queue(), id))
+	ops := n.cdrOps(append(extra, queue.Remove(q.queue(), id)), n.reportRecord(id, r, q, stat, done))
 	if r.RegisteredDelivery == 1 {
 		o := outRecord{
 			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,

@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
@@ -88,10 +87,10 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 	content := []byte(p.MsgContent)
 	sw := n.getSubmitWait()
 	if len(dests) == 1 {
-		sw.ops, sw.recs, sw.queues = sw.op1[:], sw.rec1[:], sw.q1[:]
+		sw.ops, sw.recs, sw.queues = sw.op2[:1], sw.rec1[:], sw.q1[:]
 		sw.queues[0] = queues[0]
 	} else {
-		sw.ops, sw.recs, sw.queues = make([]queue.Op, len(dests)), make([]mtRecord, len(dests)), queues
+		sw.ops, sw.recs, sw.queues = make([]queue.Op, len(dests), 2*len(dests)), make([]mtRecord, len(dests)), queues
 	}
 	for i := range dests {
 		r := &sw.recs[i]
@@ -114,20 +113,15 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		}
 		sw.ops[i] = queue.Enqueue(queues[i].queue(), first+uint64(i), qdue, r.Append(nil))
 	}
-	// The CDRs are buffered first: the committer fsyncs them when it takes
-	// this commit, just before the transaction (queue.Config.OnBatch), and
-	// SUBMIT_RESP waits for both. Should the commit fail, each MT record is
-	// voided by a REPORT record with Stat REJECTD, so nothing refused is
-	// ever billed.
+	// The MT CDRs go in the same commit (the outbox, cdrout.go): a SUBMIT
+	// that is not stored is not billed.
 	for i := range sw.recs {
-		n.writeCDR(n.mtCDR(first+uint64(i), &sw.recs[i], sw.queues[i]))
+		sw.ops = n.cdrOps(sw.ops, n.mtCDR(first+uint64(i), &sw.recs[i], sw.queues[i]))
 	}
 	sw.s, sw.h, sw.sp, sw.c, sw.first, sw.start = s, h, sp, c, first, start
-	sw.pending.Store(2)
 	stored = true
-	// The handler (the session's reader) is free from here: the later of
-	// the two callbacks answers the SP (submitWait.finish).
-	n.cdrSync.join(sw.cdrDone)
+	// The handler (the session's reader) is free from here: the commit's
+	// callback answers the SP (submitWait.finish).
 	n.st.CommitAsync(sw.ops, sw.storeDone)
 }
 
@@ -176,12 +170,12 @@ func (n *Node) mtDepth() int {
 
 // submitWait is one stored SUBMIT between the handler and its answer
 // (pooled in Node.submitWaits): the commit's ops and records, with room for
-// the usual single destination so that it allocates nothing per SUBMIT, and
-// the two outcomes the SUBMIT_RESP waits for, the queue commit and the CDR
-// fsync, whose callbacks run on the store's finisher and the syncer.
+// the usual single destination and its CDR so that it allocates nothing
+// per SUBMIT. storeDone, the commit's callback, runs on the store's
+// finisher.
 type submitWait struct {
-	n                  *Node
-	storeDone, cdrDone func(error)
+	n         *Node
+	storeDone func(error)
 
 	s     *cmpp.Session
 	h     cmpp.Header
@@ -193,13 +187,11 @@ type submitWait struct {
 	ops    []queue.Op
 	recs   []mtRecord
 	queues []queueRef
-	op1    [1]queue.Op
+	op2    [2]queue.Op
 	rec1   [1]mtRecord
 	q1     [1]queueRef
 
-	pending  atomic.Int32 // outcomes still to come
 	storeErr error
-	cdrErr   error
 }
 
 func (n *Node) getSubmitWait() *submitWait {
@@ -209,37 +201,20 @@ func (n *Node) getSubmitWait() *submitWait {
 	sw := &submitWait{n: n}
 	sw.storeDone = func(err error) {
 		sw.storeErr = err
-		if err != nil {
-			// Refused at once (store failed or closed), this commit may
-			// never reach the committer's OnBatch poke.
-			n.cdrSync.poke()
-		}
-		if sw.pending.Add(-1) == 0 {
-			sw.finish()
-		}
-	}
-	sw.cdrDone = func(err error) {
-		sw.cdrErr = err
-		if sw.pending.Add(-1) == 0 {
-			sw.finish()
-		}
+		sw.finish()
 	}
 	return sw
 }
 
-// finish answers the SUBMIT once both outcomes are in. It runs on the
-// store's finisher or the CDR syncer, so it must not block: should the session's
+// finish answers the SUBMIT once its commit is done. It runs on the
+// store's finisher, so it must not block: should the session's
 // write queue be full (a peer that stopped reading), the answer is left to
 // a goroutine.
 func (sw *submitWait) finish() {
 	n, s, sp := sw.n, sw.s, sw.sp
-	n.noteCDRSync(sw.cdrErr)
 	resp := cmpp.SubmitResp{MsgID: sw.first, Result: cmpp.ResultOK}
 	if err := sw.storeErr; err != nil {
 		n.noteStoreErr(err)
-		for i := range sw.recs {
-			n.reportCDR(sw.queues[i], sw.first+uint64(i), &sw.recs[i], cmpp.StatRejected, time.Now())
-		}
 		reason := reasonStore
 		switch {
 		case errors.Is(err, queue.ErrQueueFull), errors.Is(err, queue.ErrStoreFull):
@@ -269,9 +244,9 @@ func (sw *submitWait) finish() {
 }
 
 func (n *Node) putSubmitWait(sw *submitWait) {
-	sw.s, sw.sp, sw.c, sw.storeErr, sw.cdrErr = nil, nil, nil, nil, nil
+	sw.s, sw.sp, sw.c, sw.storeErr = nil, nil, nil, nil
 	sw.ops, sw.recs, sw.queues = nil, nil, nil
-	sw.op1, sw.rec1, sw.q1 = [1]queue.Op{}, [1]mtRecord{}, [1]queueRef{}
+	sw.op2, sw.rec1, sw.q1 = [2]queue.Op{}, [1]mtRecord{}, [1]queueRef{}
 	n.submitWaits.Put(sw)
 }
 
