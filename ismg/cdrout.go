@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tandem-sms/tandem/billing"
@@ -69,7 +68,8 @@ func (n *Node) openCDRSeq() error {
 
 // runCDRMover moves the outbox to the CDR files every
 // billing.move_interval until ctx ends; Run moves the rest once nothing
-// else can commit.
+// else can commit. A failed move stops moving (billing is broken until a
+// restart, which files what is left).
 func (n *Node) runCDRMover(ctx context.Context) error {
 	if err := n.skipFiledCDRs(ctx); err != nil {
 		n.noteBillingErr("match the outbox with the CDR files", err)
@@ -85,7 +85,7 @@ func (n *Node) runCDRMover(ctx context.Context) error {
 		if n.billingBad.Load() {
 			continue // the lines wait in the store for a restart
 		}
-		if err := n.moveCDRs(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := n.moveCDRs(); err != nil {
 			n.noteBillingErr("move CDRs to the files", err)
 		}
 	}
@@ -93,7 +93,9 @@ func (n *Node) runCDRMover(ctx context.Context) error {
 
 // moveCDRs writes the outbox's lines to the CDR files, fsyncs them and
 // removes them from the store, cdrMoveBatch at a time, until it is empty.
-func (n *Node) moveCDRs(ctx context.Context) error {
+// On an error the batch stays leased, so this process cannot file it a
+// second time; the next start files it (skipping what reached the file).
+func (n *Node) moveCDRs() error {
 	for {
 		items, err := n.st.Lease(qCDR, time.Now(), cdrMoveBatch)
 		if err != nil || len(items) == 0 {
@@ -101,23 +103,17 @@ func (n *Node) moveCDRs(ctx context.Context) error {
 		}
 		ops := make([]queue.Op, 0, len(items))
 		for _, it := range items {
-			if err == nil {
-				err = n.cdr.WriteLine(it.Value)
+			if err := n.cdr.WriteLine(it.Value); err != nil {
+				return err
 			}
 			ops = append(ops, queue.Remove(qCDR, it.ID))
 		}
-		if err == nil {
-			err = n.cdr.Sync()
+		if err := n.cdr.Sync(); err != nil {
+			return err
 		}
-		if err == nil {
-			err = n.commit(ctx, ops...)
-		}
-		if err != nil {
-			// Still in the store: a restart files them (skipping those
-			// that reached the file).
-			for _, it := range items {
-				n.st.Release(qCDR, it.ID)
-			}
+		// Filed: the removal must not be given up half way (a shutdown's
+		// cancelled context would leave the lines to be filed again).
+		if err := n.commit(context.Background(), ops...); err != nil {
 			return err
 		}
 		n.m.CDRsMoved.Add(float64(len(items)))

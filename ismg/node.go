@@ -470,7 +470,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// Nothing commits any more: the last CDRs go to the files now (a
 	// failure leaves them in the store for the next start).
 	if !n.billingBad.Load() {
-		if err := n.moveCDRs(context.Background()); err != nil {
+		if err := n.moveCDRs(); err != nil {
 			n.noteBillingErr("move the last CDRs to the files", err)
 		}
 	}
