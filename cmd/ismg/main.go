@@ -2,6 +2,10 @@
 //
 //	ismg -config beijing.yaml         serve; SIGHUP reloads SP accounts and limits
 //	ismg -check-config beijing.yaml   validate the file and exit
+//	ismg -health http://127.0.0.1:9190/healthz
+//	                                  exit 0 if the node's /healthz answers 200 (a
+//	                                  container health check: FROM-scratch images
+//	                                  have no shell or curl)
 package main
 
 import (
@@ -43,8 +47,12 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	cfgPath := fs.String("config", "", "node configuration file (YAML)")
 	check := fs.String("check-config", "", "validate this configuration file and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	health := fs.String("health", "", "probe this /healthz URL and exit 0 if it answers 200 (for container health checks)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *health != "" {
+		return probeHealth(ctx, *health, stdout)
 	}
 	if *check != "" {
 		cfg, err := ismg.LoadConfig(*check)

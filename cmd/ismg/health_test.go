@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// -health passes on a 200 and fails naming the status and the node's
+// words otherwise (what `docker inspect` shows for an unhealthy gateway).
+func TestHealthProbe(t *testing.T) {
+	var sick atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "billing failed", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	}))
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb); err != nil {
+		t.Fatalf("healthy node: %v", err)
+	}
+	sick.Store(true)
+	err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "billing failed") {
+		t.Fatalf("unhealthy node: %v", err)
+	}
+	srv.Close()
+	if err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb); err == nil {
+		t.Fatal("a node that does not answer passed")
+	}
+}
