@@ -22,8 +22,14 @@
 #     `billing report`, in a one-off container on each ISMG's volume, that
 #     the CDRs hold every MT and every report, and the forwarded ones as
 #     settlement with the peer gateway;
-#  7. prints a summary, and always removes the project (containers, network,
-#     volumes) on the way out. Exits non-zero on any failure.
+#  7. starts the ISMGs again and runs the fault table (compose-faults.sh):
+#     under SP traffic, the GNS leader killed, a rolling restart of the GNS,
+#     every GNS node stopped for 30 s, ISMG Guangzhou killed with SIGKILL,
+#     Guangzhou cut off the backbone network for 30 s, Beijing's SMSC
+#     restarted, a route change; each row counted by tandem-check from the
+#     simulators' own records, and printed as a table;
+#  8. prints a summary, and always removes the project (containers,
+#     networks, volumes) on the way out. Exits non-zero on any failure.
 #
 # gnsctl, spsim and curl run on the host against ports published on
 # 127.0.0.1. Needs docker, docker-compose (or the `docker compose` plugin),
@@ -422,6 +428,19 @@ for peer in 020001:ismg-gz 077101:ismg-nn; do
     die "settlement with ${peer%%:*}: Beijing FWD_OUT $out_n, ${peer#*:} FWD_IN $in_n, want $MESSAGES each"
   info "settlement Beijing -> ${peer%%:*}: $out_n MT forwarded out, $in_n taken in"
 done
+
+# ---------------------------------------------------------------- faults
+say "ISMGs: start again for the fault table"
+t=$EPOCHREALTIME
+dc start ismg-bj ismg-tj ismg-gz ismg-nn >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "docker-compose start the ISMGs"; }
+for svc in ismg-bj ismg-tj ismg-gz ismg-nn; do
+  wait_for 60 "$svc /healthz after the restart" ismg_healthy "$svc"
+done
+note "ISMGs restarted from their volumes" "$(secs_since "$t")s"
+t=$EPOCHREALTIME
+# shellcheck source=deploy/compose-faults.sh
+. "$ROOT/deploy/compose-faults.sh"
+note "fault table: ${#FAULT_ROWS[@]} faults, nothing lost" "$(secs_since "$t")s"
 
 # ---------------------------------------------------------------- summary
 say "Summary ($PROJECT, network $TANDEM_NET.0/24)"

@@ -125,3 +125,18 @@ func Temporary(err error) bool {
 	}
 	return true
 }
+
+// LinkFailure reports whether a temporary send error came from the link
+// rather than from the peer's answer: no session, a full window, a lost or
+// closed connection, a timeout, no link. Such a FWD needs no growing
+// backoff — nothing is sent while the link is down, and the link's own
+// reconnect backoff paces the retries — so that what piled up during an
+// outage flows as soon as the link is back. Flow control (Result 8) and a
+// duplicate Sequence_Id are the peer's answers, and back off.
+func LinkFailure(err error) bool {
+	switch Classify(err) {
+	case KindNoSession, KindWindowWait, KindTimeout, KindConnection, KindClosed, KindNoPeer:
+		return true
+	}
+	return false
+}

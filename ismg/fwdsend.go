@@ -327,7 +327,14 @@ func (fw *forwarder) failed(hard context.Context, j *fwdJob, err error) {
 			j.out.Attempts++
 			attempts, v = int(j.out.Attempts), j.out.Append(nil)
 		}
-		due := time.Now().Add(backoff(n.cfg.Federation.RetryMin, n.cfg.Federation.RetryMax, attempts))
+		delay := backoff(n.cfg.Federation.RetryMin, n.cfg.Federation.RetryMax, attempts)
+		if federation.LinkFailure(err) {
+			// A cut link: retried as soon as it is back (waitPeer holds the
+			// queue meanwhile), not minutes later after a backoff that grew
+			// through the outage.
+			delay = n.cfg.Federation.RetryMin
+		}
+		due := time.Now().Add(delay)
 		if cerr := n.commit(hard, queue.Update(fw.q.queue(), j.it.ID, due, v)); cerr != nil {
 			n.log.Error("schedule FWD resend", LogKeyMsgID, j.it.ID, LogKeyErr, cerr)
 		}

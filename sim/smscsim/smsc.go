@@ -38,6 +38,7 @@ type SMSC struct {
 	wg     sync.WaitGroup // every goroutine we start, through goTrack
 
 	down          atomic.Bool
+	draining      atomic.Bool // Shutdown began: submit_sm are refused while receipts drain
 	queueFull     atomic.Bool
 	hold          atomic.Bool
 	throttleEvery atomic.Int64
@@ -238,11 +239,17 @@ func (s *SMSC) Addr() string {
 	return s.listeners[0].Addr().String()
 }
 
-// Shutdown unbinds every session gracefully (each drains what it owes)
-// until ctx ends, then stops the receipt machinery. Receipts not yet sent
-// are lost, as on a real SMSC restart without persistence.
+// Shutdown stops taking submit_sm (ESME_RTHROTTLED: the ESME keeps the
+// message and sends it again later, to this SMSC restarted), sends the
+// receipts it owes to the ESMEs still bound, then unbinds every session
+// gracefully, all until ctx ends, and stops the receipt machinery.
+// Receipts are held in memory only: without that drain a restart would
+// lose the ones scheduled a moment before it. What ctx cuts short is lost,
+// as on a real SMSC restart without persistence.
 func (s *SMSC) Shutdown(ctx context.Context) error {
 	s.stop()
+	s.draining.Store(true)
+	_ = s.Wait(ctx, func(st Stats) bool { return st.ReceiptsPending <= 0 || st.Bound == 0 })
 	err := s.srv.Shutdown(ctx)
 	s.cancel()
 	s.wg.Wait()
@@ -482,6 +489,10 @@ func (s *SMSC) serveSubmit(r *smpp.Request, p *smpp.SubmitSM) {
 // admit applies the overload modes to one submit_sm.
 func (s *SMSC) admit(now time.Time) smpp.Status {
 	k := s.seen.Add(1)
+	if s.draining.Load() {
+		s.c.throttled.Add(1)
+		return smpp.StatusThrottled
+	}
 	if s.queueFull.Load() {
 		s.c.queueFull.Add(1)
 		return smpp.StatusMsgQFul

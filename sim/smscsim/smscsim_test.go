@@ -571,3 +571,44 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A graceful Shutdown sends the receipts it owes before it unbinds (they
+// live in memory only: a restart would lose them), and refuses the
+// submit_sm that come meanwhile with ESME_RTHROTTLED, so the ESME keeps
+// them for after the restart.
+func TestShutdownSendsOwedReceipts(t *testing.T) {
+	s := startSMSC(t, nil)
+	e := mustBind(t, s, smpp.BindTransceiver, "ismg1")
+	s.HoldReceipts(true)
+	ctx := ctxT(t)
+	for range 3 {
+		if _, err := submit(ctx, e, "1", "x", smpp.RegDeliveryFinal); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	// Until Shutdown has begun a submit may still be taken (and owes a
+	// receipt too).
+	owed := 3
+	var refused error
+	for refused == nil {
+		if _, refused = submit(ctx, e, "1", "late", smpp.RegDeliveryFinal); refused == nil {
+			owed++
+		}
+	}
+	var se *smpp.StatusError
+	if !errors.As(refused, &se) || se.Status != smpp.StatusThrottled {
+		t.Fatalf("submit during the drain: %v, want ESME_RTHROTTLED", refused)
+	}
+	s.HoldReceipts(false)
+	for range owed {
+		e.next(t)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ReceiptsAcked != uint64(owed) || st.ReceiptsPending != 0 {
+		t.Fatalf("after Shutdown: %+v", st)
+	}
+}
