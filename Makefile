@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
-CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check
+CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check gns-lincheck
 
 .PHONY: all build test vet fuzz bench lint proto proto-tools demo up down clean docker compose-test
 

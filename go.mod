@@ -3,6 +3,7 @@ module github.com/tandem-sms/tandem
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/memberlist v0.7.0
 	// raft v1.8.0 pairs with raft-boltdb/v2 v2.3.0: v2.3.1 pulls a go-metrics

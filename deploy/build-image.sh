@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 IMAGE=${TANDEM_IMAGE:-tandem:dev}
-CMDS=(gns gnsctl ismg smscsim spsim billing)
+CMDS=(gns gnsctl ismg smscsim spsim billing gns-lincheck)
 
 if [ $# -gt 1 ]; then
   echo "usage: $0 [CONTEXT_DIR]" >&2
