@@ -1,6 +1,7 @@
 package ismg
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/binary"
@@ -20,6 +21,7 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/cmpp/cmpptest"
 	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/routing"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 	"github.com/tandem-sms/tandem/smstext"
 )
@@ -649,4 +651,84 @@ func TestFederationFwdUnreachable(t *testing.T) {
 	fwdProxy(t, table["020001"], listen["020001"], func() bool { return true })
 	allReported(t, c, ids)
 	onceEach(t, gz.smsc, n)
+}
+
+// withSegment loads the table at path with one more segment, prefix →
+// gateway (its SMSC link north), as a route change pushed to a node.
+func withSegment(t *testing.T, path, prefix, gateway string) *routing.Table {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := fmt.Sprintf("segments:\n  - prefix: %q\n    gateway: %q\n    smsc: north\n    area_code: \"010\"\n", prefix, gateway)
+	p := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(p, bytes.Replace(b, []byte("segments:\n"), []byte(seg), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, csv := range []string{"segments.csv"} {
+		if c, err := os.ReadFile(filepath.Join(filepath.Dir(path), csv)); err == nil {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(p), csv), c, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tb, err := routing.LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// TestFederationRerouteAtSend: MTs wait in fwd:020001 while Guangzhou's
+// FWD port is unreachable; meanwhile their numbers move home to Beijing
+// itself. When Guangzhou is reachable again they are not sent there: the
+// forwarder decides the route when it sends, so Beijing's own SMSC gets
+// them, each once, and every report reaches the SP.
+func TestFederationRerouteAtSend(t *testing.T) {
+	listen := map[string]string{"001001": freeAddr(t), "020001": freeAddr(t)}
+	table := map[string]string{"001001": listen["001001"], "020001": freeAddr(t)}
+	sites := startFederationAt(t, []string{"001001", "020001"}, listen, table)
+	bj, gz := sites["001001"], sites["020001"]
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 10
+	ids := submitN(t, c, "1380200", n)
+	if d := bj.env.node.Store().Len(qFwdPrefix + "020001"); d != n {
+		t.Fatalf("fwd:020001 holds %d, want all %d while the peer is unreachable", d, n)
+	}
+	bj.env.node.routes.Store(withSegment(t, bj.cfg.Routes.File, "13802000", "001001"))
+	fwdProxy(t, table["020001"], listen["020001"], func() bool { return true })
+	allReported(t, c, ids)
+	onceEach(t, bj.smsc, n)
+	if got := gz.smsc.Stats().Accepted; got != 0 {
+		t.Errorf("Guangzhou's SMSC got %d messages whose home moved to Beijing", got)
+	}
+	if got := metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_rerouted_total"); got != n {
+		t.Errorf("ismg_fwd_rerouted_total = %v, want %d", got, n)
+	}
+}
+
+// TestFederationBounceRefused: Beijing's table sends a number to
+// Guangzhou, whose table (for a moment) says it is Beijing's. Guangzhou
+// passes it back; Beijing, which forwarded it, refuses it with Result 8
+// rather than run it in a circle. Once Guangzhou's table agrees, its
+// resend decides the route again and delivers it there: every message at
+// Guangzhou's SMSC once, every report back at the SP.
+func TestFederationBounceRefused(t *testing.T) {
+	sites := startFederation(t, []string{"001001", "020001"})
+	bj, gz := sites["001001"], sites["020001"]
+	gzWas := gz.env.node.routes.Load()
+	gz.env.node.routes.Store(withSegment(t, gz.cfg.Routes.File, "13802000", "001001"))
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 5
+	ids := submitN(t, c, "1380200", n)
+	waitfor.Cond(t, "Beijing refusing a bounced MT", func() bool {
+		return metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt"`, `outcome="bounce"`) >= 1
+	})
+	gz.env.node.routes.Store(gzWas)
+	allReported(t, c, ids)
+	onceEach(t, gz.smsc, n)
+	if got := bj.smsc.Stats().Accepted; got != 0 {
+		t.Errorf("Beijing's SMSC got %d messages homed at Guangzhou", got)
+	}
 }

@@ -90,6 +90,7 @@ const (
 	reasonFwdRoute  = "no_route" // not ours and no gateway to pass it to
 	reasonFwdBusy   = "busy"     // its message is being worked on: resend later
 	reasonFwdEarly  = "early"    // an MT report ahead of its MT's move to await: resend later
+	reasonFwdBounce = "bounce"   // an MT we forwarded to the sender, sent back: resend later
 	reasonFwdStruct = "structure"
 )
 
@@ -128,6 +129,15 @@ func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 			return fwdIntake{}, ref
 		}
 	}
+	if n.passedHere(peer, f.MsgID) {
+		// We sent this MT on to peer, which sends it back: for a moment
+		// our tables disagree about its number's home. Result 8: peer
+		// resends it after its backoff and, deciding the route again at
+		// send time (fwdsend.go rehome), takes it where its table now
+		// says; taking it here would run it in a circle, one id colliding
+		// with itself in our queues.
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBounce}
+	}
 	now := time.Now()
 	valid, err := cmpp.ParseTime(f.ValidTime, now, n.loc)
 	if err != nil {
@@ -156,6 +166,20 @@ func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 		in.done = func() { n.ensureFwdQueue(q) }
 	}
 	return in, accepted
+}
+
+// passedHere reports whether MT id already went from here to peer: it waits
+// in fwd:<peer> or, sent, in await for peer's report.
+func (n *Node) passedHere(peer string, id uint64) bool {
+	if _, err := n.st.Get(n.fwdQueueOf(peer).queue(), id); err == nil {
+		return true
+	}
+	it, err := n.st.Get(qAwait, id)
+	if err != nil {
+		return false
+	}
+	r, err := decodeMT(it.Value)
+	return err == nil && r.Peer == peer
 }
 
 // fwdInMO takes an MO forwarded to the gateway of its SP's partition.

@@ -229,6 +229,15 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 			})
 			continue
 		}
+		if j.mt != nil {
+			if to, ok := fw.rehome(j.mt); ok {
+				n.tasks.Go(func() {
+					fw.moveHome(hard, it, j.mt, to)
+					<-fw.durable
+				})
+				continue
+			}
+		}
 		jobs = append(jobs, j)
 		keep = append(keep, it)
 	}
@@ -355,6 +364,40 @@ func (fw *forwarder) failed(hard context.Context, j *fwdJob, err error) {
 	if cerr := n.commit(hard, queue.Remove(fw.q.queue(), j.it.ID)); cerr != nil {
 		n.st.Release(fw.q.queue(), j.it.ID)
 	}
+}
+
+// rehome says where an MT queued for this peer goes now, if the route
+// table no longer makes the peer its number's home: routes are decided
+// when a message is sent, so that a route change (or a peer that sent a
+// message back because the tables disagreed for a moment) moves what
+// waits here instead of sending it one hop too far, or in a circle.
+func (fw *forwarder) rehome(r *mtRecord) (queueRef, bool) {
+	to, _, ok := fw.n.routeMT(fw.n.table(), r.Dest)
+	if !ok || to == fw.q {
+		return queueRef{}, false
+	}
+	return to, true
+}
+
+// moveHome moves a leased MT to the queue of its number's new home: this
+// gateway's SMSC link, or another peer. Its CDR keeps the gateway chosen
+// when it was accepted (the one record written then).
+func (fw *forwarder) moveHome(hard context.Context, it queue.Item, r *mtRecord, to queueRef) {
+	n := fw.n
+	r.Link = ""
+	if to.kind == queueMT {
+		r.Link = to.name
+	}
+	if err := n.commit(hard, queue.Move(fw.q.queue(), to.queue(), it.ID, time.Time{}, r.Append(nil))); err != nil {
+		n.log.Error("move an MT to its number's new home", LogKeyMsgID, it.ID, LogKeyQueue, to, LogKeyErr, err)
+		n.st.Release(fw.q.queue(), it.ID)
+		return
+	}
+	if to.kind == queueFwd {
+		n.ensureFwdQueue(to)
+	}
+	n.m.FwdRerouted.Inc()
+	n.log.Info("MT rerouted: its number's home changed while it waited", LogKeyMsgID, it.ID, "peer", fw.gw, LogKeyQueue, to)
 }
 
 // build decodes a leased item and makes its FWD.

@@ -42,6 +42,7 @@ type Metrics struct {
 	FwdMOReports      prometheus.Counter       // MO status reports (type 3) received
 	FwdReportsUnknown prometheus.Counter       // MT reports for no message waiting here
 	FwdDedupForgotten prometheus.Counter       // dedup keys dropped past federation.dedup_window
+	FwdRerouted       prometheus.Counter       // MTs in fwd:<gw> whose number's home changed before they were sent
 }
 
 func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
@@ -140,7 +141,10 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 	m.FwdDedupForgotten = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ismg_fwd_dedup_forgotten_total", Help: "Received-FWD keys dropped once older than federation.dedup_window.",
 	})
-	reg.MustRegister(m.FwdSent, m.FwdReceived, m.FwdLatency, m.FwdLoops, m.FwdMOReports, m.FwdReportsUnknown, m.FwdDedupForgotten)
+	m.FwdRerouted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ismg_fwd_rerouted_total", Help: "MTs waiting for a peer gateway that went to the number's new home instead (a route change, or tables that disagreed).",
+	})
+	reg.MustRegister(m.FwdSent, m.FwdReceived, m.FwdLatency, m.FwdLoops, m.FwdMOReports, m.FwdReportsUnknown, m.FwdDedupForgotten, m.FwdRerouted)
 	reg.MustRegister(m.Submits, m.SubmitLatency, m.Delivers, m.Cancels, m.SPConnections, m.ConnectRejected, m.BadPDUs, m.SMSCBackpressure,
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
