@@ -107,6 +107,11 @@ say "Faults under load: each row's traffic counted from the simulators' records 
 
 # GNS leader killed: routes keep coming from the gateways' caches, writes
 # resume after the election through any node, nothing acknowledged lost.
+# Meanwhile gns-lincheck writes and reads its own segments through every
+# node and checks the history for linearizability (porcupine).
+"$BIN/gns-lincheck" -addrs "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" "${GNS_AUTH[@]}" \
+  -clients 4 -duration 25s -json -out "$WORK/lincheck.html" >"$WORK/lincheck.json" 2>"$WORK/lincheck.err" &
+LIN_PID=$!
 start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "leader kill"
 load_for 3
 LEADER=$(leader_of gns1)
@@ -125,6 +130,11 @@ EXCLUDE=""
 wait_for 60 "$LEADER back in the cluster" cluster_agrees gns1 gns2 gns3
 end_load
 fault_row "GNS leader ($LEADER) killed" "${elect}s to a write"
+lin_rc=0
+wait "$LIN_PID" || lin_rc=$?
+[ "$lin_rc" = 0 ] || { cat "$WORK/lincheck.err" "$WORK/lincheck.json" >&2; die "gns-lincheck across the leader kill: exit $lin_rc (history in $WORK/lincheck.html)"; }
+LIN=$(jq -r '"\(.checked_ops) operations checked (writes \(.writes_ok) ok, \(.writes_unknown) unknown, \(.writes_failed) failed; reads \(.reads_ok) ok, \(.reads_failed) failed), linearizable, check \(.check_ns / 1e6 | floor) ms"' "$WORK/lincheck.json")
+info "GNS linearizability across the leader kill: $LIN"
 
 # Rolling restart of the GNS: one node at a time, each back before the
 # next; a write goes through after each, and the gateways' caches follow.
@@ -203,3 +213,4 @@ info "route change: the run's records at Guangzhou's SMSC $gz lines, at Nanning'
 say "Fault table ($FAULT_MESSAGES messages a row at $FAULT_RATE/s, counted by tandem-check)"
 printf '   %-48s %6s %6s %9s %10s %5s %15s  %s\n' fault sent acked delivered duplicated lost reports-missing recovery
 for line in "${FAULT_ROWS[@]}"; do info "$line"; done
+info "GNS linearizability across the leader kill (gns-lincheck): $LIN"

@@ -132,13 +132,17 @@ hostport() {
 gnsctl_at() {
   local svc=$1
   shift
-  "$BIN/gnsctl" -addr "${GRPC[$svc]}" -timeout 5s "$@"
+  "$BIN/gnsctl" -addr "${GRPC[$svc]}" "${GNS_AUTH[@]}" -timeout 5s "$@"
 }
 # gnsctl_any ARGS...: gnsctl with every node's address, as an operator would.
 gnsctl_any() {
-  "$BIN/gnsctl" -addr "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" -timeout 5s "$@"
+  "$BIN/gnsctl" -addr "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" "${GNS_AUTH[@]}" -timeout 5s "$@"
 }
 
+# The GNS API is TLS with a bearer token (deploy/config/gns.yaml); the CA
+# and the nodes' certificates are made for this run's subnet.
+export TANDEM_TLS=$WORK/tls
+GNS_AUTH=(-tls-ca "$TANDEM_TLS/ca.pem" -token compose-gns-token)
 declare -A GRPC HTTP
 # refresh_ports SERVICE...: (re)read the published ports; a restarted
 # container gets new ones.
@@ -251,6 +255,10 @@ for attempt in 1 2 3 4 5; do
   done
   [ -n "$TANDEM_NET" ] || die "no free 10.213.x.0/24 for the compose network"
   export TANDEM_NET
+  # The certificates name the GNS nodes' fixed addresses on this subnet.
+  rm -rf "$TANDEM_TLS"
+  BIN=$BIN bash "$ROOT/deploy/gen-certs.sh" "$TANDEM_TLS" >"$WORK/certs.log" 2>&1 ||
+    { cat "$WORK/certs.log" >&2; die "deploy/gen-certs.sh"; }
   if dc up -d >"$WORK/up.log" 2>&1; then up_ok=1; break; fi
   # Another project may have taken the subnet between the check and here.
   grep -qi 'overlap' "$WORK/up.log" || { cat "$WORK/up.log" >&2; die "docker-compose up"; }
@@ -267,6 +275,21 @@ t=$EPOCHREALTIME
 wait_for 60 "the GNS cluster (3 members, one leader, healthy)" cluster_agrees gns1 gns2 gns3
 gnsctl_any cluster status | sed 's/^/   /'
 note "GNS cluster formed" "$(secs_since "$t")s"
+
+say "GNS: nothing unauthenticated changes state"
+for n in gns1 gns2 gns3; do
+  dc logs --no-color "$n" >"$WORK/log-$n" 2>&1 || true
+  grep -q 'raft started.*tls=true' "$WORK/log-$n" || die "$n: Raft is not on mutual TLS"
+done
+info "Raft between the nodes: mutual TLS (certificates of the run's CA, deploy/gen-certs.sh)"
+if out=$("$BIN/gnsctl" -addr "${GRPC[gns1]}" -tls-ca "$TANDEM_TLS/ca.pem" -timeout 3s segment add 1880099 001001 2>&1); then
+  die "a write without the token was accepted: $out"
+fi
+info "gRPC write without the token: refused ($(echo "$out" | tail -n1 | cut -c1-80))"
+if out=$("$BIN/gnsctl" -addr "${GRPC[gns1]}" -token compose-gns-token -timeout 3s segment add 1880099 001001 2>&1); then
+  die "a plaintext gRPC write was accepted: $out"
+fi
+info "gRPC write in plaintext: refused ($(echo "$out" | tail -n1 | cut -c1-80))"
 
 say "GNS: push deploy/config/routes.yaml"
 t=$EPOCHREALTIME
@@ -437,10 +460,10 @@ for svc in ismg-bj ismg-tj ismg-gz ismg-nn; do
   wait_for 60 "$svc /healthz after the restart" ismg_healthy "$svc"
 done
 note "ISMGs restarted from their volumes" "$(secs_since "$t")s"
-t=$EPOCHREALTIME
+FAULTS_T0=$EPOCHREALTIME
 # shellcheck source=deploy/compose-faults.sh
 . "$ROOT/deploy/compose-faults.sh"
-note "fault table: ${#FAULT_ROWS[@]} faults, nothing lost" "$(secs_since "$t")s"
+note "fault table: ${#FAULT_ROWS[@]} faults, nothing lost" "$(secs_since "$FAULTS_T0")s"
 
 # ---------------------------------------------------------------- summary
 say "Summary ($PROJECT, network $TANDEM_NET.0/24)"
