@@ -64,11 +64,13 @@ func TestWriteDuringElection(t *testing.T) {
 		t.Fatalf("route after the election: exit %d %s %s", code, out, errs)
 	}
 	// cluster status reports the dead member plainly and the survivors'
-	// tables as agreeing.
-	code, out, errs = ctlRun("-addr", list, "cluster", "status")
-	if code != 0 || !strings.Contains(out, old.ID()+" did not report its digest: did not answer: connection refused") || !strings.Contains(out, "tables agree") {
-		t.Fatalf("cluster status with a dead member: exit %d\n%s%s", code, out, errs)
-	}
+	// tables as agreeing — once the follower that was not needed for the
+	// write's quorum has applied it too (under load it may lag a moment,
+	// and status then rightly says the tables differ).
+	waitfor.Cond(t, "cluster status: the dead member named, the survivors' tables agreeing", func() bool {
+		code, out, errs = ctlRun("-addr", list, "cluster", "status")
+		return code == 0 && strings.Contains(out, old.ID()+" did not report its digest: did not answer: connection refused") && strings.Contains(out, "tables agree")
+	})
 }
 
 // A write the leader accepted but could not commit (its followers are
