@@ -384,9 +384,16 @@ func (c *Client) submit(ctx context.Context, cn *conn, s *cmpp.Session, j *job, 
 		inflight.Done()
 		c.submitted.Add(^uint64(0)) // not sent
 		j.sent--
-		if !errors.Is(err, cmpp.ErrClosed) {
+		switch {
+		case ctx.Err() != nil:
+			// The sending phase ended (Duration) as this one was handed
+			// over: not sent, and no error (a resend is kept, as above).
+			if reconnects && j.sent > 0 {
+				cn.keep(j)
+			}
+		case !errors.Is(err, cmpp.ErrClosed):
 			c.fail(err)
-		} else if reconnects {
+		case reconnects:
 			cn.keep(j)
 		}
 		return false
