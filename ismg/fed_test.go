@@ -732,3 +732,32 @@ func TestFederationBounceRefused(t *testing.T) {
 		t.Errorf("Beijing's SMSC got %d messages homed at Guangzhou", got)
 	}
 }
+
+// TestFederationBounceReclaimed: Beijing forwards to Guangzhou, whose
+// table says the numbers are Beijing's, so Guangzhou sends them back and
+// Beijing refuses them (Result 8). Then Beijing's table changes too: the
+// numbers are its own. Guangzhou's next resend is not refused but
+// reclaimed — Beijing moves its waiting record to its own SMSC link and
+// answers Result 9, ending Guangzhou's copy — so each message is delivered
+// once, at Beijing, and reported DELIVRD, where refusing again would have
+// left both gateways waiting on each other.
+func TestFederationBounceReclaimed(t *testing.T) {
+	sites := startFederation(t, []string{"001001", "020001"})
+	bj, gz := sites["001001"], sites["020001"]
+	gz.env.node.routes.Store(withSegment(t, gz.cfg.Routes.File, "13802000", "001001"))
+	c := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	const n = 5
+	ids := submitN(t, c, "1380200", n)
+	waitfor.Cond(t, "Beijing refusing a bounced MT", func() bool {
+		return metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt"`, `outcome="bounce"`) >= 1
+	})
+	bj.env.node.routes.Store(withSegment(t, bj.cfg.Routes.File, "13802000", "001001"))
+	allReported(t, c, ids)
+	onceEach(t, bj.smsc, n)
+	if got := gz.smsc.Stats().Accepted; got != 0 {
+		t.Errorf("Guangzhou's SMSC got %d messages", got)
+	}
+	if got := metric(t, bj.env.node.HTTPAddr(), "ismg_fwd_received_total", `type="mt"`, `outcome="reclaimed"`); got < 1 {
+		t.Errorf("reclaimed bounces %v, want >= 1", got)
+	}
+}

@@ -55,7 +55,9 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 		answer(ref.result, ref.reason)
 		return
 	}
-	in.ops = append(in.ops, queue.Put(bucket, key, nil))
+	if !in.noKey {
+		in.ops = append(in.ops, queue.Put(bucket, key, nil))
+	}
 	n.st.CommitAsync(in.ops, func(err error) {
 		if in.unlock != nil {
 			in.unlock()
@@ -64,6 +66,10 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 		case err == nil:
 			if in.done != nil {
 				in.done()
+			}
+			if in.result != cmpp.ResultOK {
+				answer(in.result, "reclaimed")
+				return
 			}
 			answer(cmpp.ResultOK, "ok")
 		case errors.Is(err, queue.ErrDuplicate):
@@ -81,6 +87,8 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 // (its CDR among them) and what to do once it is durable.
 type fwdIntake struct {
 	ops    []queue.Op
+	result uint32 // the FWD_RESP Result once ops are durable: 0, or 9 for a reclaimed bounce
+	noKey  bool   // no dedup key: a resend must be decided again
 	done   func() // after a successful commit (on the callback: must not block)
 	unlock func() // after the commit, whatever its outcome
 }
@@ -129,14 +137,8 @@ func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 			return fwdIntake{}, ref
 		}
 	}
-	if n.passedHere(peer, f.MsgID) {
-		// We sent this MT on to peer, which sends it back: for a moment
-		// our tables disagree about its number's home. Result 8: peer
-		// resends it after its backoff and, deciding the route again at
-		// send time (fwdsend.go rehome), takes it where its table now
-		// says; taking it here would run it in a circle, one id colliding
-		// with itself in our queues.
-		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBounce}
+	if queued, waiting := n.passedHere(peer, f.MsgID); queued || waiting != nil {
+		return n.fwdInBounce(peer, f, q, waiting)
 	}
 	now := time.Now()
 	valid, err := cmpp.ParseTime(f.ValidTime, now, n.loc)
@@ -168,18 +170,69 @@ func (n *Node) fwdInMT(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	return in, accepted
 }
 
-// passedHere reports whether MT id already went from here to peer: it waits
-// in fwd:<peer> or, sent, in await for peer's report.
-func (n *Node) passedHere(peer string, id uint64) bool {
+// passedHere says whether MT id already went from here to peer: it is still
+// queued for peer in fwd:<peer>, or peer took it and its record waits in
+// await for peer's report (waiting).
+func (n *Node) passedHere(peer string, id uint64) (queued bool, waiting *mtRecord) {
 	if _, err := n.st.Get(n.fwdQueueOf(peer).queue(), id); err == nil {
-		return true
+		return true, nil
 	}
 	it, err := n.st.Get(qAwait, id)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	r, err := decodeMT(it.Value)
-	return err == nil && r.Peer == peer
+	if r, err := decodeMT(it.Value); err == nil && r.Peer == peer {
+		return false, &r
+	}
+	return false, nil
+}
+
+// fwdInBounce takes an MT that peer sends back to us after we forwarded it
+// there: for a moment the tables disagree about its number's home.
+//
+// If our table says the home is peer — it and we each think the other —
+// the MT is refused with Result 8: peer resends it after its backoff and,
+// deciding the route again when it sends (fwdsend.go rehome), takes it
+// where its table says by then. Taking it would run it in a circle, its
+// id colliding with itself in our queues.
+//
+// If our table now says the home is here, or a third gateway, while our
+// record waits for peer's report, that record is the message: it moves
+// from await to where the number now goes, in one commit, and peer gets
+// Result 9 for its copy, which it ends with a failure report back to us
+// (dropped: the record no longer waits for peer). Refusing would leave
+// both sides waiting on each other for good.
+func (n *Node) fwdInBounce(peer string, f *cmpp.Fwd, to queueRef, waiting *mtRecord) (fwdIntake, refusal) {
+	if to == n.fwdQueueOf(peer) || waiting == nil {
+		// (Still queued for peer: our forwarder has it in hand; the
+		// resend finds it acknowledged or not.)
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBounce}
+	}
+	mu := n.msgLocks.tryLock(f.MsgID)
+	if mu == nil {
+		// Its report is being applied: resend later.
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBusy}
+	}
+	if _, w := n.passedHere(peer, f.MsgID); w == nil {
+		n.msgLocks.unlock(f.MsgID, mu)
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdBusy} // finished meanwhile
+	}
+	r := *waiting
+	r.Peer, r.Link = "", ""
+	if to.kind == queueMT {
+		r.Link = to.name
+	}
+	in := fwdIntake{
+		ops:    []queue.Op{queue.Move(qAwait, to.queue(), f.MsgID, time.Time{}, r.Append(nil))},
+		result: cmpp.ResultFwdDecision,
+		noKey:  true,
+		unlock: func() { n.msgLocks.unlock(f.MsgID, mu) },
+	}
+	if to.kind == queueFwd {
+		in.done = func() { n.ensureFwdQueue(to) }
+	}
+	n.m.FwdRerouted.Inc()
+	return in, accepted
 }
 
 // fwdInMO takes an MO forwarded to the gateway of its SP's partition.
