@@ -407,10 +407,12 @@ func (l *Link) up(s *linkSlot, c *linkConn) {
 	s.cur = c
 	s.state = SessionUp
 	s.lastErr = ""
-	l.notifyLocked()
-	l.mu.Unlock()
+	// Counted before waiters wake: whoever WaitReady releases sees the
+	// session in the counters and the gauge.
 	l.sessUp.Inc()
 	l.counters.sessionsUp.Add(1)
+	l.notifyLocked()
+	l.mu.Unlock()
 	s.log.Info("peer session up", cmpp.LogKeyVersion, c.sess.Version().String())
 }
 
