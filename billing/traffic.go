@@ -30,6 +30,25 @@ func (d Dim) String() string {
 	return fmt.Sprintf("Dim(%d)", d)
 }
 
+// MarshalText implements encoding.TextMarshaler: JSON reports spell the
+// keys ("sp", "hour").
+func (d Dim) MarshalText() ([]byte, error) {
+	if d < DimSP || d > DimDay {
+		return nil, fmt.Errorf("billing: invalid grouping %d", d)
+	}
+	return []byte(dimNames[d]), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Dim) UnmarshalText(b []byte) error {
+	ds, err := ParseDims(string(b))
+	if err != nil || len(ds) != 1 {
+		return fmt.Errorf("billing: unknown grouping %q", b)
+	}
+	*d = ds[0]
+	return nil
+}
+
 // ParseDims parses a comma-separated list of sp, gateway, region, hour and
 // day. An empty list groups nothing: the report has its total only.
 func ParseDims(s string) ([]Dim, error) {
