@@ -67,6 +67,13 @@
 // complete records count, an incomplete last record is skipped and
 // reported (SummarizeDirInfo), not refused.
 //
+// TrafficDirs (and TrafficOf) count traffic rather than fees: submitted,
+// delivered, failed by final state, expired, pending, MO, forwarded per
+// peer, and the submit-to-final-state latency (a sketch: exact up to 512
+// samples, then within 1 %), grouped by any of SP, gateway, region, hour
+// and day (Dim). They stream the records; see Traffic for each column and
+// trafficer for the memory bound.
+//
 // # Concurrency
 //
 // A Writer is safe for concurrent use. Lock order: Writer.syncMu, then

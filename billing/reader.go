@@ -71,6 +71,10 @@ type Reader struct {
 	header   bool
 	nextLine int // first line after the last good record, for errors without a position
 	err      error
+	// recordErr says err is confined to one record, which Resume may
+	// skip; resumeLine is the line after it.
+	recordErr  bool
+	resumeLine int
 }
 
 // NewReader returns a Reader for r; name identifies it in errors.
@@ -96,18 +100,39 @@ func (r *Reader) Read() (Record, error) {
 	fields, err := r.readCSV()
 	if err != nil {
 		r.err = err
+		if errors.Is(err, csv.ErrFieldCount) {
+			// encoding/csv read the whole record: the next one starts
+			// after it.
+			r.recordErr, r.resumeLine = true, r.lineAfter(fields)
+		}
 		return Record{}, err
 	}
 	rec, col, err := parseFields(fields, &r.idx)
 	if err != nil {
 		line, c := r.cr.FieldPos(r.idx[col])
 		r.err = &ParseError{File: r.name, Line: line, Column: c, Field: columnNames[col], Err: err}
+		r.recordErr, r.resumeLine = true, r.lineAfter(fields)
 		return Record{}, r.err
 	}
 	r.advance(fields)
 	return rec, nil
 }
 
+// Resume clears the error of the last Read if it was confined to one
+// record — a field that does not parse, or a wrong number of fields — so
+// that the next Read returns the record after it; it reports whether it
+// did. Other errors stay: past a broken quote, a bad header or an I/O
+// error no record can be trusted.
+func (r *Reader) Resume() bool {
+	if r.err == nil || !r.recordErr {
+		return false
+	}
+	r.err, r.recordErr, r.nextLine = nil, false, r.resumeLine
+	return true
+}
+
+// readCSV reads one CSV record. For a wrong number of fields it returns
+// the fields with the error.
 func (r *Reader) readCSV() ([]string, error) {
 	r.lr.limit = r.cr.InputOffset() + MaxRecordSize + bufSlack
 	fields, err := r.cr.Read()
@@ -120,7 +145,11 @@ func (r *Reader) readCSV() ([]string, error) {
 	var pe *csv.ParseError
 	switch {
 	case errors.As(err, &pe):
-		return nil, &ParseError{File: r.name, Line: pe.Line, Column: pe.Column, Err: pe.Err}
+		perr := &ParseError{File: r.name, Line: pe.Line, Column: pe.Column, Err: pe.Err}
+		if errors.Is(pe.Err, csv.ErrFieldCount) && len(fields) > 0 {
+			return fields, perr
+		}
+		return nil, perr
 	case errors.Is(err, ErrRecordTooLong):
 		return nil, &ParseError{File: r.name, Line: r.nextLine, Err: ErrRecordTooLong}
 	default:
@@ -129,10 +158,13 @@ func (r *Reader) readCSV() ([]string, error) {
 }
 
 // advance records where the next record starts, for errors csv cannot place.
-func (r *Reader) advance(fields []string) {
+func (r *Reader) advance(fields []string) { r.nextLine = r.lineAfter(fields) }
+
+// lineAfter is the line after the record just read.
+func (r *Reader) lineAfter(fields []string) int {
 	last := len(fields) - 1
 	line, _ := r.cr.FieldPos(last)
-	r.nextLine = line + strings.Count(fields[last], "\n") + 1
+	return line + strings.Count(fields[last], "\n") + 1
 }
 
 func (r *Reader) readHeader() error {

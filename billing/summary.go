@@ -2,11 +2,6 @@ package billing
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,7 +189,11 @@ type summarizer struct {
 	done map[openKey]string // final states of REPORTs seen before their MT
 }
 
+// openKey finds the REPORT of an MT: the same Msg_Id and SP at the same
+// gateway (a forwarded MT has a record at each gateway it passed, under
+// the one Msg_Id).
 type openKey struct {
+	gw    string
 	sp    string
 	msgID uint64
 }
@@ -220,7 +219,7 @@ func (z *summarizer) add(r *Record) {
 		z.m[k] = s
 	}
 	s.addRecord(r)
-	key := openKey{r.SPID, r.MsgID}
+	key := openKey{r.HandlingGateway, r.SPID, r.MsgID}
 	switch {
 	case r.Kind == KindMT && (r.FinalStatus == "" || r.FinalStatus == "ACCEPTD"):
 		if stat, ok := z.done[key]; ok {
@@ -307,28 +306,6 @@ func GatewayTotals(sums []Summary) []GatewayCount {
 	return Total(sums).Gateways
 }
 
-// DirMargin widens the file selection of SummarizeDir on both sides: a
-// record lands in the file of the hour it was written, which may be after
-// its AccountingTime (an SP waits up to 48 h for a status report).
-const DirMargin = 48 * time.Hour
-
-// OpenFile is a .part file SummarizeDirInfo read: the file of the current
-// period while its gateway runs, or one a crash left (the next Open
-// finalizes it). Its complete records are counted like any other; an
-// incomplete last record (being written, or torn by the crash) is skipped.
-type OpenFile struct {
-	Path      string `json:"path"`
-	Records   int    `json:"records"`    // complete records read, before the period filter
-	TornLine  int    `json:"torn_line"`  // 1-based line of the incomplete last record; 0 if none
-	TornBytes int64  `json:"torn_bytes"` // its length
-}
-
-// DirInfo says what SummarizeDirInfo read.
-type DirInfo struct {
-	Files int        `json:"files"` // files read, open ones included
-	Open  []OpenFile `json:"open"`  // the open (.part) files among them
-}
-
 // SummarizeDir is SummarizeDirInfo without the DirInfo.
 func SummarizeDir(dir string, from, to time.Time) ([]Summary, error) {
 	sums, _, err := SummarizeDirInfo(dir, from, to)
@@ -348,157 +325,19 @@ func SummarizeDir(dir string, from, to time.Time) ([]Summary, error) {
 // read under its final name. Any other unreadable or malformed content
 // stops it with an error naming the file (and line and column).
 func SummarizeDirInfo(dir string, from, to time.Time) ([]Summary, DirInfo, error) {
-	var info DirInfo
-	ents, err := os.ReadDir(dir)
+	return SummarizeDirs([]string{dir}, ReadOptions{From: from, To: to})
+}
+
+// SummarizeDirs is SummarizeDirInfo over the files of several directories
+// (one per gateway, say), for records in [o.From, o.To), with o's handling
+// of bad records.
+func SummarizeDirs(dirs []string, o ReadOptions) ([]Summary, DirInfo, error) {
+	z := newSummarizer(o.From.Location())
+	info, err := readDirs(dirs, o, func(r *Record) { z.addIn(r, o.From, o.To) })
 	if err != nil {
-		return nil, info, fmt.Errorf("billing: summarize: %w", err)
-	}
-	z := newSummarizer(from.Location())
-	read := make(map[string]bool, len(ents))
-	var seen []os.FileInfo // of the files read, to know them under a new name
-	for pass := 0; pass < 2; pass++ {
-		vanished := false
-		for _, e := range ents {
-			fn, ok := parseFileName(e.Name())
-			if !ok || e.IsDir() || read[e.Name()] || !inPeriod(fn, from, to) {
-				continue
-			}
-			read[e.Name()] = true
-			path := filepath.Join(dir, e.Name())
-			if pass > 0 && readBefore(path, seen) {
-				continue // a .part read in the first pass, finalized since
-			}
-			var st os.FileInfo
-			if fn.part {
-				var of OpenFile
-				of, st, err = summarizePart(z, path, from, to)
-				if errors.Is(err, os.ErrNotExist) {
-					vanished = true // finalized meanwhile: read under its new name below
-					continue
-				}
-				if err == nil {
-					info.Open = append(info.Open, of)
-				}
-			} else {
-				st, err = summarizeFile(z, path, from, to)
-			}
-			if err != nil {
-				return nil, info, err
-			}
-			info.Files++
-			seen = append(seen, st)
-		}
-		if !vanished {
-			break
-		}
-		// A .part was renamed after the listing: list again and read the
-		// files not yet read (its new name among them).
-		if ents, err = os.ReadDir(dir); err != nil {
-			return nil, info, fmt.Errorf("billing: summarize: %w", err)
-		}
+		return nil, info, err
 	}
 	return z.result(), info, nil
-}
-
-// readBefore reports whether path is one of the files seen (renamed).
-func readBefore(path string, seen []os.FileInfo) bool {
-	st, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	for _, s := range seen {
-		if os.SameFile(s, st) {
-			return true
-		}
-	}
-	return false
-}
-
-// inPeriod reports whether a file named fn may hold records of [from, to).
-func inPeriod(fn fileName, from, to time.Time) bool {
-	// A file's period start is at most 24 h before its last record.
-	if !from.IsZero() && fn.period.Before(from.Add(-DirMargin-24*time.Hour)) {
-		return false
-	}
-	return to.IsZero() || fn.period.Before(to.Add(DirMargin))
-}
-
-func summarizeFile(z *summarizer, path string, from, to time.Time) (os.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("billing: summarize: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("billing: summarize: %w", err)
-	}
-	rd := NewReader(f, path)
-	for {
-		rec, err := rd.Read()
-		if err == io.EOF {
-			return st, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		z.addIn(&rec, from, to)
-	}
-}
-
-// summarizePart counts the complete records of an open file: read up to
-// the size it had when opened, less an incomplete last record (one that
-// does not end in "\n", or that does not parse and reaches the end).
-func summarizePart(z *summarizer, path string, from, to time.Time) (OpenFile, os.FileInfo, error) {
-	of := OpenFile{Path: path}
-	f, err := os.Open(path)
-	if err != nil {
-		return of, nil, err // os.ErrNotExist: renamed meanwhile
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return of, nil, fmt.Errorf("billing: summarize: %w", err)
-	}
-	size := st.Size()
-	if size == 0 {
-		return of, st, nil // just created
-	}
-	var last [1]byte
-	if _, err := f.ReadAt(last[:], size-1); err != nil {
-		return of, nil, fmt.Errorf("billing: summarize: %w", err)
-	}
-	endsNL := last[0] == '\n'
-	rd := NewReader(io.LimitReader(f, size), path)
-	if err := rd.readHeader(); err != nil {
-		if errors.Is(err, ErrMalformed) && rd.cr.InputOffset() >= size {
-			of.TornLine, of.TornBytes = 1, size // not even a whole header yet
-			return of, st, nil
-		}
-		return of, nil, err
-	}
-	good := rd.cr.InputOffset()
-	for {
-		rec, err := rd.Read()
-		torn := false
-		switch {
-		case err == io.EOF:
-			return of, st, nil
-		case errors.Is(err, ErrMalformed) && rd.cr.InputOffset() >= size:
-			torn = true
-		case err != nil:
-			return of, nil, err
-		case rd.cr.InputOffset() >= size && !endsNL:
-			torn = true // parsed, but cut short: "12" of "123"
-		}
-		if torn {
-			of.TornLine, of.TornBytes = rd.nextLine, size-good
-			return of, st, nil
-		}
-		good = rd.cr.InputOffset()
-		of.Records++
-		z.addIn(&rec, from, to)
-	}
 }
 
 // DayGatewayCount is the traffic exchanged with one peer in one direction

@@ -177,7 +177,7 @@ func TestSummarizeDirErrors(t *testing.T) {
 
 // The ISMG writes an MT record at submit, before its outcome is known, and
 // a REPORT record with the final state later; the summary joins them by SP
-// and Msg_Id, in either order, and across days.
+// and Msg_Id at the same gateway, in either order, and across days.
 func TestSummarizeSettlesMTFromReport(t *testing.T) {
 	mtRec := func(id uint64, day string) Record {
 		r := mt(1, spA, "02", "100", "", day+"T13:00:00.000Z")
@@ -185,7 +185,7 @@ func TestSummarizeSettlesMTFromReport(t *testing.T) {
 		return r
 	}
 	report := func(id uint64, stat, day string) Record {
-		r := Record{Kind: KindReport, SPID: spA, MsgID: id, FinalStatus: stat}
+		r := Record{Kind: KindReport, SPID: spA, MsgID: id, FinalStatus: stat, HandlingGateway: gwBJ}
 		r.DoneTime, _ = time.Parse(TimeLayout, day+"T23:59:00.000Z")
 		return r
 	}
@@ -202,5 +202,22 @@ func TestSummarizeSettlesMTFromReport(t *testing.T) {
 	days := Summarize(recs)
 	if days[0].Day != "2026-11-22" || days[0].Delivered != 1 {
 		t.Errorf("the delivery belongs to the MT's day: %+v", days)
+	}
+}
+
+// A forwarded MT has an MT and a REPORT record at each gateway it passed,
+// all under one Msg_Id: read together (the directories of both gateways),
+// each gateway's REPORT settles its own MT.
+func TestSummarizeSettlesPerGateway(t *testing.T) {
+	out := mt(1, spA, "02", "10", "", "2026-11-22T13:00:00.000Z")
+	out.Direction, out.NextGateway = DirFwdOut, gwGZ
+	in := out
+	in.Direction, in.NextGateway, in.PrevGateway, in.HandlingGateway = DirFwdIn, "", gwBJ, gwGZ
+	repOut, repIn := out, in
+	repOut.Kind, repOut.FinalStatus = KindReport, "DELIVRD"
+	repIn.Kind, repIn.FinalStatus = KindReport, "DELIVRD"
+	tot := Total(Summarize([]Record{out, in, repIn, repOut}))
+	if tot.MT != 2 || tot.Delivered != 2 || tot.Pending != 0 || tot.Charged != 1 {
+		t.Fatalf("total %+v: want 2 MT records, both delivered, 1 charged (at the SP's gateway)", tot)
 	}
 }

@@ -63,12 +63,7 @@ func TestReportGolden(t *testing.T) {
 }
 
 func TestReportErrors(t *testing.T) {
-	bad := t.TempDir()
-	badFile := filepath.Join(bad, "cdr-001001-2026112213.csv")
-	if err := os.WriteFile(badFile, []byte(billing.Header+
-		"MT,LOCAL,1x,0000000000000001,901234,S,0,02,10,,1065,138,1,1,2026-11-22T14:00:00.000Z,,DELIVRD,001001,,,,8,10\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad, badFile := badCDRDir(t)
 	for _, tc := range []struct {
 		name  string
 		args  []string
@@ -88,22 +83,39 @@ func TestReportErrors(t *testing.T) {
 		{"missing dir", []string{"report", "-dir", filepath.Join(bad, "nope")}, false, "no such file or directory"},
 		{"malformed file", []string{"report", "-dir", bad}, false, badFile + ":2:10: column msg_id"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			err := run(context.Background(), tc.args, &out, &errOut)
-			if err == nil {
-				t.Fatalf("run %v succeeded:\n%s", tc.args, out.String())
-			}
-			if errors.Is(err, errUsage) != tc.usage {
-				t.Errorf("usage error = %v, want %v (%v)", errors.Is(err, errUsage), tc.usage, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q lacks %q", err, tc.want)
-			}
-			if out.Len() != 0 {
-				t.Errorf("wrote to stdout on error: %q", out.String())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { runFails(t, tc.args, tc.usage, tc.want) })
+	}
+}
+
+// badCDRDir is a directory with one CDR file: a record with a bad msg_id
+// (line 2, column 10), then a good delivered MT.
+func badCDRDir(t *testing.T) (dir, file string) {
+	dir = t.TempDir()
+	file = filepath.Join(dir, "cdr-001001-2026112214.csv")
+	good := "MT,LOCAL,2,0000000000000002,901234,S,0,02,10,,1065,138,1,1,2026-11-22T14:00:00.000Z,,DELIVRD,001001,,,,8,10\n"
+	if err := os.WriteFile(file, []byte(billing.Header+strings.Replace(good, ",2,0000", ",2x,0000", 1)+good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, file
+}
+
+// runFails runs the command with args and checks that it fails with an
+// error containing want, a usage error or not, and prints nothing on stdout.
+func runFails(t *testing.T, args []string, usage bool, want string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	if err == nil {
+		t.Fatalf("run %v succeeded:\n%s", args, out.String())
+	}
+	if errors.Is(err, errUsage) != usage {
+		t.Errorf("usage error = %v, want %v (%v)", errors.Is(err, errUsage), usage, err)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("wrote to stdout on error: %q", out.String())
 	}
 }
 
