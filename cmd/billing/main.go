@@ -21,6 +21,7 @@ import (
 	_ "time/tzdata" // -tz must work on hosts without a zoneinfo database (distroless images)
 
 	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 )
 
 const usageText = `usage: billing <command> [flags]
@@ -28,6 +29,7 @@ const usageText = `usage: billing <command> [flags]
 commands:
   report   totals of the CDR files in a directory
   help     this text
+  version  the version and build stamp (also --version)
 
 billing report [-dir DIR] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-by sp|day|gateway|peer] [-o table|json|csv] [-tz ZONE]
   -by sp       one row per SP over the whole period (default)
@@ -65,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		_, err := io.WriteString(stdout, usageText)
+		return err
+	case "version", "-version", "--version":
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("billing"))
 		return err
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])

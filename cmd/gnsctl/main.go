@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 )
 
 // Exit codes.
@@ -103,12 +104,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tlsCA := fs.String("tls-ca", os.Getenv("GNS_TLS_CA"), "PEM CA bundle that verifies the servers; implies -tls (default $GNS_TLS_CA)")
 	fs.StringVar(&c.output, "o", "table", "output: table or json")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long a command keeps trying, across the addresses and through a leader change (not watch)")
+	version := buildinfo.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
 			return exitOK
 		}
 		return c.fail(usagef("%v", err))
+	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Version("gnsctl"))
+		return exitOK
 	}
 	c.creds = insecure.NewCredentials()
 	if *useTLS || *tlsCA != "" {
