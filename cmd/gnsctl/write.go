@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tandem-sms/tandem/gns/gnspb"
+)
+
+// write commits changes as one batch and reports the revision.
+func (c *ctl) write(ctx context.Context, kind callKind, changes ...*gnspb.Change) error {
+	resp, err := call(ctx, c, kind, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.WriteResponse, error) {
+		return g.Write(ctx, &gnspb.WriteRequest{Changes: changes})
+	})
+	if errors.Is(err, errDoneEarlier) {
+		fmt.Fprintf(c.stdout, "ok: an earlier attempt, whose answer was lost in a leader change, applied it (the retry found %s)\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ok, err := c.print(resp); ok {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "ok, revision %d\n", resp.Revision)
+	return nil
+}
