@@ -32,14 +32,8 @@ func gatewayCmd(c *ctl) *cobra.Command {
 	f.StringVar(&gw.FwdAddr, "fwd-addr", "", "host:port its peers dial for CMPP_FWD")
 	f.StringVar(&gw.Name, "name", "", "name, e.g. Beijing")
 	f.StringVar(&gw.AreaCode, "area-code", "", "provincial area code, e.g. 010 (the table file's province)")
-	rm := &cobra.Command{
-		Use:   "rm CODE",
-		Short: "Remove a gateway (refused while a segment, ported number or SP uses it)",
-		Args:  nargs(1, 1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.Context(), deleteCall, &gnspb.Change{Op: &gnspb.Change_DeleteGateway{DeleteGateway: args[0]}})
-		}),
-	}
+	rm := removeCmd(c, "rm CODE", "Remove a gateway (refused while a segment, ported number or SP uses it)",
+		func(k string) *gnspb.Change { return &gnspb.Change{Op: &gnspb.Change_DeleteGateway{DeleteGateway: k}} })
 	var stale bool
 	list := &cobra.Command{
 		Use:   "list",

@@ -17,13 +17,7 @@ func portedCmd(c *ctl) *cobra.Command {
 			return c.write(cmd.Context(), writeCall, &gnspb.Change{Op: &gnspb.Change_PutPorted{PutPorted: &gnspb.Ported{Msisdn: args[0], Gateway: args[1]}}})
 		}),
 	}
-	rm := &cobra.Command{
-		Use:   "rm NUMBER",
-		Short: "Remove a ported number: it routes by its segment again",
-		Args:  nargs(1, 1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.Context(), deleteCall, &gnspb.Change{Op: &gnspb.Change_DeletePorted{DeletePorted: args[0]}})
-		}),
-	}
+	rm := removeCmd(c, "rm NUMBER", "Remove a ported number: it routes by its segment again",
+		func(k string) *gnspb.Change { return &gnspb.Change{Op: &gnspb.Change_DeletePorted{DeletePorted: k}} })
 	return group("ported", "Add and remove ported numbers", add, rm)
 }

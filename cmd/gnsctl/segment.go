@@ -32,14 +32,8 @@ func segmentCmd(c *ctl) *cobra.Command {
 	add.Flags().StringVar(&seg.SmscLink, "smsc", "", "preferred SMSC link at the home gateway")
 	add.Flags().StringVar(&seg.AreaCode, "area", "", "CMPP Area_code")
 	add.Flags().Uint32Var(&userType, "user-type", 0, "CMPP User_type")
-	rm := &cobra.Command{
-		Use:   "rm PREFIX",
-		Short: "Remove a number segment",
-		Args:  nargs(1, 1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.Context(), deleteCall, &gnspb.Change{Op: &gnspb.Change_DeleteSegment{DeleteSegment: args[0]}})
-		}),
-	}
+	rm := removeCmd(c, "rm PREFIX", "Remove a number segment",
+		func(k string) *gnspb.Change { return &gnspb.Change{Op: &gnspb.Change_DeleteSegment{DeleteSegment: k}} })
 	var stale bool
 	list := &cobra.Command{
 		Use:   "list [PREFIX]",

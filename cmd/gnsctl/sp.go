@@ -68,14 +68,8 @@ func spCmd(c *ctl) *cobra.Command {
 	f.StringVar(&sp.DefaultGateway, "default", "", "MO gateway when no partition matches (default: --gateway)")
 	f.StringArrayVar(&parts, "partition", nil, "name=region1,region2:gateway (repeatable)")
 
-	rm := &cobra.Command{
-		Use:   "rm ID",
-		Short: "Remove an SP",
-		Args:  nargs(1, 1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.Context(), deleteCall, &gnspb.Change{Op: &gnspb.Change_DeleteSp{DeleteSp: args[0]}})
-		}),
-	}
+	rm := removeCmd(c, "rm ID", "Remove an SP",
+		func(k string) *gnspb.Change { return &gnspb.Change{Op: &gnspb.Change_DeleteSp{DeleteSp: k}} })
 	var stale bool
 	show := &cobra.Command{
 		Use:   "show ID",

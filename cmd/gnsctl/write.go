@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tandem-sms/tandem/gns/gnspb"
 )
 
@@ -25,4 +27,17 @@ func (c *ctl) write(ctx context.Context, kind callKind, changes ...*gnspb.Change
 	}
 	fmt.Fprintf(c.stdout, "ok, revision %d\n", resp.Revision)
 	return nil
+}
+
+// removeCmd is the "rm KEY" verb of a table kind: one delete, reported
+// done when a retry finds the key already gone (deleteCall).
+func removeCmd(c *ctl, use, short string, change func(key string) *gnspb.Change) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  nargs(1, 1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return c.write(cmd.Context(), deleteCall, change(args[0]))
+		}),
+	}
 }
