@@ -156,3 +156,37 @@ func TestNoNodeAnswered(t *testing.T) {
 		t.Fatalf("stderr shows gRPC internals:\n%s", errs)
 	}
 }
+
+// cluster remove takes a member out and cluster join puts it back; both
+// are no-ops when repeated.
+func TestClusterJoinRemove(t *testing.T) {
+	nodes := startCluster(t)
+	all := addrs(nodes)
+	victim := follower(nodes)
+	members := func() int {
+		var cs struct {
+			Members []struct{ ID string } `json:"members"`
+		}
+		code, out, _ := ctlRun("--addr", all, "cluster", "status", "-o", "json")
+		if (code != 0 && code != exitError) || json.Unmarshal([]byte(out), &cs) != nil {
+			return -1
+		}
+		return len(cs.Members)
+	}
+	for range 2 {
+		if code, out, errs := ctlRun("--addr", all, "cluster", "remove", victim.ID()); code != 0 || !strings.Contains(out, "removed "+victim.ID()) {
+			t.Fatalf("cluster remove: exit %d %s %s", code, out, errs)
+		}
+	}
+	if n := members(); n != 2 {
+		t.Fatalf("%d members after remove, want 2", n)
+	}
+	for range 2 {
+		if code, out, errs := ctlRun("--addr", all, "cluster", "join", victim.ID(), victim.RaftAddr(), victim.GRPCAddr()); code != 0 || !strings.Contains(out, "joined "+victim.ID()) {
+			t.Fatalf("cluster join: exit %d %s %s", code, out, errs)
+		}
+	}
+	if n := members(); n != 3 {
+		t.Fatalf("%d members after join, want 3", n)
+	}
+}
