@@ -160,12 +160,12 @@ node_ok() {
   local st
   st=$(gnsctl_at "$1" -o json cluster status) || return 1
   echo "$st" | jq -e --arg x "${2:-}" \
-    '(.members | length) == 3 and (.members | all(.grpcAddr != null and .grpcAddr != ""))
-     and (.leaderId // "") != "" and .leaderId != $x' >/dev/null || { echo "$st"; return 1; }
+    '(.members | length) == 3 and (.members | all(.grpc_addr != null and .grpc_addr != ""))
+     and (.leader_id // "") != "" and .leader_id != $x' >/dev/null || { echo "$st"; return 1; }
   curl -fsS "http://${HTTP[$1]}/healthz"
 }
 # leader_of SERVICE: the leader as SERVICE sees it.
-leader_of() { gnsctl_at "$1" -o json cluster status | jq -r '.leaderId // ""'; }
+leader_of() { gnsctl_at "$1" -o json cluster status | jq -r '.leader_id // ""'; }
 revision_of() { gnsctl_at "$1" -o json cluster status | jq -r '(.revision // "0") | tonumber'; }
 rev_at_least() { local r; r=$(revision_of "$1") && [ "$r" -ge "$2" ]; }
 
@@ -293,7 +293,7 @@ info "gRPC write in plaintext: refused ($(echo "$out" | tail -n1 | cut -c1-80))"
 
 say "GNS: push deploy/config/routes.yaml"
 t=$EPOCHREALTIME
-out=$(gnsctl_any table push "$ROOT/deploy/config/routes.yaml" 2>&1) || die "table push: $out"
+out=$(gnsctl_any table push -y "$ROOT/deploy/config/routes.yaml" 2>&1) || die "table push: $out"
 echo "$out" | sed 's/^/   /'
 REV=$(revision_of "$(leader_of gns1)")
 for n in gns1 gns2 gns3; do

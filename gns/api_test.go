@@ -228,6 +228,11 @@ func TestForwardingAndReads(t *testing.T) {
 	if err := sameContents(exported, leader.fsm.table.Load()); err != nil {
 		t.Fatal(err)
 	}
+	// The first chunk says the revision (a linearizable export: the
+	// leader's, at least the last acknowledged write's).
+	if len(chunks) == 0 || chunks[0].Revision == 0 || chunks[0].Revision > leader.Revision() || chunks[0].Revision < imp.Revision {
+		t.Fatalf("export revision %d, leader at %d", chunks[0].GetRevision(), leader.Revision())
+	}
 	// Cluster status names every member with its gRPC address.
 	cs, err := fc.ClusterStatus(ctx, &gnspb.ClusterStatusRequest{})
 	if err != nil {

@@ -46,6 +46,7 @@
 // loader reads the text as written.
 //
 //	version: 1                  # required
+//	revision: 42                # optional, ignored: what an export was taken at
 //	gateways:
 //	  - code: "001001"          # ISMG_Id, 6 digits, unique
 //	    name: Beijing
@@ -83,6 +84,9 @@
 //
 //	routes.yaml:42: segments[3].gateway: unknown gateway "009999"
 //	segments.csv:7: prefix: bad digits: "13x0010" has a non-digit
+//
+// A JSON document with the same keys loads too (JSON is YAML), so the
+// JSON that gnsctl table export -o json writes pushes back unchanged.
 //
 // Export writes the same format back (ExportSegmentsCSV and
 // ExportPortedCSV write the CSV parts).

@@ -207,6 +207,9 @@ func (l *loader) document(m *yaml.Node, open opener) {
 			})
 		case "sps":
 			l.list(v, "sps", func(n *yaml.Node, loc *itemLoc) { l.c.SPs = append(l.c.SPs, l.sp(n, loc)) })
+		case "revision":
+			// Written by gnsctl table export -o json to say what it
+			// exported; a loaded table has no revision of its own.
 		case "segment_files":
 			segFiles = v
 		case "ported_files":

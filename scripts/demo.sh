@@ -97,7 +97,7 @@ up() {
   done
   sed "${sed_args[@]}" testdata/routes/sample.yaml >"$DEMO/routes/routes.yaml"
   cp testdata/routes/segments.csv "$DEMO/routes/"
-  "${GNSCTL[@]}" table push "$DEMO/routes/routes.yaml"
+  "${GNSCTL[@]}" table push -y "$DEMO/routes/routes.yaml"
 
   step "Four regional ISMGs, each with its SMSC simulator"
   i=0

@@ -25,6 +25,7 @@ import (
 	_ "time/tzdata" // -tz must work on hosts without a zoneinfo database (distroless images)
 
 	"github.com/tandem-sms/tandem/billing"
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 )
 
 const usageText = `usage: billing <command> [flags]
@@ -32,6 +33,7 @@ const usageText = `usage: billing <command> [flags]
 commands:
   report   totals of the CDR files in one or more directories
   help     this text
+  version  the version and build stamp (also --version)
 
 billing report [-dir DIR]... [-from T] [-to T] [-by KEYS] [-view billing|traffic]
                [-o table|json|csv|html] [-routes FILE] [-tz ZONE] [-skip-bad]
@@ -85,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		_, err := io.WriteString(stdout, usageText)
+		return err
+	case "version", "-version", "--version":
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("billing"))
 		return err
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/sim/lincheck"
 )
 
@@ -51,7 +52,7 @@ func main() {
 const usageText = `usage: gns-lincheck -addrs host:port,... [-token T] [-tls] [-tls-ca FILE] [-tls-cert FILE -tls-key FILE]
        [-clients N] [-duration D] [-ops N] [-write-ratio F] [-stale-ratio F] [-op-timeout D]
        [-prefix DIGITS] [-keys N] [-gateways CODE,...] [-connect-timeout D]
-       [-check-timeout D] [-out FILE.html] [-json] [-seed N]
+       [-check-timeout D] [-out FILE.html] [-json] [-seed N] [-version]
 
 Writes and reads segments PREFIX..PREFIX+KEYS-1 (default 1990000..1990009,
 which nothing else may write during the run) through every node in turn,
@@ -78,6 +79,7 @@ type options struct {
 	connectTimeout time.Duration
 	check          lincheck.CheckOptions
 	json           bool
+	version        bool // -version: print the build and exit
 }
 
 func parse(args []string) (*options, error) {
@@ -106,11 +108,15 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.check.VisualizePath, "out", "", "write porcupine's HTML visualization here if the check fails")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON on stdout (the summary goes to stderr)")
 	fs.Uint64Var(&o.cfg.Seed, "seed", 0, "seed of the clients' choices (0: from the clock)")
+	fs.BoolVar(&o.version, "version", false, "print the version and build stamp, and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, usagef("%v", err)
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
@@ -195,6 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &ue):
 		return fail(exitUsage, "%v\n\n%s", err, usageText)
+	case o.version:
+		fmt.Fprintln(stdout, buildinfo.Version("gns-lincheck"))
+		return exitOK
 	}
 	creds, err := o.tls.credentials()
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 )
 
 func main() {
@@ -204,6 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
 		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		version   = buildinfo.Flag(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -213,6 +215,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("gns"))
+		return err
 	}
 	logLevel := *level
 	if *file != "" {
@@ -288,6 +294,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg, "gns"); err != nil {
+		return err
+	}
 	cfg.Registerer = reg
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

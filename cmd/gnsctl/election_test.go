@@ -115,7 +115,7 @@ func TestClusterStatusDigests(t *testing.T) {
 			Members []struct {
 				ID     string `json:"id"`
 				Status struct {
-					Rev string `json:"tableDigestRevision"`
+					Rev uint64 `json:"table_digest_revision"`
 				} `json:"status"`
 			} `json:"members"`
 		}
@@ -124,9 +124,7 @@ func TestClusterStatusDigests(t *testing.T) {
 		}
 		m := map[string]uint64{}
 		for _, x := range cs.Members {
-			var r uint64
-			fmt.Sscan(x.Status.Rev, &r)
-			m[x.ID] = r
+			m[x.ID] = x.Status.Rev
 		}
 		return m
 	}

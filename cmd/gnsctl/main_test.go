@@ -65,7 +65,7 @@ func startClusterWith(t *testing.T, tweak func(*gns.Config)) []*node {
 		if run(context.Background(), []string{"-addr", nodes[0].GRPCAddr(), "-o", "json", "cluster", "status"}, &out, &out) != 0 {
 			return false
 		}
-		return strings.Count(out.String(), `"grpcAddr"`) == 3
+		return strings.Count(out.String(), `"grpc_addr"`) == 3
 	})
 	return nodes
 }
@@ -238,13 +238,48 @@ func TestUsage(t *testing.T) {
 		{"sp", "add", "--id", "901234"},
 		{"sp", "add", "--id", "1", "--codes", "1", "--gateway", "g", "--partition", "bad"},
 		{"-bogus"},
+		{"table", "frobnicate"},
+		{"ported", "add", "13800100099"},
+		{"gateway", "add", "001009"},
+		{"segment", "list", "138", "139"},
+		{"-o", "json", "--timeout", "0s", "cluster", "status"},
 	} {
 		if code, _, errs := ctlRun(args...); code != exitUsage {
 			t.Errorf("gnsctl %q: exit %d, want 2 (%s)", args, code, errs)
 		}
 	}
-	if code, out, _ := ctlRun("help"); code != 0 || !strings.Contains(out, "table push") {
-		t.Errorf("help: %d %s", code, out)
+	// Help: whole, per group and per command, on stdout with exit 0.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "table"},
+		{[]string{"--help"}, "GNS_ENDPOINTS"},
+		{[]string{"-help"}, "GNS_ENDPOINTS"},
+		{[]string{"table"}, "push"},
+		{[]string{"table", "push", "-h"}, "--dry-run"},
+		{[]string{"table", "push", "--help"}, "--yes"},
+		{[]string{"sp", "add", "-h"}, "--partition"},
+		{[]string{"completion", "bash"}, "bash completion"},
+		{[]string{"completion", "zsh"}, "compdef"},
+		{[]string{"completion", "fish"}, "complete -c gnsctl"},
+		{[]string{"--version"}, "gnsctl "},
+		{[]string{"-version"}, "gnsctl "},
+	} {
+		if code, out, errs := ctlRun(tc.args...); code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("gnsctl %q: exit %d, want 0 and %q in stdout\n%s%s", tc.args, code, tc.want, out, errs)
+		}
+	}
+}
+
+// Go-style single-dash long flags are rewritten for pflag; short flags,
+// values and everything after "--" are not.
+func TestGoStyleFlags(t *testing.T) {
+	root := newRoot(&ctl{})
+	got := goStyleFlags(root, []string{"-addr", "a:1", "-token=x", "-o", "json", "route", "mt", "-stale", "-5", "-y", "--", "-addr"})
+	want := []string{"--addr", "a:1", "--token=x", "-o", "json", "route", "mt", "--stale", "-5", "-y", "--", "-addr"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }
 

@@ -81,7 +81,11 @@ type clusterError struct {
 
 func (e *clusterError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "no GNS node could serve %s within %v (-timeout); last answers:", e.kind.what, e.timeout)
+	addrs := make([]string, len(e.attempts))
+	for i, a := range e.attempts {
+		addrs[i] = a.addr
+	}
+	fmt.Fprintf(&b, "no GNS node answered %s at %s; tried for %v (--timeout), last answers:", e.kind.what, strings.Join(addrs, ", "), e.timeout)
 	for _, a := range e.attempts {
 		fmt.Fprintf(&b, "\n  %s: %s", a.addr, explain(a.err))
 	}
@@ -222,15 +226,13 @@ func explain(err error) string {
 		case strings.Contains(msg, "outcome unknown"):
 			return "the leader lost its leadership before confirming the commit"
 		case strings.Contains(msg, "no such host"):
-			return "unknown host (check -addr)"
+			return "unknown host (check --addr or $GNS_ENDPOINTS)"
 		}
 		return "unavailable: " + trimPkg(msg)
 	case codes.DeadlineExceeded:
 		return "no answer before -timeout ran out"
-	case codes.Unauthenticated:
-		return "unauthenticated: the node wants the right bearer token (-token or $GNS_TOKEN)"
-	case codes.PermissionDenied:
-		return "permission denied: " + trimPkg(msg)
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return "the GNS refused the token: give the one its nodes run with (-token or $GNS_TOKEN)"
 	case codes.InvalidArgument, codes.FailedPrecondition:
 		return "refused: " + trimPkg(msg)
 	case codes.AlreadyExists:

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/ismg"
 	"github.com/tandem-sms/tandem/routing"
 )
@@ -48,7 +49,12 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	check := fs.String("check-config", "", "validate this configuration file and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	health := fs.String("health", "", "probe this /healthz URL and exit 0 if it answers 200 (for container health checks)")
+	version := buildinfo.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("ismg"))
 		return err
 	}
 	if *health != "" {
@@ -87,6 +93,9 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	applyRuntime(cfg.Runtime, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg, "ismg"); err != nil {
+		return err
+	}
 	node, err := ismg.New(cfg, ismg.WithLogger(log), ismg.WithRegistry(reg))
 	if err != nil {
 		return err

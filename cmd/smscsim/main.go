@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/internal/simproc"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/smscsim"
@@ -47,6 +48,7 @@ func main() {
 
 // options are the flags that are not fields of smscsim.Config.
 type options struct {
+	version    bool // -version: print it and exit
 	listen     string
 	stats      time.Duration
 	moFile     string
@@ -99,11 +101,15 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until exit")
 	fs.StringVar(&o.record, "record", "", "append every accepted submit_sm (message id, client key) and every receipt to this file (JSON lines, for tandem-check)")
+	version := buildinfo.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
 		}
 		return cfg, o, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if o.version = *version; o.version {
+		return cfg, o, nil
 	}
 	if fs.NArg() > 0 {
 		return cfg, o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -197,6 +203,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("smscsim"))
 		return err
 	}
 	stdout = &syncWriter{w: stdout} // the MO goroutine prints too

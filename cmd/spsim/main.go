@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/internal/simproc"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/spsim"
@@ -50,6 +51,7 @@ func main() {
 }
 
 type options struct {
+	version    bool   // -version alone: print the build and exit
 	record     string // -record FILE
 	json       bool
 	progress   time.Duration
@@ -64,12 +66,13 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	var o options
 	fs := flag.NewFlagSet("spsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var version, coding, dests, logLevel string
+	var cmppVersion, coding, dests, logLevel string
 	var feeUserType, reg, msgLevel uint
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "ISMG CMPP address")
 	fs.StringVar(&cfg.SPID, "sp-id", cfg.SPID, "SP_Id: CONNECT Source_Addr and SUBMIT Msg_src")
 	fs.StringVar(&cfg.Secret, "secret", cfg.Secret, "shared secret")
-	fs.StringVar(&version, "version", "3.0", "CMPP version: 2.0, 2.1 or 3.0")
+	fs.StringVar(&cmppVersion, "cmpp-version", "3.0", "CMPP version: 2.0, 2.1 or 3.0 (also -version V, the old name)")
+	showVersion := buildinfo.Flag(fs)
 	fs.IntVar(&cfg.Connections, "conns", cfg.Connections, "connections")
 	fs.IntVar(&cfg.Window, "window", cfg.Window, "outstanding SUBMITs per connection")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "offered SUBMITs per second over all connections, open loop; late SUBMITs are timed from their due time (0: as fast as the windows allow)")
@@ -105,18 +108,21 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(&o.query, "query", "", "instead of sending, ask CMPP_QUERY for this day (YYYYMMDD, or \"today\") and print the counters")
 	fs.StringVar(&o.queryCode, "query-service", "", "with -query: the Service_Id to ask for (empty: the SP's totals)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(cmppVersionArgs(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
 		}
 		return cfg, o, fmt.Errorf("%w: %w", errUsage, err)
 	}
+	if o.version = *showVersion; o.version {
+		return cfg, o, nil
+	}
 	if fs.NArg() > 0 {
 		return cfg, o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	var err error
-	if cfg.Version, err = spsim.ParseVersion(version); err != nil {
-		return cfg, o, fmt.Errorf("%w: -version: %w", errUsage, err)
+	if cfg.Version, err = spsim.ParseVersion(cmppVersion); err != nil {
+		return cfg, o, fmt.Errorf("%w: -cmpp-version: %w", errUsage, err)
 	}
 	if cfg.Coding, err = spsim.ParseCoding(coding); err != nil {
 		return cfg, o, fmt.Errorf("%w: -coding: %w", errUsage, err)
@@ -150,6 +156,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("spsim"))
 		return err
 	}
 	stopProf, err := simproc.Setup(o.cpuProfile, func(err error) { fmt.Fprintln(stderr, "spsim:", err) })

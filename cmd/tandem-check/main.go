@@ -28,6 +28,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/sim/check"
 )
 
@@ -62,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	out := fs.String("o", "text", "output: text or json")
+	version := buildinfo.Flag(fs)
 	var l check.Limits
 	fs.IntVar(&l.MaxDuplicates, "max-duplicates", 0, "messages that may be delivered more than once before the check fails (a crash can make a few)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Version("tandem-check"))
+		return err
 	}
 	if *out != "text" && *out != "json" {
 		return fmt.Errorf("%w: -o %q: want text or json", errUsage, *out)

@@ -174,10 +174,12 @@ func (ch *TableChunk) AppendTo(c *routing.Contents) error {
 }
 
 // tableChunks calls emit with the table cut into chunks of at most n
-// segments or ported numbers; gateways and SPs ride in the first chunk.
-// emit must not keep the chunk after returning.
+// segments or ported numbers; gateways, SPs and the revision ride in the
+// first chunk, which is sent even for an empty table so an export always
+// says its revision. emit must not keep the chunk after returning.
 func TableChunks(t *routing.Table, n int, emit func(*TableChunk) error) error {
-	ch := &TableChunk{}
+	ch := &TableChunk{Revision: t.Revision()}
+	first := true
 	for _, g := range t.Gateways() {
 		ch.Gateways = append(ch.Gateways, NewGateway(g))
 	}
@@ -189,7 +191,7 @@ func TableChunks(t *routing.Table, n int, emit func(*TableChunk) error) error {
 		if err := emit(ch); err != nil {
 			return err
 		}
-		ch, size = &TableChunk{}, 0
+		ch, size, first = &TableChunk{}, 0, false
 		return nil
 	}
 	for s := range t.Segments() {
@@ -208,7 +210,7 @@ func TableChunks(t *routing.Table, n int, emit func(*TableChunk) error) error {
 			}
 		}
 	}
-	if size > 0 || len(ch.Gateways) > 0 || len(ch.Sps) > 0 {
+	if size > 0 || first {
 		return flush()
 	}
 	return nil

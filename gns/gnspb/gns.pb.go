@@ -11,12 +11,11 @@
 package gnspb
 
 import (
+	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
+	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
-
-	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
-	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 )
 
 const (
@@ -716,11 +715,14 @@ func (x *WriteResponse) GetRevision() uint64 {
 
 // TableChunk carries part of a whole table, for bulk import and export.
 type TableChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Gateways      []*Gateway             `protobuf:"bytes,1,rep,name=gateways,proto3" json:"gateways,omitempty"`
-	Sps           []*SP                  `protobuf:"bytes,2,rep,name=sps,proto3" json:"sps,omitempty"`
-	Segments      []*Segment             `protobuf:"bytes,3,rep,name=segments,proto3" json:"segments,omitempty"`
-	Ported        []*Ported              `protobuf:"bytes,4,rep,name=ported,proto3" json:"ported,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Gateways []*Gateway             `protobuf:"bytes,1,rep,name=gateways,proto3" json:"gateways,omitempty"`
+	Sps      []*SP                  `protobuf:"bytes,2,rep,name=sps,proto3" json:"sps,omitempty"`
+	Segments []*Segment             `protobuf:"bytes,3,rep,name=segments,proto3" json:"segments,omitempty"`
+	Ported   []*Ported              `protobuf:"bytes,4,rep,name=ported,proto3" json:"ported,omitempty"`
+	// revision is the exported table's revision, in the first chunk (so
+	// that an empty table still says it); ignored on import.
+	Revision      uint64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +783,13 @@ func (x *TableChunk) GetPorted() []*Ported {
 		return x.Ported
 	}
 	return nil
+}
+
+func (x *TableChunk) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 type ImportResponse struct {
@@ -1952,13 +1961,14 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\fWriteRequest\x12/\n" +
 	"\achanges\x18\x01 \x03(\v2\x15.tandem.gns.v1.ChangeR\achanges\"+\n" +
 	"\rWriteResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"\xc8\x01\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"\xe4\x01\n" +
 	"\n" +
 	"TableChunk\x122\n" +
 	"\bgateways\x18\x01 \x03(\v2\x16.tandem.gns.v1.GatewayR\bgateways\x12#\n" +
 	"\x03sps\x18\x02 \x03(\v2\x11.tandem.gns.v1.SPR\x03sps\x122\n" +
 	"\bsegments\x18\x03 \x03(\v2\x16.tandem.gns.v1.SegmentR\bsegments\x12-\n" +
-	"\x06ported\x18\x04 \x03(\v2\x15.tandem.gns.v1.PortedR\x06ported\"\x8e\x01\n" +
+	"\x06ported\x18\x04 \x03(\v2\x15.tandem.gns.v1.PortedR\x06ported\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\x04R\brevision\"\x8e\x01\n" +
 	"\x0eImportResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1a\n" +
 	"\bgateways\x18\x02 \x01(\x04R\bgateways\x12\x10\n" +
