@@ -10,9 +10,15 @@ CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check gns-lincheck
 
 all: build
 
+# The VCS stamp for --version and tandem_build_info, from git when the
+# toolchain's own stamping is off (GOFLAGS=-buildvcs=false).
+REV     := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+REVTIME := $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS := -X github.com/tandem-sms/tandem/internal/buildinfo.revision=$(REV) -X github.com/tandem-sms/tandem/internal/buildinfo.commitTime=$(REVTIME)
+
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 vet:
 	$(GO) vet $(PKGS)

@@ -19,6 +19,14 @@ type Info struct {
 	GoVersion string // the toolchain, e.g. go1.26.8
 }
 
+// Set by `make build` with -ldflags -X, from git: the stamp of a build
+// made where the toolchain's own VCS stamping is off (GOFLAGS
+// -buildvcs=false, a checkout git refuses to read as another user).
+var (
+	revision   string
+	commitTime string
+)
+
 // Read returns this binary's build information.
 func Read() Info {
 	bi, ok := debug.ReadBuildInfo()
@@ -43,6 +51,10 @@ func fromBuildInfo(bi *debug.BuildInfo) Info {
 		case "vcs.modified":
 			in.Modified = s.Value == "true"
 		}
+	}
+	if in.Revision == "" && revision != "" {
+		r, dirty := strings.CutSuffix(revision, "-dirty")
+		in.Revision, in.Modified, in.Time = r, dirty, commitTime
 	}
 	return in
 }

@@ -51,3 +51,18 @@ func TestRegister(t *testing.T) {
 		t.Fatal("registering twice succeeded")
 	}
 }
+
+// TestLinkerStamp: without the toolchain's VCS settings (GOFLAGS
+// -buildvcs=false), the revision `make build` links in is reported.
+func TestLinkerStamp(t *testing.T) {
+	defer func(r, c string) { revision, commitTime = r, c }(revision, commitTime)
+	revision, commitTime = "0123456789abcdef0123-dirty", "2026-12-07T04:53:30Z"
+	in := fromBuildInfo(&debug.BuildInfo{GoVersion: "go1.26.8"})
+	if got, want := in.String("ismg"), "ismg (devel) (rev 0123456789ab-dirty, 2026-12-07, go1.26.8)"; got != want {
+		t.Fatalf("String = %q, want %q", got, want)
+	}
+	stamped := fromBuildInfo(&debug.BuildInfo{GoVersion: "go1.26.8", Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "feedface"}}})
+	if stamped.Revision != "feedface" || stamped.Modified {
+		t.Fatalf("the toolchain's stamp must win: %+v", stamped)
+	}
+}
