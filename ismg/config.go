@@ -309,15 +309,19 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
-	}
 	cfg.path = path
 	cfg.lines = map[string]int{}
 	if len(root.Content) > 0 {
 		indexLines(root.Content[0], "", cfg.lines)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Config{}, &ConfigError{Problems: cfg.yamlProblems(te)}
+		}
+		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
 	}
 	for i := range cfg.SPs {
 		defaultSP(&cfg.SPs[i])
