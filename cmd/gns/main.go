@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/internal/logging"
 )
 
 func main() {
@@ -203,8 +203,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lockIP    = fs.Int("cmpp-lockout-ip-failures", cfg.CMPPLockout.IPFailures, "CMPP route port: failed logins from one IP, any gateway code, that lock out the IP (0: off)")
 		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
-		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
+	logFlags := logging.AddFlags(fs, "info")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -214,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	logLevel := *level
+	logLevel := logFlags.Level
 	if *file != "" {
 		if err := loadFile(*file, &cfg, &logLevel); err != nil {
 			return fmt.Errorf("config: %w", err)
@@ -275,17 +275,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "cmpp-lockout-window":
 			cfg.CMPPLockout.Window = *lockWin
 		case "log-level":
-			logLevel = *level
+			logLevel = logFlags.Level
 		}
 	})
 	if flagErr != nil {
 		return flagErr
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
-		return fmt.Errorf("%w: -log-level %q: %v", errUsage, logLevel, err)
+	log, err := logging.New(stderr, logFlags.Format, logLevel)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	cfg.Logger = log
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Registerer = reg
