@@ -31,6 +31,7 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
 	"github.com/tandem-sms/tandem/internal/logging"
+	"github.com/tandem-sms/tandem/internal/yamlkeys"
 )
 
 func main() {
@@ -91,7 +92,7 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", name, err)
+		return yamlkeys.DecodeError(name, b, err)
 	}
 	set := func(dst *string, v string) {
 		if v != "" {
