@@ -88,6 +88,7 @@ func routeTable(t *testing.T, dir string, gws ...*gateway) string {
 // gnsCluster is three GNS processes.
 type gnsCluster struct {
 	grpc  []string
+	http  []string // /metrics and /healthz
 	procs []*proc
 }
 
@@ -107,9 +108,25 @@ func startGNS(t *testing.T, root string) *gnsCluster {
 		p := start(t, root, "gns "+id, args...)
 		p.waitHealthy("http://" + httpAddr + "/healthz")
 		c.grpc = append(c.grpc, grpcAddr)
+		c.http = append(c.http, httpAddr)
 		c.procs = append(c.procs, p)
 	}
 	return c
+}
+
+// followingGNS starts a GNS cluster holding the sample table and
+// configures Beijing and Guangzhou to follow it; the caller starts them.
+func followingGNS(t *testing.T) (*gnsCluster, *gateway, *gateway) {
+	t.Helper()
+	root := t.TempDir()
+	gnsc := startGNS(t, root)
+	bj := newGateway(t, root, "001001", "Beijing", "beijing", "north")
+	gz := newGateway(t, root, "020001", "Guangzhou", "guangdong", "south")
+	gnsc.gnsctl(t, "table", "push", routeTable(t, root, bj, gz))
+	for _, g := range []*gateway{bj, gz} {
+		g.configure(t, "gns: ["+strings.Join(gnsc.grpc, ", ")+"]")
+	}
+	return gnsc, bj, gz
 }
 
 // gnsctl runs gnsctl against the cluster and returns its output.
@@ -141,13 +158,8 @@ func revisionOf(t *testing.T, out string) float64 {
 // their caches, and Beijing restarted during the outage routes from the
 // table it persisted.
 func TestRouteChangeAndGNSOutage(t *testing.T) {
-	root := t.TempDir()
-	gnsc := startGNS(t, root)
-	bj := newGateway(t, root, "001001", "Beijing", "beijing", "north")
-	gz := newGateway(t, root, "020001", "Guangzhou", "guangdong", "south")
-	gnsc.gnsctl(t, "table", "push", routeTable(t, root, bj, gz))
+	gnsc, bj, gz := followingGNS(t)
 	for _, g := range []*gateway{bj, gz} {
-		g.configure(t, "gns: ["+strings.Join(gnsc.grpc, ", ")+"]")
 		g.start(t)
 	}
 	c := dialSP(t, bj.cmpp)

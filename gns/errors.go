@@ -77,9 +77,10 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
 }
 
-// authorize checks the bearer token when one is configured.
-func (n *Node) authorize(ctx context.Context) error {
-	if n.cfg.Token == "" {
+// authorize checks the bearer token when one is configured and the method
+// needs it (all but health, see health.go).
+func (n *Node) authorize(ctx context.Context, method string) error {
+	if n.cfg.Token == "" || tokenFree(method) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -100,7 +101,7 @@ func methodName(full string) string {
 func (n *Node) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	method := methodName(info.FullMethod)
-	err := n.authorize(ctx)
+	err := n.authorize(ctx, info.FullMethod)
 	var resp any
 	if err == nil {
 		resp, err = handler(ctx, req)
@@ -112,7 +113,12 @@ func (n *Node) unaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 }
 
 func (n *Node) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	err := n.authorize(ss.Context())
+	err := n.authorize(ss.Context(), info.FullMethod)
+	if err == nil && tokenFree(info.FullMethod) {
+		hs, done := n.health.stream(ss)
+		defer done()
+		ss = hs
+	}
 	if err == nil {
 		err = n.toStatus(handler(srv, ss))
 	}
@@ -136,5 +142,6 @@ func (n *Node) newGRPCServer() (*grpc.Server, error) {
 	}
 	s := grpc.NewServer(opts...)
 	gnspb.RegisterGNSServer(s, &service{n: n})
+	n.health.register(s)
 	return s, nil
 }

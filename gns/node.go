@@ -38,6 +38,7 @@ type Node struct {
 	hub     *hub
 	fsm     *fsm
 	store   *raftstore.Store
+	health  *nodeHealth // grpc.health.v1 status, following the leader
 
 	grpcLn, cmppLn, httpLn net.Listener
 	grpcSrv                *grpc.Server
@@ -144,8 +145,10 @@ func New(cfg Config) (_ *Node, err error) {
 			"raft", cfg.RaftAddr)
 	}
 	rc.OnApply = func(d time.Duration) { n.metrics.CommitLatency.Observe(d.Seconds()) }
+	n.health = newNodeHealth()
 	rc.OnLeaderChange = func(lc raftstore.LeaderChange) {
 		n.metrics.LeaderChanges.Inc()
+		n.health.follow(lc)
 		select {
 		case n.leaderEv <- struct{}{}:
 		default:
@@ -155,6 +158,10 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("gns: open raft: %w", err)
 	}
 	closers = append(closers, func() { _ = n.store.Shutdown() })
+	// A change raft made before its observer was registered has no
+	// callback; later ones do.
+	st := n.store.Status()
+	n.health.follow(raftstore.LeaderChange{State: st.State, LeaderID: st.LeaderID})
 	n.registerGauges(n.metrics)
 
 	if n.conns, err = newConnPool(cfg); err != nil {
@@ -256,6 +263,7 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-serveErr:
 	}
 	cancel()
+	n.health.shutdown() // NOT_SERVING from here on: balancers drain first
 	n.hub.close()
 	if hard {
 		n.grpcSrv.Stop()

@@ -8,11 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tandem-sms/tandem/internal/yamlkeys"
 )
 
 // Config is one ISMG node's configuration, read from one YAML file
@@ -309,15 +310,16 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
 	}
+	cfg.path = path
+	cfg.lines = yamlkeys.Index(&root)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Config{}, &ConfigError{Problems: yamlkeys.TypeProblems(path, &root, te)}
+		}
 		return Config{}, fmt.Errorf("ismg: config %s: %w", path, err)
-	}
-	cfg.path = path
-	cfg.lines = map[string]int{}
-	if len(root.Content) > 0 {
-		indexLines(root.Content[0], "", cfg.lines)
 	}
 	for i := range cfg.SPs {
 		defaultSP(&cfg.SPs[i])
@@ -360,28 +362,6 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-// indexLines records the line of every mapping key and sequence item.
-func indexLines(n *yaml.Node, prefix string, out map[string]int) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if prefix != "" {
-				p = prefix + "." + k.Value
-			}
-			out[p] = k.Line
-			indexLines(v, p, out)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := prefix + "[" + strconv.Itoa(i) + "]"
-			out[p] = c.Line
-			indexLines(c, p, out)
-		}
-	}
 }
 
 // ConfigError lists every problem found in a configuration file.

@@ -2,8 +2,10 @@ package ismg
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -88,10 +90,29 @@ func TestParseConfigErrorsNameKeyAndLine(t *testing.T) {
 	}
 }
 
+// TestParseConfigUnknownKey: keys the node does not know, and values of
+// the wrong kind, are reported at their line by the key path the file
+// spells, never by a Go type name.
 func TestParseConfigUnknownKey(t *testing.T) {
-	_, err := ParseConfig("ismg.yaml", []byte(goodConfig+"\nlimts:\n  max_pdu: 1\n"))
-	if err == nil || !strings.Contains(err.Error(), "limts") {
-		t.Fatalf("unknown key not reported: %v", err)
+	n := strings.Count(goodConfig, "\n")
+	extra := "limts:\n  max_pdu: 1\nruntime:\n  gc_percent: lots\n  comit_interval: 2ms\nbilling: {dir: cdr, rotate: hourly}\ndelivery: {colour: red}\n"
+	_, err := ParseConfig("ismg.yaml", []byte(goodConfig+extra))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	want := []string{
+		fmt.Sprintf(`ismg.yaml:%d: limts: unknown key`, n+1),
+		fmt.Sprintf(`ismg.yaml:%d: runtime.gc_percent: want a number, got "lots"`, n+4),
+		fmt.Sprintf(`ismg.yaml:%d: runtime.comit_interval: unknown key`, n+5),
+		fmt.Sprintf(`ismg.yaml:%d: billing.rotate: want a duration such as 30s or 5m, got "hourly"`, n+6),
+		fmt.Sprintf(`ismg.yaml:%d: delivery.colour: unknown key`, n+7),
+	}
+	if !reflect.DeepEqual(ce.Problems, want) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(ce.Problems, "\n"), strings.Join(want, "\n"))
+	}
+	if regexp.MustCompile(`in type|into|ismg\.[A-Z]|time\.Duration`).MatchString(err.Error()) {
+		t.Errorf("error names a Go type: %v", err)
 	}
 }
 

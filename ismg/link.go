@@ -97,6 +97,9 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig, dial func(ctx context.Context, ne
 	lr.mDuplicate = n.m.Receipts.WithLabelValues(c.Name, "duplicate")
 	lr.mSubmitOK = n.m.SMSCSubmits.WithLabelValues(c.Name, "ok")
 	lr.mBackpressure = n.m.SMSCBackpressure.WithLabelValues(c.Name)
+	// Exported at 0 from the start, so that rate() and the alert rules
+	// (deploy/prometheus) see the first throttle.
+	n.m.SMSCThrottled.WithLabelValues(c.Name)
 	lr.hwLog = rate.Sometimes{First: 1, Interval: 10 * time.Second}
 	lr.mLatency = n.m.SMSCLatency.WithLabelValues(c.Name)
 	var err error

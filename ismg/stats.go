@@ -160,7 +160,9 @@ func (b *statsBook) query(sp string, q *cmpp.Query) *cmpp.QueryResp {
 		}
 		return in - done1 - done2
 	}
-	resp.MTTLMsg, resp.MTTLUsr = u32(c.mtIn), u32(c.users.estimate())
+	// The estimate may overshoot by its error; a user had at least one
+	// message, so there are never more users than messages.
+	resp.MTTLMsg, resp.MTTLUsr = u32(c.mtIn), u32(min(c.users.estimate(), c.mtIn))
 	resp.MTScs, resp.MTWT, resp.MTFL = u32(c.mtFwd), u32(wait(c.mtIn, c.mtFwd, c.mtFail)), u32(c.mtFail)
 	resp.MOScs, resp.MOWT, resp.MOFL = u32(c.moOK), u32(wait(c.moIn, c.moOK, c.moFail)), u32(c.moFail)
 	return resp

@@ -27,6 +27,28 @@ func TestHLLEstimate(t *testing.T) {
 	}
 }
 
+// TestQueryUsersNeverExceedMessages: the distinct-user estimate can
+// overshoot (64 users here estimate as 65); CMPP_QUERY's MT_TLUsr is
+// capped at MT_TLMsg, in total and per service.
+func TestQueryUsersNeverExceedMessages(t *testing.T) {
+	b := newStatsBook(time.UTC)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range 64 {
+		b.mtAccepted("901234", "NEWS", at, fmt.Sprintf("1380010%04d", i+1))
+	}
+	if est := b.m[statKey{"901234", "20261122", ""}].users.estimate(); est <= 64 {
+		t.Fatalf("the estimate is %d: pick users it overshoots, or the test proves nothing", est)
+	}
+	for _, q := range []*cmpp.Query{
+		{Time: "20261122", QueryType: cmpp.QueryTotal},
+		{Time: "20261122", QueryType: cmpp.QueryByService, QueryCode: "NEWS"},
+	} {
+		if r := b.query("901234", q); r.MTTLMsg != 64 || r.MTTLUsr != 64 {
+			t.Errorf("query %d %q: %d messages, %d users; want 64 and 64", q.QueryType, q.QueryCode, r.MTTLMsg, r.MTTLUsr)
+		}
+	}
+}
+
 // TestStatsRecord: the saved form round-trips; days past the retention
 // leave memory and the store; a failed save marks the entries dirty again.
 func TestStatsRecord(t *testing.T) {

@@ -11,7 +11,7 @@
 //     the asking gateway's region, else the SP's default gateway.
 //
 // The package is pure data: it imports only the standard library and
-// gopkg.in/yaml.v3, and does I/O only on the readers and writers (and table
+// go.yaml.in/yaml/v3, and does I/O only on the readers and writers (and table
 // files) it is handed.
 //
 // # Versions and concurrency

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FileVersion is the "version:" a table file must declare.
@@ -215,7 +215,7 @@ func (l *loader) document(m *yaml.Node, open opener) {
 		case "ported_files":
 			portFiles = v
 		default:
-			l.addNode(k, k.Value, fmt.Errorf("%w: unknown key", ErrBadValue))
+			l.add(l.name, k.Line, k.Value, ErrBadValue, "unknown key")
 		}
 	}
 	if !sawVersion {
@@ -259,7 +259,7 @@ func (l *loader) fieldsOf(n *yaml.Node, loc *itemLoc, strs map[string]*string, o
 		} else if f, ok := other[k.Value]; ok {
 			f(v)
 		} else {
-			l.addNode(k, loc.prefix+k.Value, fmt.Errorf("%w: unknown key", ErrBadValue))
+			l.add(l.name, k.Line, loc.prefix+k.Value, ErrBadValue, "unknown key")
 		}
 	}
 }

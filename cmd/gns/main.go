@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -27,11 +26,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/logging"
+	"github.com/tandem-sms/tandem/internal/yamlkeys"
 )
 
 func main() {
@@ -92,7 +93,7 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", name, err)
+		return yamlkeys.DecodeError(name, b, err)
 	}
 	set := func(dst *string, v string) {
 		if v != "" {
@@ -204,9 +205,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lockIP    = fs.Int("cmpp-lockout-ip-failures", cfg.CMPPLockout.IPFailures, "CMPP route port: failed logins from one IP, any gateway code, that lock out the IP (0: off)")
 		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
-		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		version   = buildinfo.Flag(fs)
 	)
+	logFlags := logging.AddFlags(fs, "info")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -220,7 +221,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprintln(stdout, buildinfo.Version("gns"))
 		return err
 	}
-	logLevel := *level
+	logLevel := logFlags.Level
 	if *file != "" {
 		if err := loadFile(*file, &cfg, &logLevel); err != nil {
 			return fmt.Errorf("config: %w", err)
@@ -281,17 +282,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "cmpp-lockout-window":
 			cfg.CMPPLockout.Window = *lockWin
 		case "log-level":
-			logLevel = *level
+			logLevel = logFlags.Level
 		}
 	})
 	if flagErr != nil {
 		return flagErr
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
-		return fmt.Errorf("%w: -log-level %q: %v", errUsage, logLevel, err)
+	log, err := logging.New(stderr, logFlags.Format, logLevel)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	cfg.Logger = log
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := buildinfo.Register(reg, "gns"); err != nil {

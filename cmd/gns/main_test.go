@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,5 +156,23 @@ func TestRunUsage(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-config", "/nonexistent.yaml"}, io.Discard, io.Discard); err == nil {
 		t.Error("missing config file accepted")
+	}
+}
+
+// TestConfigFileKeys: an unknown key or a value of the wrong kind in the
+// config file is reported at its line by its key, not by a Go type.
+func TestConfigFileKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gns.yaml")
+	if err := os.WriteFile(file, []byte("id: n1\ntokn: x\ncmpp_max_pending: many\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-config", file}, io.Discard, io.Discard)
+	for _, want := range []string{file + ":2: tokn: unknown key", file + `:3: cmpp_max_pending: want a number, got "many"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "main.") {
+		t.Errorf("error names a Go type: %v", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/ismg"
 	"github.com/tandem-sms/tandem/routing"
 )
@@ -47,10 +48,13 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "node configuration file (YAML)")
 	check := fs.String("check-config", "", "validate this configuration file and exit")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFlags := logging.AddFlags(fs, "info")
 	health := fs.String("health", "", "probe this /healthz URL and exit 0 if it answers 200 (for container health checks)")
 	version := buildinfo.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h: the usage is printed, nothing failed
+		}
 		return err
 	}
 	if *version {
@@ -81,11 +85,10 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 		fs.Usage()
 		return errors.New("ismg: -config is required")
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("ismg: -log-level: %w", err)
+	log, err := logFlags.New(stderr)
+	if err != nil {
+		return fmt.Errorf("ismg: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := ismg.LoadConfig(*cfgPath)
 	if err != nil {
 		return err

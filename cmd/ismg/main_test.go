@@ -42,3 +42,22 @@ func TestRunRequiresConfig(t *testing.T) {
 		t.Fatal("no -config accepted")
 	}
 }
+
+// TestHelp: -h prints the usage and succeeds, as gns -h does.
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, nil, &out, &errb); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(errb.String(), "-log-format") {
+		t.Errorf("usage lacks -log-format:\n%s", errb.String())
+	}
+}
+
+func TestBadLogFormat(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"-config", "../../testdata/ismg/beijing.yaml", "-log-format", "xml"}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), `-log-format "xml"`) {
+		t.Fatalf("-log-format xml: %v", err)
+	}
+}

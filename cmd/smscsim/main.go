@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/simproc"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/smscsim"
@@ -54,7 +55,7 @@ type options struct {
 	moFile     string
 	moInterval time.Duration
 	moCoding   string
-	logLevel   slog.Level
+	log        *slog.Logger
 	drain      time.Duration
 	cpuProfile string
 	record     string
@@ -69,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	var o options
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var accounts, mix, idFormat, receiptIDFormat, logLevel string
+	var accounts, mix, idFormat, receiptIDFormat string
 	fs.StringVar(&o.listen, "listen", cfg.Addr, "SMPP listen address")
 	fs.StringVar(&cfg.SystemID, "system-id", cfg.SystemID, "system_id answered in bind_resp")
 	fs.StringVar(&accounts, "accounts", "", "accepted binds as id:password,id2:password2 (empty accepts any)")
@@ -98,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	fs.DurationVar(&o.moInterval, "mo-interval", 0, "pause between injected MO messages")
 	fs.StringVar(&o.moCoding, "mo-coding", "auto", "coding of injected MO: auto, gsm7, ascii, latin1, ucs2")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, how long ESMEs get to settle before the links close")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logFlags := logging.AddFlags(fs, "info")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until exit")
 	fs.StringVar(&o.record, "record", "", "append every accepted submit_sm (message id, client key) and every receipt to this file (JSON lines, for tandem-check)")
 	version := buildinfo.Flag(fs)
@@ -134,8 +135,8 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 			cfg.Accounts[id] = pw
 		}
 	}
-	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
-		return cfg, o, fmt.Errorf("%w: -log-level: %w", errUsage, err)
+	if o.log, err = logFlags.New(stderr); err != nil {
+		return cfg, o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if _, err := moCoding(o.moCoding, ""); err != nil {
 		return cfg, o, fmt.Errorf("%w: -mo-coding: %w", errUsage, err)
@@ -216,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 			return err
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	log := o.log
 	stopProf, err := simproc.Setup(o.cpuProfile, func(err error) { log.Warn("profile not written", "err", err) })
 	if err != nil {
 		return err

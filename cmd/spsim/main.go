@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/simproc"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/spsim"
@@ -55,7 +56,7 @@ type options struct {
 	record     string // -record FILE
 	json       bool
 	progress   time.Duration
-	logLevel   slog.Level
+	log        *slog.Logger
 	cpuProfile string
 	query      string // YYYYMMDD: ask CMPP_QUERY instead of sending
 	queryCode  string // its Service_Id (empty: the SP's totals)
@@ -66,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	var o options
 	fs := flag.NewFlagSet("spsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cmppVersion, coding, dests, logLevel string
+	var cmppVersion, coding, dests string
 	var feeUserType, reg, msgLevel uint
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "ISMG CMPP address")
 	fs.StringVar(&cfg.SPID, "sp-id", cfg.SPID, "SP_Id: CONNECT Source_Addr and SUBMIT Msg_src")
@@ -104,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed for generated destinations (0: from the clock)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.progress, "progress", 0, "print progress to stderr this often (0: never)")
-	fs.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	logFlags := logging.AddFlags(fs, "warn")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(&o.query, "query", "", "instead of sending, ask CMPP_QUERY for this day (YYYYMMDD, or \"today\") and print the counters")
 	fs.StringVar(&o.queryCode, "query-service", "", "with -query: the Service_Id to ask for (empty: the SP's totals)")
@@ -138,8 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 			}
 		}
 	}
-	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
-		return cfg, o, fmt.Errorf("%w: -log-level: %w", errUsage, err)
+	if o.log, err = logFlags.New(stderr); err != nil {
+		return cfg, o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if o.progress < 0 {
 		return cfg, o, fmt.Errorf("%w: -progress must be >= 0", errUsage)
@@ -167,7 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	defer stopProf()
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	cfg.Logger = o.log
 	if o.query != "" {
 		return query(ctx, cfg, o, stdout)
 	}
