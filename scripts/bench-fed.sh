@@ -91,6 +91,7 @@ run_spsim() { # out-file prefix n
   local bad; bad=$(jq '(.rejected | add // 0) + .errors + .no_report' "$1")
   [ "$bad" = 0 ] || { echo "bench-fed: $bad SUBMITs refused, unanswered or unreported:" >&2; cat "$1" >&2; return 1; }
 }
+tx_of() { curl -fsS "http://127.0.0.1:${PORT[$1.http]}/metrics" | awk '$1 == "ismg_store_transactions_total" { printf "%d", $2 }'; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -101,13 +102,13 @@ echo "setup: $CONNS SP connections x window $WINDOW at Beijing, offered $( [ "$R
 run_spsim "$WORK/warm-local.json" 1380010 "$WARMUP"
 run_spsim "$WORK/warm-cross.json" 1380200 "$WARMUP"
 
-FMT='%-7s %-6s %8s %12s %12s %14s %14s %10s %10s %11s\n'
-printf "$FMT" flow run MT/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms bj-µs/MT gz-µs/MT smscs-µs/MT
+FMT='%-7s %-6s %8s %12s %12s %14s %14s %10s %10s %11s %9s %9s\n'
+printf "$FMT" flow run MT/s resp-p50-ms resp-p99-ms report-p50-ms report-p99-ms bj-µs/MT gz-µs/MT smscs-µs/MT bj-tx/MT gz-tx/MT
 declare -A T R99 P99 P50 Q50
 for i in $(seq 1 "$RUNS"); do
   for flow in local cross; do
     prefix=1380010; [ "$flow" = cross ] && prefix=1380200
-    b0=$(cpu_s "$ISMG_PID_bj"); g0=$(cpu_s "$ISMG_PID_gz")
+    b0=$(cpu_s "$ISMG_PID_bj"); g0=$(cpu_s "$ISMG_PID_gz"); bt0=$(tx_of bj); gt0=$(tx_of gz)
     s0=$(awk -v a="$(cpu_s "$SMSC_PID_bj")" -v b="$(cpu_s "$SMSC_PID_gz")" 'BEGIN { print a + b }')
     t0=$(date +%s.%N)
     out="$WORK/$flow-$i.json"
@@ -122,19 +123,21 @@ for i in $(seq 1 "$RUNS"); do
     for p in "${profs[@]:-}"; do [ -n "$p" ] && wait "$p"; done
     per() { awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
     bj_us=$(per "$b0" "$(cpu_s "$ISMG_PID_bj")"); gz_us=$(per "$g0" "$(cpu_s "$ISMG_PID_gz")")
+    txper() { awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / n }'; }
+    bj_tx=$(txper "$bt0" "$(tx_of bj)"); gz_tx=$(txper "$gt0" "$(tx_of gz)")
     sm_us=$(per "$s0" "$(awk -v a="$(cpu_s "$SMSC_PID_bj")" -v b="$(cpu_s "$SMSC_PID_gz")" 'BEGIN { print a + b }')")
     tput=$(jq '.messages / .duration_ns * 1e9 | floor' "$out")
     T[$flow]+="$tput "; P50[$flow]+="$(ms "$(jq .submit_latency.p50_ns "$out")") "
     P99[$flow]+="$(ms "$(jq .submit_latency.p99_ns "$out")") "; Q50[$flow]+="$(ms "$(jq .report_latency.p50_ns "$out")") "
     R99[$flow]+="$(ms "$(jq .report_latency.p99_ns "$out")") "
     printf "$FMT" "$flow" "$i" "$tput" "$(ms "$(jq .submit_latency.p50_ns "$out")")" "$(ms "$(jq .submit_latency.p99_ns "$out")")" \
-      "$(ms "$(jq .report_latency.p50_ns "$out")")" "$(ms "$(jq .report_latency.p99_ns "$out")")" "$bj_us" "$gz_us" "$sm_us"
+      "$(ms "$(jq .report_latency.p50_ns "$out")")" "$(ms "$(jq .report_latency.p99_ns "$out")")" "$bj_us" "$gz_us" "$sm_us" "$bj_tx" "$gz_tx"
   done
 done
 for flow in local cross; do
   # shellcheck disable=SC2086
   printf "$FMT" "$flow" median "$(median ${T[$flow]})" "$(median ${P50[$flow]})" "$(median ${P99[$flow]})" \
-    "$(median ${Q50[$flow]})" "$(median ${R99[$flow]})" "" "" ""
+    "$(median ${Q50[$flow]})" "$(median ${R99[$flow]})" "" "" "" "" ""
 done
 # shellcheck disable=SC2086
 echo "cross / local throughput: $(awk -v c="$(median ${T[cross]})" -v l="$(median ${T[local]})" 'BEGIN { printf "%.2f", c / l }')"
