@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -101,5 +102,21 @@ func TestWriterLocalHours(t *testing.T) {
 	sums, err := SummarizeDir(dir, mustTime("2026-11-22T16:00:00.000Z"), time.Time{})
 	if err != nil || len(sums) != 1 || sums[0].Delivered != 1 {
 		t.Fatalf("SummarizeDir: %+v, %v", sums, err)
+	}
+}
+
+func TestFilesZone(t *testing.T) {
+	dir := t.TempDir()
+	if loc, err := FilesZone([]string{dir}); err != nil || loc != time.UTC {
+		t.Fatalf("empty dir: %v, %v", loc, err)
+	}
+	for _, n := range []string{"cdr-001001-2026112213.csv", "cdr-001001-2026112222+0800.csv.part"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(Header), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc, err := FilesZone([]string{dir})
+	if _, off := time.Now().In(loc).Zone(); err != nil || off != 8*3600 || loc.String() != "+08:00" {
+		t.Fatalf("FilesZone = %v (%d), %v; want +08:00", loc, off, err)
 	}
 }
