@@ -243,3 +243,32 @@ func readPart(path string, o ReadOptions, add func(*Record), info *DirInfo) (Ope
 		add(&rec)
 	}
 }
+
+// FilesZone is the zone the CDR file names in dirs declare: the UTC offset
+// of the newest file's name (by period), as a fixed zone named like
+// "+08:00", or UTC when that name has no offset or there are no files.
+// cmd/billing report uses it when -tz is not given, so a report of files a
+// gateway wrote in Asia/Shanghai counts Beijing days and hours.
+func FilesZone(dirs []string) (*time.Location, error) {
+	var newest fileName
+	found := false
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("billing: %w", err)
+		}
+		for _, e := range ents {
+			if fn, ok := parseFileName(e.Name()); ok && (!found || fn.period.After(newest.period)) {
+				newest, found = fn, true
+			}
+		}
+	}
+	if !found {
+		return time.UTC, nil
+	}
+	_, off := newest.period.Zone()
+	if off == 0 {
+		return time.UTC, nil
+	}
+	return time.FixedZone(newest.period.Format("-07:00"), off), nil
+}

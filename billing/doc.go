@@ -5,7 +5,9 @@
 //
 // Every MT segment, MO message and status report a gateway handles leaves one
 // Record (DESIGN.md flow 5). A Writer appends them, as CSV, to one file per
-// period (hourly by default, aligned to UTC):
+// period (hourly by default, aligned to midnight in Config.Location, the
+// ISMG's timezone; a name carries that zone's UTC offset unless it is zero,
+// e.g. cdr-001001-2026112222+0800.csv):
 //
 //	cdr-<gateway>-<YYYYMMDDHH>.csv        e.g. cdr-001001-2026112214.csv
 //	cdr-<gateway>-<YYYYMMDDHH>-<n>.csv    a second file of the same hour (after a restart)

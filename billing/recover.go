@@ -15,13 +15,15 @@ import (
 // fileName is a parsed CDR file name.
 type fileName struct {
 	gateway string
-	period  time.Time // UTC
+	period  time.Time // in a fixed zone of the name's offset (UTC without one)
 	minutes bool      // YYYYMMDDHHMM rather than YYYYMMDDHH
 	n       int       // -n suffix, 0 if none
 	part    bool      // still being written
 }
 
-// parseFileName parses cdr-GGGGGG-YYYYMMDDHH[MM][-n].csv[.part].
+// parseFileName parses cdr-GGGGGG-YYYYMMDDHH[MM][±hhmm][-n].csv[.part]: a
+// stamp without an offset is UTC (every name before time zones, and UTC
+// writers since), and n has 1 to 3 digits, so "-hhmm" is an offset.
 func parseFileName(base string) (fileName, bool) {
 	var fn fileName
 	s, ok := strings.CutPrefix(base, filePrefix)
@@ -37,7 +39,22 @@ func parseFileName(base string) (fileName, bool) {
 		return fn, false
 	}
 	fn.gateway = gw
-	stamp, num, hasNum := strings.Cut(rest, "-")
+	stamp, rest := rest, ""
+	if i := strings.IndexAny(stamp, "+-"); i >= 0 {
+		stamp, rest = stamp[:i], stamp[i:]
+	}
+	loc := time.UTC
+	if len(rest) >= 5 && (rest[0] == '+' || len(rest) == 5 || rest[5] == '-') {
+		off, ok := parseOffset(rest[:5])
+		if !ok {
+			return fn, false
+		}
+		loc, rest = time.FixedZone(rest[:5], off), rest[5:]
+	}
+	num, hasNum := strings.CutPrefix(rest, "-")
+	if !hasNum && rest != "" {
+		return fn, false
+	}
 	layout := hourLayout
 	switch len(stamp) {
 	case len(hourLayout):
@@ -51,19 +68,41 @@ func parseFileName(base string) (fileName, bool) {
 			return fn, false
 		}
 	}
-	t, err := time.Parse(layout, stamp)
+	t, err := time.ParseInLocation(layout, stamp, loc)
 	if err != nil {
 		return fn, false
 	}
 	fn.period = t
 	if hasNum {
 		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 || strconv.Itoa(n) != num {
+		if err != nil || n <= 0 || n > maxFileSeq || strconv.Itoa(n) != num {
 			return fn, false
 		}
 		fn.n = n
 	}
 	return fn, true
+}
+
+// parseOffset reads "+hhmm" or "-hhmm" (a nonzero UTC offset within ±14h)
+// as seconds east of UTC.
+func parseOffset(s string) (int, bool) {
+	if len(s) != 5 || (s[0] != '+' && s[0] != '-') {
+		return 0, false
+	}
+	for i := 1; i < 5; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	h, m := int(s[1]-'0')*10+int(s[2]-'0'), int(s[3]-'0')*10+int(s[4]-'0')
+	off := (h*60 + m) * 60
+	if m > 59 || off == 0 || off > 14*3600 {
+		return 0, false
+	}
+	if s[0] == '-' {
+		off = -off
+	}
+	return off, true
 }
 
 // recoverParts finalizes this gateway's .part files left by a crash.

@@ -32,10 +32,15 @@ type Config struct {
 	// Gateway is this ISMG's 6-digit code; it names the files and fills
 	// Record.HandlingGateway when the caller leaves it empty.
 	Gateway string
-	// Rotate is the file period, aligned to UTC midnight: a whole number of
-	// minutes that divides 24h (1h by default). Hour multiples name files
-	// YYYYMMDDHH, others YYYYMMDDHHMM.
+	// Rotate is the file period, aligned to midnight in Location: a whole
+	// number of minutes that divides 24h (1h by default). Hour multiples
+	// name files YYYYMMDDHH, others YYYYMMDDHHMM.
 	Rotate time.Duration
+	// Location is the zone of the periods and of the stamps in the file
+	// names (the ISMG's timezone); a name carries the zone's UTC offset
+	// unless it is zero (see FileName). Nil means UTC. Record times are
+	// written in UTC whatever it is.
+	Location *time.Location
 	// Now is the clock that decides rotation; tests pass a fake one.
 	Now func() time.Time
 	// BufferSize is the write buffer in bytes; Sync empties it.
@@ -301,8 +306,19 @@ func (w *Writer) fail(op string, err error) error {
 	return w.err
 }
 
+// periodOf is the start of the period holding t: local midnight in
+// Location plus whole periods (on a day with a daylight-saving change the
+// periods run on from midnight by elapsed time, and the offsets in the
+// names keep the repeated hour's files apart).
 func (w *Writer) periodOf(t time.Time) time.Time {
-	return t.UTC().Truncate(w.cfg.Rotate)
+	loc := w.cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t = t.In(loc)
+	y, m, d := t.Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return midnight.Add(t.Sub(midnight) / w.cfg.Rotate * w.cfg.Rotate)
 }
 
 // rotateLocked finalizes the open file and starts the one for period.
@@ -374,9 +390,16 @@ const (
 	minLayout  = "200601021504"
 )
 
-// FileName returns the base name of the n-th file (n from 0) for a gateway
-// and period: cdr-001001-2026112214.csv, cdr-001001-2026112214-1.csv, ...
-// A second file of one period appears after a restart or a clock step back,
+// maxFileSeq bounds n in FileName: a sequence has at most 3 digits, so
+// that "-hhmm" after the stamp is always a UTC offset.
+const maxFileSeq = 999
+
+// FileName returns the base name of the n-th file (n from 0, at most
+// 999) for a gateway and period, the stamp being the period's start in
+// period's location followed by its UTC offset unless that is zero:
+// cdr-001001-2026112214.csv (UTC), cdr-001001-2026112222+0800.csv (the
+// same hour in Asia/Shanghai), cdr-001001-2026112222+0800-1.csv, ... A
+// second file of one period appears after a restart or a clock step back,
 // because a finalized file is never reopened.
 func FileName(gateway string, period time.Time, rotate time.Duration, n int) string {
 	layout := hourLayout
@@ -387,7 +410,10 @@ func FileName(gateway string, period time.Time, rotate time.Duration, n int) str
 	b = append(b, filePrefix...)
 	b = append(b, gateway...)
 	b = append(b, '-')
-	b = period.UTC().AppendFormat(b, layout)
+	b = period.AppendFormat(b, layout)
+	if _, off := period.Zone(); off != 0 {
+		b = period.AppendFormat(b, "-0700")
+	}
 	if n > 0 {
 		b = append(b, '-')
 		b = strconv.AppendInt(b, int64(n), 10)
@@ -397,7 +423,7 @@ func FileName(gateway string, period time.Time, rotate time.Duration, n int) str
 
 // createPart creates the first free name for period, exclusively.
 func (w *Writer) createPart(period time.Time) (string, *os.File, error) {
-	for n := 0; n < 10000; n++ {
+	for n := 0; n <= maxFileSeq; n++ {
 		final := filepath.Join(w.cfg.Dir, FileName(w.cfg.Gateway, period, w.cfg.Rotate, n))
 		if _, err := os.Lstat(final); err == nil {
 			continue

@@ -14,13 +14,20 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tandem-sms/tandem/internal/yamlkeys"
+	"github.com/tandem-sms/tandem/internal/zone"
 )
 
 // Config is one ISMG node's configuration, read from one YAML file
 // (LoadConfig). Zero values are filled from DefaultConfig. Durations are Go
 // duration strings ("30s", "5m").
 type Config struct {
-	Gateway    GatewayConfig    `yaml:"gateway"`
+	Gateway GatewayConfig `yaml:"gateway"`
+	// Timezone is the zone of the node's calendar (internal/zone): CMPP
+	// times without an offset (ValId_Time, At_Time), Msg_Id's time fields,
+	// a status report's Submit_time and Done_time, SMSC receipt dates,
+	// CMPP_QUERY's days and the CDR file names. An IANA name, "Local" for
+	// the host's zone; default Asia/Shanghai. Changing it needs a restart.
+	Timezone   string           `yaml:"timezone"`
 	DataDir    string           `yaml:"data_dir"`
 	Listen     ListenConfig     `yaml:"listen"`
 	Routes     RoutesConfig     `yaml:"routes"`
@@ -209,7 +216,8 @@ type SMSCLinkConfig struct {
 // DefaultConfig returns the values LoadConfig starts from.
 func DefaultConfig() Config {
 	return Config{
-		Listen: ListenConfig{CMPP: "127.0.0.1:7890", HTTP: "127.0.0.1:9290"},
+		Timezone: zone.Default,
+		Listen:   ListenConfig{CMPP: "127.0.0.1:7890", HTTP: "127.0.0.1:9290"},
 		Limits: LimitsConfig{
 			MaxPDU:          4096,
 			ConnectTimeout:  5 * time.Second,
@@ -362,6 +370,15 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// Location returns the zone Timezone names (Validate has checked it; a
+// name it refuses gives zone.Default).
+func (c *Config) Location() *time.Location {
+	if loc, err := zone.Load(c.Timezone); err == nil {
+		return loc
+	}
+	return zone.MustLoad(zone.Default)
 }
 
 // ConfigError lists every problem found in a configuration file.

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/tandem-sms/tandem/internal/zone"
 )
 
 // Validate checks every key and returns a *ConfigError naming each bad one
@@ -51,6 +53,9 @@ func (c *Config) checkNode(bad badFunc) {
 	}
 	if c.Gateway.Region == "" {
 		bad("gateway.region", "required")
+	}
+	if _, err := zone.Load(c.Timezone); err != nil {
+		bad("timezone", "%v", err)
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "required")

@@ -153,7 +153,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n := &Node{
 		connLog: rate.Sometimes{First: 10, Interval: 100 * time.Millisecond},
-		cfg:     cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: time.Local,
+		cfg:     cfg, gw: cfg.Gateway.Code, gwNum: gwNum, log: o.log, loc: cfg.Location(),
 		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
 		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: loginguard.New(),
 	}
@@ -224,7 +224,7 @@ func (n *Node) openDurable(o options) error {
 		return fmt.Errorf("ismg: open queue: %w", err)
 	}
 	bc := billing.DefaultConfig()
-	bc.Dir, bc.Gateway, bc.Rotate = cfg.Billing.Dir, cfg.Gateway.Code, cfg.Billing.Rotate
+	bc.Dir, bc.Gateway, bc.Rotate, bc.Location = cfg.Billing.Dir, cfg.Gateway.Code, cfg.Billing.Rotate, n.loc
 	bc.Logger = o.log.With("component", "billing")
 	if n.cdr, err = billing.Open(bc); err != nil {
 		return fmt.Errorf("ismg: billing: %w", err)
@@ -232,7 +232,7 @@ func (n *Node) openDurable(o options) error {
 	if err := n.openCDRSeq(); err != nil {
 		return fmt.Errorf("ismg: CDR outbox: %w", err)
 	}
-	n.ids, err = openMsgIDs(n.st, n.gwNum, time.Now)
+	n.ids, err = openMsgIDs(n.st, n.gwNum, n.now)
 	return err
 }
 

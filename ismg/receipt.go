@@ -90,7 +90,7 @@ func (lr *linkRuntime) receiptFields(d *smpp.DeliverSM, info smpp.ReceiptInfo) (
 	} else {
 		sid = lr.textID(info.MessageID)
 	}
-	done = info.Receipt.DoneDate
+	done = inZone(info.Receipt.DoneDate, lr.n.loc)
 	if done.IsZero() {
 		done = time.Now()
 	}

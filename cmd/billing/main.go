@@ -55,7 +55,8 @@ billing report [-dir DIR]... [-from T] [-to T] [-by KEYS] [-view billing|traffic
   -from, -to   a day YYYY-MM-DD in -tz (-to inclusive) or an RFC 3339 time (-to exclusive), e.g.
                2026-11-22T14:00:00Z as in the CDR files; open-ended when omitted. The billing view
                places a record by done_time (else submit_time), the traffic view by submit_time.
-  -tz ZONE     zone of the days and hours (default UTC, the zone of the CDR files)
+  -tz ZONE     zone of the days and hours (default: the UTC offset in the newest CDR file's
+               name, e.g. +08:00 for a gateway in Asia/Shanghai; UTC for names without one)
   -skip-bad    skip a record that does not parse, naming file:line on stderr, instead of failing
   Fees are in fen (CNY in tables); see billing/FORMAT.md for the fee rule.
   Open files (*.csv.part: the current hour, or one a crash left) are read too: their
@@ -128,7 +129,7 @@ func parseReportFlags(args []string, stderr io.Writer) (reportConfig, error) {
 	fs.StringVar(&c.by, "by", "sp", "rows: sp, day, gateway or peer (billing view), or a list of sp, gateway, region, hour, day (traffic view)")
 	fs.StringVar(&c.view, "view", "", "billing (fees, settlement) or traffic (submitted, delivered, failed, latency); default from -by and -o")
 	fs.StringVar(&c.out, "o", "table", "output: table, json, csv or html (traffic view)")
-	fs.StringVar(&tz, "tz", "UTC", "time zone of the days and hours, e.g. Asia/Shanghai")
+	fs.StringVar(&tz, "tz", "", "time zone of the days and hours, e.g. Asia/Shanghai (default: the UTC offset the newest CDR file's name declares, else UTC)")
 	fs.StringVar(&c.routes, "routes", "", "route table YAML giving each gateway's region (for -by region)")
 	fs.BoolVar(&c.skipBad, "skip-bad", false, "skip records that do not parse (each named on stderr, counted) instead of failing")
 	if err := fs.Parse(args); err != nil {
@@ -171,7 +172,11 @@ func parseReportFlags(args []string, stderr io.Writer) (reportConfig, error) {
 		return c, fmt.Errorf("%w: report: -view %q: want billing or traffic", errUsage, c.view)
 	}
 	var err error
-	if c.loc, err = time.LoadLocation(tz); err != nil {
+	if tz == "" {
+		if c.loc, err = billing.FilesZone(c.dirs); err != nil {
+			return c, fmt.Errorf("report: %w", err)
+		}
+	} else if c.loc, err = time.LoadLocation(tz); err != nil {
 		return c, fmt.Errorf("%w: report: -tz: %w", errUsage, err)
 	}
 	if from != "" {

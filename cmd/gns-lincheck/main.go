@@ -30,6 +30,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // zone names resolve without a zoneinfo database (FROM-scratch images)
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/sim/lincheck"

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // zone names resolve without a zoneinfo database (FROM-scratch images)
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"

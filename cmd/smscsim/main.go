@@ -27,6 +27,7 @@ import (
 	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/internal/zone"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 	"github.com/tandem-sms/tandem/smstext"
@@ -70,7 +71,8 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	var o options
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var accounts, mix, idFormat, receiptIDFormat string
+	var accounts, mix, idFormat, receiptIDFormat, tz string
+	fs.StringVar(&tz, "timezone", zone.Default, "zone of the receipts' submit date and done date, as the ISMG's timezone: an IANA name, UTC or Local")
 	fs.StringVar(&o.listen, "listen", cfg.Addr, "SMPP listen address")
 	fs.StringVar(&cfg.SystemID, "system-id", cfg.SystemID, "system_id answered in bind_resp")
 	fs.StringVar(&accounts, "accounts", "", "accepted binds as id:password,id2:password2 (empty accepts any)")
@@ -116,6 +118,9 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 		return cfg, o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	var err error
+	if cfg.Location, err = zone.Load(tz); err != nil {
+		return cfg, o, fmt.Errorf("%w: -timezone: %w", errUsage, err)
+	}
 	if cfg.StatusMix, err = smscsim.ParseStatusMix(mix); err != nil {
 		return cfg, o, fmt.Errorf("%w: -mix: %w", errUsage, err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/simproc"
+	"github.com/tandem-sms/tandem/internal/zone"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/sim/spsim"
 )
@@ -58,8 +59,9 @@ type options struct {
 	progress   time.Duration
 	log        *slog.Logger
 	cpuProfile string
-	query      string // YYYYMMDD: ask CMPP_QUERY instead of sending
-	queryCode  string // its Service_Id (empty: the SP's totals)
+	query      string         // YYYYMMDD: ask CMPP_QUERY instead of sending
+	loc        *time.Location // -timezone: the zone of -query today
+	queryCode  string         // its Service_Id (empty: the SP's totals)
 }
 
 func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) {
@@ -109,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(&o.query, "query", "", "instead of sending, ask CMPP_QUERY for this day (YYYYMMDD, or \"today\") and print the counters")
 	fs.StringVar(&o.queryCode, "query-service", "", "with -query: the Service_Id to ask for (empty: the SP's totals)")
+	tz := fs.String("timezone", zone.Default, "zone of -query today, as the ISMG's timezone: an IANA name, UTC or Local")
 	if err := fs.Parse(cmppVersionArgs(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, o, err // -h: the usage is printed, nothing failed
@@ -122,6 +125,9 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 		return cfg, o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	var err error
+	if o.loc, err = zone.Load(*tz); err != nil {
+		return cfg, o, fmt.Errorf("%w: -timezone: %w", errUsage, err)
+	}
 	if cfg.Version, err = spsim.ParseVersion(cmppVersion); err != nil {
 		return cfg, o, fmt.Errorf("%w: -cmpp-version: %w", errUsage, err)
 	}
@@ -242,7 +248,7 @@ func progress(ctx context.Context, c *spsim.Client, every time.Duration, w io.Wr
 func query(ctx context.Context, cfg spsim.Config, o options, stdout io.Writer) error {
 	day := o.query
 	if day == "today" {
-		day = time.Now().Format("20060102")
+		day = time.Now().In(o.loc).Format("20060102")
 	}
 	if _, err := time.Parse("20060102", day); err != nil {
 		return fmt.Errorf("%w: -query: want YYYYMMDD or today, got %q", errUsage, o.query)

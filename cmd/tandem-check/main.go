@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // zone names resolve without a zoneinfo database (FROM-scratch images)
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
 	"github.com/tandem-sms/tandem/sim/check"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandem-sms/tandem/internal/zone"
 	"github.com/tandem-sms/tandem/sim/record"
 	"github.com/tandem-sms/tandem/smpp"
 )
@@ -211,6 +212,11 @@ type Config struct {
 	// caller closes it after Shutdown or Close.
 	Record *record.Writer
 
+	// Location is the zone of the receipts' submit date and done date
+	// (SMSCs write local time, as the ISMG reads it: its timezone). Nil
+	// means UTC; DefaultConfig sets Asia/Shanghai (internal/zone).
+	Location *time.Location
+
 	// Session configures every SMPP session.
 	Session smpp.Config
 	// Logger receives simulator events; nil discards them.
@@ -235,6 +241,7 @@ func DefaultConfig() Config {
 		MaxPendingReceipts: 1 << 20,
 		ReceiptWorkers:     1024,
 		RecordLimit:        100_000,
+		Location:           zone.MustLoad(zone.Default),
 		Session:            s,
 	}
 }

@@ -37,6 +37,15 @@ var errCodes = map[string]string{
 	smpp.StatEnroute:       "000",
 }
 
+// receiptDate is t to the minute in the simulator's zone.
+func (s *SMSC) receiptDate(t time.Time) time.Time {
+	loc := s.cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Truncate(time.Minute)
+}
+
 // newReceipt builds the receipt for sub, or returns nil (and counts a
 // drop) when MaxPendingReceipts receipts are already pending.
 func (s *SMSC) newReceipt(sub *Submission, stat string, now time.Time) *receipt {
@@ -58,8 +67,8 @@ func (s *SMSC) newReceipt(sub *Submission, stat string, now time.Time) *receipt 
 		ID:         s.cfg.ReceiptIDFormat.Format(sub.Number),
 		Sub:        1,
 		Dlvrd:      dlvrd,
-		SubmitDate: sub.Time.UTC().Truncate(time.Minute),
-		DoneDate:   due.UTC().Truncate(time.Minute),
+		SubmitDate: s.receiptDate(sub.Time),
+		DoneDate:   s.receiptDate(due),
 		Stat:       stat,
 		Err:        errCodes[stat],
 		Text:       receiptText(sub),
