@@ -232,7 +232,7 @@ func (n *Node) openDurable(o options) error {
 	if err := n.openCDRSeq(); err != nil {
 		return fmt.Errorf("ismg: CDR outbox: %w", err)
 	}
-	n.ids, err = openMsgIDs(n.st, n.gwNum, n.now)
+	n.ids, err = openMsgIDs(n.st, n.gwNum, msgIDClock(n.loc))
 	return err
 }
 

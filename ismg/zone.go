@@ -2,9 +2,27 @@ package ismg
 
 import "time"
 
-// now is the wall clock in the node's zone (timezone:), for what takes
-// calendar fields from the time it is given: Msg_Id's MMDDHHMMSS.
-func (n *Node) now() time.Time { return time.Now().In(n.loc) }
+// msgIDClock is the wall clock Msg_Ids take their MMDDHHMMSS from: the
+// node's zone (timezone:) at its standard offset, fixed. A zone with
+// daylight saving repeats an hour of calendar fields each autumn; ids
+// issued in both copies of that hour would repeat too. At the standard
+// offset the fields never step back (China has no DST: Asia/Shanghai is
+// +08:00 all year, unchanged).
+func msgIDClock(loc *time.Location) func() time.Time {
+	fixed := standardZone(loc, time.Now().Year())
+	return func() time.Time { return time.Now().In(fixed) }
+}
+
+// standardZone is loc at the smaller of its January and July offsets of
+// year: its standard time (daylight saving moves clocks forward).
+func standardZone(loc *time.Location, year int) *time.Location {
+	jname, joff := time.Date(year, time.January, 1, 0, 0, 0, 0, loc).Zone()
+	uname, uoff := time.Date(year, time.July, 1, 0, 0, 0, 0, loc).Zone()
+	if uoff < joff {
+		jname, joff = uname, uoff
+	}
+	return time.FixedZone(jname, joff)
+}
 
 // inZone reads the calendar fields of t, as smpp.ParseReceipt returns a
 // receipt's dates (zoneless YYMMDDhhmm text, put in UTC), as a time in loc:

@@ -131,3 +131,34 @@ func TestQueryDayLocalMidnight(t *testing.T) {
 		}
 	}
 }
+
+// TestMsgIDClockIgnoresDST: in a zone with daylight saving, the Msg_Id
+// clock stays at standard time, so the autumn's repeated hour cannot
+// repeat Msg_Id time fields; Asia/Shanghai keeps +08:00.
+func TestMsgIDClockIgnoresDST(t *testing.T) {
+	for _, tc := range []struct {
+		zone string
+		off  int
+	}{{"America/New_York", -5 * 3600}, {"Europe/Berlin", 3600}, {"Australia/Sydney", 10 * 3600}, {"Asia/Shanghai", 8 * 3600}} {
+		loc, err := time.LoadLocation(tc.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, off := time.Date(2026, 1, 1, 0, 0, 0, 0, standardZone(loc, 2026)).Zone(); off != tc.off {
+			t.Errorf("%s: standard offset %d, want %d", tc.zone, off, tc.off)
+		}
+		// The two instants an hour apart that share 01:30 local time on
+		// New York's fall-back night get different fields.
+		if tc.zone == "America/New_York" {
+			a := time.Date(2026, time.November, 1, 5, 30, 0, 0, time.UTC) // 01:30 EDT
+			b := a.Add(time.Hour)                                         // 01:30 EST
+			if a.In(loc).Hour() != b.In(loc).Hour() {
+				t.Fatal("the test's instants should share the local hour")
+			}
+			z := standardZone(loc, 2026)
+			if a.In(z).Hour() == b.In(z).Hour() {
+				t.Fatalf("Msg_Id clock repeats the hour: %v %v", a.In(z), b.In(z))
+			}
+		}
+	}
+}
