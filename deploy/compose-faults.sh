@@ -102,6 +102,23 @@ caches_at() { # REVISION: every ISMG's route cache holds it
   done
 }
 
+# lincheck_start NAME DURATION: gns-lincheck writes and reads its own segments
+# through every GNS node for DURATION in the background (porcupine checks
+# the history when it ends). lincheck_verdict NAME waits for it (in this
+# shell: the checker is its child), fails the test on a non-linearizable
+# history, and puts its summary line in LIN_OUT.
+lincheck_start() {
+  "$BIN/gns-lincheck" -addrs "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" "${GNS_AUTH[@]}" \
+    -clients 4 -duration "$2" -json -out "$WORK/$1.html" >"$WORK/$1.json" 2>"$WORK/$1.err" &
+  LIN_PID=$!
+}
+lincheck_verdict() {
+  local rc=0
+  wait "$LIN_PID" || rc=$?
+  [ "$rc" = 0 ] || { cat "$WORK/$1.err" "$WORK/$1.json" >&2; die "gns-lincheck ($1): exit $rc (history in $WORK/$1.html)"; }
+  LIN_OUT=$(jq -r '"\(.checked_ops) operations checked (writes \(.writes_ok) ok, \(.writes_unknown) unknown, \(.writes_failed) failed; reads \(.reads_ok) ok, \(.reads_failed) failed), linearizable, check \(.check_ns / 1e6 | floor) ms"' "$WORK/$1.json")
+}
+
 # ---------------------------------------------------------------- rows
 say "Faults under load: each row's traffic counted from the simulators' records (tandem-check)"
 
@@ -109,9 +126,7 @@ say "Faults under load: each row's traffic counted from the simulators' records 
 # resume after the election through any node, nothing acknowledged lost.
 # Meanwhile gns-lincheck writes and reads its own segments through every
 # node and checks the history for linearizability (porcupine).
-"$BIN/gns-lincheck" -addrs "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" "${GNS_AUTH[@]}" \
-  -clients 4 -duration 25s -json -out "$WORK/lincheck.html" >"$WORK/lincheck.json" 2>"$WORK/lincheck.err" &
-LIN_PID=$!
+lincheck_start lincheck 25s
 start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "leader kill"
 load_for 3
 LEADER=$(leader_of gns1)
@@ -130,10 +145,8 @@ EXCLUDE=""
 wait_for 60 "$LEADER back in the cluster" cluster_agrees gns1 gns2 gns3
 end_load
 fault_row "GNS leader ($LEADER) killed" "${elect}s to a write"
-lin_rc=0
-wait "$LIN_PID" || lin_rc=$?
-[ "$lin_rc" = 0 ] || { cat "$WORK/lincheck.err" "$WORK/lincheck.json" >&2; die "gns-lincheck across the leader kill: exit $lin_rc (history in $WORK/lincheck.html)"; }
-LIN=$(jq -r '"\(.checked_ops) operations checked (writes \(.writes_ok) ok, \(.writes_unknown) unknown, \(.writes_failed) failed; reads \(.reads_ok) ok, \(.reads_failed) failed), linearizable, check \(.check_ns / 1e6 | floor) ms"' "$WORK/lincheck.json")
+lincheck_verdict lincheck
+LIN=$LIN_OUT
 info "GNS linearizability across the leader kill: $LIN"
 
 # GNS network split: the leader's Raft port cut off from the other two
@@ -149,9 +162,7 @@ raft_cut() { # SERVICE -I|-D: drop (or stop dropping) its Raft traffic
   nsenter -t "$pid" -n iptables "$2" INPUT -p tcp --dport 7000 -j DROP &&
     nsenter -t "$pid" -n iptables "$2" OUTPUT -p tcp --dport 7000 -j DROP
 }
-"$BIN/gns-lincheck" -addrs "${GRPC[gns1]},${GRPC[gns2]},${GRPC[gns3]}" "${GNS_AUTH[@]}" \
-  -clients 4 -duration 30s -json -out "$WORK/lincheck-split.html" >"$WORK/lincheck-split.json" 2>"$WORK/lincheck-split.err" &
-LIN_PID=$!
+lincheck_start lincheck-split 30s
 start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "gns split"
 load_for 3
 LEADER=$(leader_of gns1)
@@ -170,10 +181,8 @@ EXCLUDE=""
 wait_for 60 "$LEADER back in the cluster after the split" cluster_agrees gns1 gns2 gns3
 end_load
 fault_row "GNS leader ($LEADER) split from the others 15 s" "${elect}s to a write"
-lin_rc=0
-wait "$LIN_PID" || lin_rc=$?
-[ "$lin_rc" = 0 ] || { cat "$WORK/lincheck-split.err" "$WORK/lincheck-split.json" >&2; die "gns-lincheck across the split: exit $lin_rc (history in $WORK/lincheck-split.html)"; }
-LIN_SPLIT=$(jq -r '"\(.checked_ops) operations checked (writes \(.writes_ok) ok, \(.writes_unknown) unknown, \(.writes_failed) failed; reads \(.reads_ok) ok, \(.reads_failed) failed), linearizable, check \(.check_ns / 1e6 | floor) ms"' "$WORK/lincheck-split.json")
+lincheck_verdict lincheck-split
+LIN_SPLIT=$LIN_OUT
 info "GNS linearizability across the split: $LIN_SPLIT"
 
 # Rolling restart of the GNS: one node at a time, each back before the
