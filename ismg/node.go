@@ -159,7 +159,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
 		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: loginguard.New(),
 	}
-	n.log = n.console.wrapLogger(o.log)
+	// Every component logs through the console's ring of recent errors.
+	o.log = n.console.wrapLogger(o.log)
+	n.log = o.log
 	lim := cfg.Limits
 	n.limits.Store(&lim)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
