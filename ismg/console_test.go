@@ -222,3 +222,29 @@ func TestConsoleToken(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleTraceInFlight: an MT for a gateway that is down waits in
+// fwd:<gw>; its trace says so, and the hop it cannot ask is named.
+func TestConsoleTraceInFlight(t *testing.T) {
+	sites := startFederation(t, []string{"001001"}) // Guangzhou is not running
+	bj := sites["001001"]
+	sp := mustSP(t, bj.env.node.CMPPAddr(), cmpp.V30)
+	r := sp.submit(t, submitPDU(gzNumber, 0, []byte("still here")))
+	if r.Result != 0 {
+		t.Fatalf("SUBMIT: Result %d", r.Result)
+	}
+	var tr msgtrace.Trace
+	getJSON(t, "http://"+bj.env.node.HTTPAddr()+"/trace?msg_id="+fmt.Sprint(r.MsgID), "", &tr)
+	if len(tr.Hops) != 2 || tr.Hops[1].Gateway != "020001" || !strings.Contains(tr.Hops[1].Error, "http_addr") || tr.Complete {
+		t.Fatalf("hops %+v", tr.Hops)
+	}
+	var fwd *msgtrace.Step
+	for i, s := range tr.Steps {
+		if s.Stage == msgtrace.StageForwarded {
+			fwd = &tr.Steps[i]
+		}
+	}
+	if fwd == nil || !fwd.Pending || fwd.Queue != "fwd:020001" || fwd.Peer != "020001" {
+		t.Fatalf("forwarded step %+v in %+v", fwd, tr.Steps)
+	}
+}
