@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 10s
 CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check gns-lincheck
 
-.PHONY: all build test vet fuzz bench lint proto proto-tools promtool demo up down clean docker compose-test
+.PHONY: all build test vet fuzz bench lint proto proto-tools promtool chromium demo up down clean docker compose-test
 
 all: build
 
@@ -23,13 +23,18 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 
-test: vet promtool
+test: vet promtool chromium
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # promtool checks and unit-tests deploy/prometheus in the tests (e2e);
 # Debian's prometheus package provides it.
 promtool:
 	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+# The ISMG console's browser test (ismg/console_browser_test.go) drives a
+# real headless Chromium; Debian's chromium package provides it.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 # One short run per fuzz target (go test allows one -fuzz target per run).
 fuzz:

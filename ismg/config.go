@@ -61,7 +61,11 @@ type ListenConfig struct {
 	// empty: none.
 	CMPPTLS string           `yaml:"cmpp_tls"`
 	TLS     *TLSServerConfig `yaml:"tls"`
-	HTTP    string           `yaml:"http"` // /metrics and /healthz; empty disables
+	HTTP    string           `yaml:"http"` // /metrics, /healthz, the console, /status, /trace, /route; empty disables
+	// HTTPToken, if set, is the bearer token the console's API (/status,
+	// /trace, /route) requires; /metrics and /healthz stay open. Needed
+	// when listen.http is not a loopback address (console.go).
+	HTTPToken string `yaml:"http_token"`
 	// FWD is the CMPP_FWD port peer gateways log in to (conventionally
 	// :7930); set, it turns the federation on (federation:).
 	FWD string `yaml:"fwd"`

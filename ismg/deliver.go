@@ -298,6 +298,7 @@ func (sp *spRuntime) send(sess *cmpp.Session, it queue.Item, o *outRecord, st *d
 	return sess.SendAsync(hard, o.deliver(id, sess.Version()), func(resp cmpp.PDU, err error) {
 		if dr, isDR := resp.(*cmpp.DeliverResp); err == nil && isDR && dr.Result == cmpp.ResultOK {
 			ok.Inc()
+			sp.n.noteDelivered(id)
 			if !o.Report {
 				sp.n.stats.moDone(sp.id, o.Created, true)
 			}

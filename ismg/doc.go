@@ -158,7 +158,12 @@
 //
 // # HTTP
 //
-// listen.http serves /metrics and /healthz (listen.go, health.go).
+// listen.http serves /metrics and /healthz (listen.go, health.go), and the
+// web console with its read-only API (console.go; listen.http_token guards
+// the API): /status (status.go), /route, and /trace, a message's path from
+// the CDRs and the live store (trace.go), followed across the gateways
+// through federation.peers[].http_addr (traceserve.go, package msgtrace).
+// The node's logger keeps its recent warn/error records (consolelog.go).
 // Profiling (net/http/pprof) is off unless listen.pprof names a loopback
 // address, where it gets a listener of its own: profiles expose the
 // process's memory and must not share the metrics port.

@@ -73,6 +73,9 @@ type PeerGatewayConfig struct {
 	Version         string           `yaml:"version"`
 	ResponseTimeout time.Duration    `yaml:"response_timeout"`
 	TLS             *TLSClientConfig `yaml:"tls"`
+	// HTTPAddr is the peer's HTTP port (its listen.http), host:port or a
+	// URL: the message trace asks it about the messages that went there.
+	HTTPAddr string `yaml:"http_addr"`
 }
 
 func defaultFederation(f *FederationConfig) {

@@ -9,6 +9,16 @@ import (
 )
 
 func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	if probs := n.healthProblems(); len(probs) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(probs, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// healthProblems are what makes /healthz answer 503 (none: healthy).
+func (n *Node) healthProblems() []string {
 	var probs []string
 	if n.storeBad.Load() {
 		probs = append(probs, "queue store failed")
@@ -29,12 +39,7 @@ func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
 			probs = append(probs, "smsc link "+name+": no bind up")
 		}
 	}
-	if len(probs) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, strings.Join(probs, "\n"))
-		return
-	}
-	fmt.Fprintln(w, "ok")
+	return probs
 }
 
 // linkCollector exports link state read at scrape time.

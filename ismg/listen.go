@@ -44,6 +44,7 @@ func (n *Node) listen(sp net.Listener) error {
 			mux.Handle("/metrics", promhttp.HandlerFor(n.gather, promhttp.HandlerOpts{ErrorLog: errLog}))
 		}
 		mux.HandleFunc("/healthz", n.serveHealth)
+		n.consoleRoutes(mux)
 		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	}
 	if n.cfg.Listen.PProf != "" {

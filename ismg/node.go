@@ -135,6 +135,8 @@ type Node struct {
 	runMu      sync.Mutex
 	storeBad   atomic.Bool
 	billingBad atomic.Bool
+
+	console consoleState // the web console, /status, /trace (console.go)
 }
 
 // New opens the node's store and billing, loads routes and binds the
@@ -157,6 +159,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		gather: o.gatherer, links: map[string]*linkRuntime{}, fwdRun: map[queueRef]bool{},
 		msgLocks: keyLocks{m: map[uint64]*keyLock{}}, fw: loginguard.New(),
 	}
+	// Every component logs through the console's ring of recent errors.
+	o.log = n.console.wrapLogger(o.log)
+	n.log = o.log
 	lim := cfg.Limits
 	n.limits.Store(&lim)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

@@ -104,6 +104,7 @@ func (lr *linkRuntime) awaitOp(it queue.Item, r *mtRecord, sids []string) (queue
 	r.Parts = uint8(len(sids))
 	r.Pending = r.Parts
 	pend := lr.idx.addPending(sids)
+	lr.n.noteSubmitted(it.ID, lr.q.name)
 	return queue.Move(lr.q.queue(), qAwait, it.ID, time.Now().Add(lr.n.cfg.Delivery.ReportTimeout), r.Append(nil)), pend
 }
 
