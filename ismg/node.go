@@ -36,6 +36,7 @@ type options struct {
 	spListener net.Listener
 	smscDial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	noSync     bool
+	level      *slog.LevelVar // WithLogLevel (admin.go)
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -135,6 +136,8 @@ type Node struct {
 	runMu      sync.Mutex
 	storeBad   atomic.Bool
 	billingBad atomic.Bool
+
+	adm adminState // the admin API's state (admin.go)
 }
 
 // New opens the node's store and billing, loads routes and binds the
@@ -170,10 +173,15 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.m = newMetrics(o.reg, n.st)
+	if err := n.openAdmin(o, o.reg); err != nil {
+		n.closeResources()
+		return nil, err
+	}
 	if err := n.buildSPsAndLinks(o.smscDial); err != nil {
 		n.closeResources()
 		return nil, err
 	}
+	n.afterSPsBuilt()
 	o.reg.MustRegister(&linkCollector{n: n})
 	n.srv = n.newSPServer()
 	if err := n.openFederation(o); err != nil {
@@ -181,6 +189,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.listen(o.spListener); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	if err := n.listenAdmin(); err != nil {
 		n.closeResources()
 		return nil, err
 	}
@@ -327,6 +339,7 @@ func (n *Node) closeResources() {
 	if n.members != nil {
 		n.members.Close()
 	}
+	n.closeAdmin()
 }
 
 // Run serves until ctx is done, then stops gracefully: stop accepting,
@@ -393,7 +406,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	// The servers' accept loops; they return once their Shutdown does.
 	var serving sync.WaitGroup
-	serveErr := make(chan error, 4)
+	serveErr := make(chan error, 5)
 	serving.Go(func() { serveErr <- n.srv.Serve(n.cmppLn) })
 	if n.cmppTLS != nil {
 		serving.Go(func() { serveErr <- n.srv.Serve(n.cmppTLS) })
@@ -406,6 +419,11 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		})
 	}
+	serving.Go(func() {
+		if err := n.serveAdmin(); err != nil {
+			serveErr <- err
+		}
+	})
 	for _, h := range []struct {
 		srv *http.Server
 		ln  net.Listener
@@ -460,6 +478,7 @@ func (n *Node) Run(ctx context.Context) error {
 			_ = h.Shutdown(sctx)
 		}
 	}
+	n.stopAdmin()
 	serving.Wait()
 	// The last retries and answers started from callbacks finish before
 	// the store closes under them.
