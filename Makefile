@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
-CMDS    := gns ismg gnsctl smscsim spsim billing tandem-check gns-lincheck
+CMDS    := gns ismg ismgctl gnsctl smscsim spsim billing tandem-check gns-lincheck
 
 .PHONY: all build test vet fuzz bench lint proto proto-tools promtool chromium demo up down clean docker compose-test
 
@@ -53,7 +53,7 @@ proto-tools:
 
 proto: proto-tools
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
-	  --go-grpc_out=. --go-grpc_opt=paths=source_relative gns/gnspb/gns.proto
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative gns/gnspb/gns.proto ismg/adminpb/admin.proto
 
 demo: build
 	./scripts/demo.sh

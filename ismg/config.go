@@ -38,6 +38,7 @@ type Config struct {
 	Runtime    RuntimeConfig    `yaml:"runtime"`
 	SPs        []SPAccount      `yaml:"sps"`
 	SMSCs      []SMSCLinkConfig `yaml:"smsc"`
+	Admin      AdminConfig      `yaml:"admin"` // the admin API (adminconfig.go)
 
 	// path is where the file was read from; relative paths in it resolve
 	// against its folder.
@@ -75,6 +76,11 @@ type ListenConfig struct {
 	// PProf serves net/http/pprof on its own listener, which must be a
 	// loopback address (profiles reveal memory contents); empty: off.
 	PProf string `yaml:"pprof"`
+	// Admin is the admin gRPC API's address (ismgctl); empty: none. A
+	// non-loopback address needs admin.token. AdminTLS turns TLS on for it
+	// (mutual with its client_ca).
+	Admin    string           `yaml:"admin"`
+	AdminTLS *TLSServerConfig `yaml:"admin_tls"`
 }
 
 // RoutesConfig says where routes come from: a static table file until the
@@ -350,6 +356,9 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		if cfg.SMSCs[i].TLS != nil {
 			cfg.SMSCs[i].TLS.resolve(filepath.Dir(path))
 		}
+	}
+	if cfg.Listen.AdminTLS != nil {
+		cfg.Listen.AdminTLS.resolve(filepath.Dir(path))
 	}
 	if cfg.Federation.TLS != nil {
 		cfg.Federation.TLS.resolve(filepath.Dir(path))

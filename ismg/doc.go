@@ -186,4 +186,14 @@
 // → 1, and Result 8 (flow control) for the SP's window per connection, its
 // token bucket across connections, limits.queue_depth across mt queues, a
 // store or billing failure. Every refusal is counted with its reason.
+//
+// # Administration
+//
+// listen.admin serves the admin gRPC API (adminserver.go, adminservice.go;
+// admin.go maps the admin*.go files): SP accounts as an overlay over the
+// file's sps kept in the store (adminsp.go; a suspended SP's CONNECT gets
+// 5 and its SUBMITs 8, a deleted one's CONNECT 2), destination lists
+// (adminlist.go: Result 13, a REJECTD MT CDR), drain (Result 8), log
+// level and SMSC link stop/start (admindrain.go), the reload report
+// (adminreload.go) and the audit log (adminaudit.go).
 package ismg

@@ -36,6 +36,7 @@ type options struct {
 	spListener net.Listener
 	smscDial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	noSync     bool
+	level      *slog.LevelVar // WithLogLevel (admin.go)
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -137,6 +138,7 @@ type Node struct {
 	billingBad atomic.Bool
 
 	console consoleState // the web console, /status, /trace (console.go)
+	adm     adminState   // the admin API's state (admin.go)
 }
 
 // New opens the node's store and billing, loads routes and binds the
@@ -175,10 +177,15 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.m = newMetrics(o.reg, n.st)
+	if err := n.openAdmin(o, o.reg); err != nil {
+		n.closeResources()
+		return nil, err
+	}
 	if err := n.buildSPsAndLinks(o.smscDial); err != nil {
 		n.closeResources()
 		return nil, err
 	}
+	n.afterSPsBuilt()
 	o.reg.MustRegister(&linkCollector{n: n})
 	n.srv = n.newSPServer()
 	if err := n.openFederation(o); err != nil {
@@ -186,6 +193,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.listen(o.spListener); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	if err := n.listenAdmin(); err != nil {
 		n.closeResources()
 		return nil, err
 	}
@@ -332,6 +343,7 @@ func (n *Node) closeResources() {
 	if n.members != nil {
 		n.members.Close()
 	}
+	n.closeAdmin()
 }
 
 // Run serves until ctx is done, then stops gracefully: stop accepting,
@@ -398,7 +410,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	// The servers' accept loops; they return once their Shutdown does.
 	var serving sync.WaitGroup
-	serveErr := make(chan error, 4)
+	serveErr := make(chan error, 5)
 	serving.Go(func() { serveErr <- n.srv.Serve(n.cmppLn) })
 	if n.cmppTLS != nil {
 		serving.Go(func() { serveErr <- n.srv.Serve(n.cmppTLS) })
@@ -411,6 +423,11 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		})
 	}
+	serving.Go(func() {
+		if err := n.serveAdmin(); err != nil {
+			serveErr <- err
+		}
+	})
 	for _, h := range []struct {
 		srv *http.Server
 		ln  net.Listener
@@ -465,6 +482,7 @@ func (n *Node) Run(ctx context.Context) error {
 			_ = h.Shutdown(sctx)
 		}
 	}
+	n.stopAdmin()
 	serving.Wait()
 	// The last retries and answers started from callbacks finish before
 	// the store closes under them.

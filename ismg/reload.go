@@ -3,23 +3,23 @@ package ismg
 import "context"
 
 // Reload applies a new configuration's SP accounts and limits without
-// dropping connections: accounts are swapped atomically, rate limiters
-// updated in place, new SPs start their deliverer, removed SPs can no
-// longer log in (their sessions stay until they end). Everything else
-// (listeners, SMSC links, data_dir) needs a restart and is ignored.
+// dropping connections (ReloadReport says what it applied and what needs
+// a restart).
 func (n *Node) Reload(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	n.spMu.Lock()
-	defer n.spMu.Unlock()
-	lim := cfg.Limits
-	n.limits.Store(&lim)
+	_, err := n.ReloadReport(cfg)
+	return err
+}
+
+// swapSPsLocked makes accts the live accounts: accounts are swapped
+// atomically, rate limiters updated in place, new SPs start their
+// deliverer, removed SPs can no longer log in (Reload leaves their
+// sessions until they end; the admin API ends them). Node.spMu is held.
+func (n *Node) swapSPsLocked(accts []SPAccount) {
 	old := *n.sps.Load()
-	next := make(map[string]*spRuntime, len(cfg.SPs))
+	next := make(map[string]*spRuntime, len(accts))
 	var added []*spRuntime
-	for i := range cfg.SPs {
-		a := &cfg.SPs[i]
+	for i := range accts {
+		a := &accts[i]
 		if sp, ok := old[a.SPID]; ok {
 			sp.acct.Store(a)
 			sp.lim.SetLimit(limitOf(a))
@@ -43,6 +43,4 @@ func (n *Node) Reload(cfg Config) error {
 	for _, sp := range added {
 		n.goRun(func(ctx context.Context) error { return sp.deliverLoop(ctx, ctx) })
 	}
-	n.log.Info("configuration reloaded", "sps", len(cfg.SPs))
-	return nil
 }

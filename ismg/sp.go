@@ -17,8 +17,10 @@ type spRuntime struct {
 	n    *Node
 	id   string
 	acct atomic.Pointer[SPAccount] // nil once removed by Reload
-	lim  *rate.Limiter
-	q    queueRef // out:<spid>
+	// suspended by an operator (adminsp.go): logins and SUBMITs refused
+	suspended atomic.Bool
+	lim       *rate.Limiter
+	q         queueRef // out:<spid>
 
 	mu       sync.Mutex
 	sessions []*cmpp.Session

@@ -45,6 +45,9 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 		n.fw.Fail(ip, c.SourceAddr, now, loginLimits(lim))
 		return refuse("auth", cmpp.ConnectAuthFailed)
 	}
+	if sp.suspended.Load() {
+		return refuse(reasonSuspended, cmpp.ConnectOther)
+	}
 	if !sp.reserve(remote.String(), acct.MaxConnections, now, lim.ConnectTimeout) {
 		return refuse("connections", cmpp.ConnectOther)
 	}

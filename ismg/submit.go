@@ -24,6 +24,10 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		reject(cmpp.ResultBadMsgSrc, reasonMsgSrc)
 		return
 	}
+	if reason, refused := n.refuseAdmin(sp); refused {
+		reject(cmpp.ResultFlowControl, reason)
+		return
+	}
 	if c.inflight.Add(1) > int64(acct.Window) {
 		c.inflight.Add(-1)
 		reject(cmpp.ResultFlowControl, reasonWindow)
@@ -60,6 +64,10 @@ func (n *Node) submit(s *cmpp.Session, h cmpp.Header, p *cmpp.Submit, c *spConn)
 		return
 	}
 
+	if list, num := n.destCheck(sp.id, p.DestTerminalIDs); list != "" {
+		n.refuseDest(s, h, p, sp, num, list, c)
+		return
+	}
 	t := n.table()
 	queues := make([]queueRef, len(p.DestTerminalIDs))
 	dests := make([]string, len(p.DestTerminalIDs))

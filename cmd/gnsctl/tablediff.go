@@ -92,7 +92,7 @@ func (d tableDiff) list() []any {
 	out := make([]any, 0, len(d))
 	ops := map[byte]string{'+': "add", '-': "remove", '~': "change"}
 	for _, l := range d {
-		out = append(out, object{{"op", ops[l.op]}, {"kind", l.kind}, {"key", l.key}, {"old", l.old}, {"new", l.new}})
+		out = append(out, object{{Key: "op", Val: ops[l.op]}, {Key: "kind", Val: l.kind}, {Key: "key", Val: l.key}, {Key: "old", Val: l.old}, {Key: "new", Val: l.new}})
 	}
 	return out
 }

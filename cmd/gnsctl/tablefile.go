@@ -12,11 +12,11 @@ func tableFile(l live) object {
 	}
 	segs := make([]any, 0, len(l.cont.Segments))
 	for _, s := range l.cont.Segments {
-		segs = append(segs, object{{"prefix", s.Prefix}, {"gateway", s.Gateway}, {"smsc", s.SMSC}, {"area_code", s.AreaCode}, {"user_type", s.UserType}})
+		segs = append(segs, object{{Key: "prefix", Val: s.Prefix}, {Key: "gateway", Val: s.Gateway}, {Key: "smsc", Val: s.SMSC}, {Key: "area_code", Val: s.AreaCode}, {Key: "user_type", Val: s.UserType}})
 	}
 	ported := make([]any, 0, len(l.cont.Ported))
 	for _, p := range l.cont.Ported {
-		ported = append(ported, object{{"msisdn", p.MSISDN}, {"gateway", p.Gateway}})
+		ported = append(ported, object{{Key: "msisdn", Val: p.MSISDN}, {Key: "gateway", Val: p.Gateway}})
 	}
 	sps := make([]any, 0, len(l.cont.SPs))
 	for _, s := range l.cont.SPs {
@@ -26,23 +26,23 @@ func tableFile(l live) object {
 		}
 		parts := make([]any, 0, len(s.Partitions))
 		for _, p := range s.Partitions {
-			parts = append(parts, object{{"name", p.Name}, {"regions", nonNil(p.Regions)}, {"gateway", p.Gateway}})
+			parts = append(parts, object{{Key: "name", Val: p.Name}, {Key: "regions", Val: nonNil(p.Regions)}, {Key: "gateway", Val: p.Gateway}})
 		}
-		sps = append(sps, object{{"id", s.ID}, {"name", s.Name}, {"service_codes", codes}, {"gateway", s.Gateway},
-			{"mirrors", nonNil(s.Mirrors)}, {"default_gateway", s.DefaultGateway}, {"partitions", parts}})
+		sps = append(sps, object{{Key: "id", Val: s.ID}, {Key: "name", Val: s.Name}, {Key: "service_codes", Val: codes}, {Key: "gateway", Val: s.Gateway},
+			{Key: "mirrors", Val: nonNil(s.Mirrors)}, {Key: "default_gateway", Val: s.DefaultGateway}, {Key: "partitions", Val: parts}})
 	}
 	return object{
-		{"version", routing.FileVersion},
-		{"revision", l.rev},
-		{"gateways", gws},
-		{"segments", segs},
-		{"ported", ported},
-		{"sps", sps},
+		{Key: "version", Val: routing.FileVersion},
+		{Key: "revision", Val: l.rev},
+		{Key: "gateways", Val: gws},
+		{Key: "segments", Val: segs},
+		{Key: "ported", Val: ported},
+		{Key: "sps", Val: sps},
 	}
 }
 
 func gatewayObject(g routing.Gateway) object {
-	return object{{"code", g.Code}, {"name", g.Name}, {"region", g.Region}, {"fwd_addr", g.FwdAddr}, {"province", g.Province}}
+	return object{{Key: "code", Val: g.Code}, {Key: "name", Val: g.Name}, {Key: "region", Val: g.Region}, {Key: "fwd_addr", Val: g.FwdAddr}, {Key: "province", Val: g.Province}}
 }
 
 // nonNil makes an absent list print as [] rather than null.

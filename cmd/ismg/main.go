@@ -1,6 +1,7 @@
 // Command ismg runs one ISMG gateway node.
 //
 //	ismg -config beijing.yaml         serve; SIGHUP reloads SP accounts and limits
+//	                                  and logs what needs a restart
 //	ismg -check-config beijing.yaml   validate the file and exit
 //	ismg -health http://127.0.0.1:9190/healthz
 //	                                  exit 0 if the node's /healthz answers 200 (a
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 		fs.Usage()
 		return errors.New("ismg: -config is required")
 	}
-	log, err := logFlags.New(stderr)
+	log, level, err := logFlags.NewVar(stderr)
 	if err != nil {
 		return fmt.Errorf("ismg: %w", err)
 	}
@@ -99,25 +100,21 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 	if err := buildinfo.Register(reg, "ismg"); err != nil {
 		return err
 	}
-	node, err := ismg.New(cfg, ismg.WithLogger(log), ismg.WithRegistry(reg))
+	node, err := ismg.New(cfg, ismg.WithLogger(log), ismg.WithRegistry(reg), ismg.WithLogLevel(level))
 	if err != nil {
 		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- node.Run(ctx) }()
-	fmt.Fprintf(stdout, "ismg %s listening cmpp=%s http=%s\n", cfg.Gateway.Code, node.CMPPAddr(), node.HTTPAddr())
+	fmt.Fprintf(stdout, "ismg %s listening cmpp=%s http=%s admin=%s\n", cfg.Gateway.Code, node.CMPPAddr(), node.HTTPAddr(), node.AdminAddr())
 	for {
 		select {
 		case err := <-done:
 			return err
 		case <-reload:
-			next, err := ismg.LoadConfig(*cfgPath)
-			if err == nil {
-				err = node.Reload(next)
-			}
-			if err != nil {
-				log.Error("reload failed; keeping the running configuration", "err", err)
-			}
+			// The node logs what it applied and what needs a restart
+			// (or why it failed) and sets ismg_config_last_reload_*.
+			node.ReloadFile(*cfgPath)
 		}
 	}
 }

@@ -44,18 +44,30 @@ func (f *Flags) New(w io.Writer) (*slog.Logger, error) {
 // info, warn or error, as slog.Level parses them). An error names the flag
 // whose value is wrong.
 func New(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
+	l, _, err := NewVar(w, format, level)
+	return l, err
+}
+
+// NewVar is New with the level in a slog.LevelVar, so that it can change
+// while the process runs (ismgctl log-level).
+func NewVar(w io.Writer, format, level string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationString}
 	switch format {
 	case FormatJSON:
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), lv, nil
 	case FormatText:
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), lv, nil
 	}
-	return nil, fmt.Errorf("-log-format %q: want json or text", format)
+	return nil, nil, fmt.Errorf("-log-format %q: want json or text", format)
+}
+
+// NewVar builds the logger the flags ask for with a changeable level.
+func (f *Flags) NewVar(w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	return NewVar(w, f.Format, f.Level)
 }
 
 // durationString writes a time.Duration as "1.5s" (slog's JSON handler

@@ -91,6 +91,8 @@ type Link struct {
 	ready   int           // bound sessions that can submit
 	wake    chan struct{} // closed (and dropped) when bind availability changes
 	closing bool
+	stopped bool          // by Stop until Start (stop.go)
+	stopCh  chan struct{} // closed by Stop; a fresh one after Start
 	gen     uint64        // throttling generation: bumped when a pause starts
 	backoff time.Duration // current throttling pause; 0 after a success
 
@@ -157,6 +159,7 @@ func New(cfg Config, h Handler) (*Link, error) {
 		clk:    cfg.Clock,
 		lim:    newLimiter(cfg.Rate, cfg.Burst),
 		jitter: rand.Int64N,
+		stopCh: make(chan struct{}),
 	}
 	l.sessCfg = cfg.sessionConfig(nil)
 	l.sessCfg.Stats = new(smpp.Stats)
@@ -208,10 +211,20 @@ func (l *Link) Run(ctx context.Context) error {
 func (l *Link) runSlot(ctx context.Context, s *slot) {
 	attempt := 0
 	for {
+		if !l.waitStarted(ctx, s) {
+			l.setState(s, BindClosed)
+			return
+		}
+		stop := l.stopChan()
 		c, err := l.connect(ctx, s)
 		if err == nil {
 			l.up(s, c)
 			select {
+			case <-stop:
+				l.down(s, c, errStopped)
+				l.unbind(s, c)
+				attempt = 0
+				continue
 			case <-c.sess.Done():
 				err = c.sess.Err()
 				if err == nil {
@@ -221,11 +234,7 @@ func (l *Link) runSlot(ctx context.Context, s *slot) {
 				s.log.Warn("bind lost", smpp.LogKeyErr, err)
 			case <-ctx.Done():
 				l.down(s, c, nil)
-				sctx, cancel := context.WithTimeout(context.Background(), l.cfg.ShutdownTimeout)
-				if err := c.sess.Shutdown(sctx); err != nil {
-					s.log.Warn("unbind", smpp.LogKeyErr, err)
-				}
-				cancel()
+				l.unbind(s, c)
 				l.setState(s, BindClosed)
 				return
 			}

@@ -17,6 +17,7 @@ const (
 	BindDown                        // its session just ended
 	BindBackoff                     // waiting before the next attempt
 	BindClosed                      // Run is over for this slot
+	BindStopped                     // held down by Link.Stop until Start
 )
 
 func (s BindState) String() string {
@@ -31,6 +32,8 @@ func (s BindState) String() string {
 		return "down"
 	case BindBackoff:
 		return "backoff"
+	case BindStopped:
+		return "stopped"
 	}
 	return "closed"
 }
