@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/clicmd"
 )
 
 // Exit codes.
@@ -66,29 +67,20 @@ func runIO(ctx context.Context, args []string, io stdio) int {
 	c := &ctl{stdout: io.out, stderr: io.err, stdin: io.in, terminal: io.terminal, conns: map[string]*grpc.ClientConn{}}
 	defer c.close()
 	root := newRoot(c)
-	root.SetArgs(goStyleFlags(root, args))
+	root.SetArgs(clicmd.GoStyleFlags(root, args))
 	root.SetOut(io.out)
 	root.SetErr(io.err)
 	err := root.ExecuteContext(ctx)
 	return c.fail(err)
 }
 
-// usageError is a mistake in the command line (exit 2).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
-// cmdError marks an error returned by a command's own work, so that
-// everything else cobra returns (unknown commands, bad flags, argument
-// counts) is a usage error.
-type cmdError struct{ err error }
-
-func (e *cmdError) Error() string { return e.err.Error() }
-func (e *cmdError) Unwrap() error { return e.err }
+var (
+	usagef = clicmd.Usagef
+	group  = clicmd.Group
+	noArgs = clicmd.NoArgs
+	nargs  = clicmd.NArgs
+	runE   = clicmd.RunE
+)
 
 // notFoundError is a key the live table lacks, found so by gnsctl itself
 // (exit 3, like the GNS's NotFound).
@@ -118,11 +110,9 @@ func (c *ctl) fail(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var ue *usageError
-	var ce *cmdError
 	var nf *notFoundError
 	switch {
-	case errors.As(err, &ue) || !errors.As(err, &ce):
+	case clicmd.IsUsage(err):
 		fmt.Fprintf(c.stderr, "gnsctl: %v\nRun 'gnsctl --help' (or COMMAND --help) for usage.\n", err)
 		return exitUsage
 	case errors.Is(err, errReported):

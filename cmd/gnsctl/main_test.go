@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tandem-sms/tandem/gns"
+	"github.com/tandem-sms/tandem/internal/clicmd"
 	"github.com/tandem-sms/tandem/internal/waitfor"
 	"github.com/tandem-sms/tandem/routing"
 )
@@ -276,7 +277,7 @@ func TestUsage(t *testing.T) {
 // values and everything after "--" are not.
 func TestGoStyleFlags(t *testing.T) {
 	root := newRoot(&ctl{})
-	got := goStyleFlags(root, []string{"-addr", "a:1", "-token=x", "-o", "json", "route", "mt", "-stale", "-5", "-y", "--", "-addr"})
+	got := clicmd.GoStyleFlags(root, []string{"-addr", "a:1", "-token=x", "-o", "json", "route", "mt", "-stale", "-5", "-y", "--", "-addr"})
 	want := []string{"--addr", "a:1", "--token=x", "-o", "json", "route", "mt", "--stale", "-5", "-y", "--", "-addr"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got  %q\nwant %q", got, want)

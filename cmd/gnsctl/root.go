@@ -1,18 +1,14 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/clicmd"
 )
 
 // defaultAddr is the GNS gRPC address when neither --addr nor
@@ -84,25 +80,12 @@ func newRoot(c *ctl) *cobra.Command {
 
 // setup checks the global flags and builds the transport credentials.
 func (c *ctl) setup(addr string, useTLS bool, tlsCA string) error {
-	c.creds = insecure.NewCredentials()
-	if useTLS || tlsCA != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if tlsCA != "" {
-			pem, err := os.ReadFile(tlsCA)
-			if err != nil {
-				return &cmdError{fmt.Errorf("--tls-ca: %w", err)}
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return &cmdError{fmt.Errorf("--tls-ca %s: no PEM certificate in it", tlsCA)}
-			}
-		}
-		c.creds = credentials.NewTLS(tc)
+	var err error
+	if c.creds, err = clicmd.Credentials(useTLS, tlsCA); err != nil {
+		return err
 	}
-	switch c.output {
-	case "table", "json", "yaml":
-	default:
-		return usagef("-o %q: want table, json or yaml", c.output)
+	if err := clicmd.CheckOutput(c.output); err != nil {
+		return err
 	}
 	c.addrs = splitComma(addr)
 	if len(c.addrs) == 0 {
@@ -112,49 +95,6 @@ func (c *ctl) setup(addr string, useTLS bool, tlsCA string) error {
 		return usagef("--timeout %v: must be > 0", c.timeout)
 	}
 	return nil
-}
-
-// group is a command that only holds subcommands: alone it prints them;
-// with an unknown subcommand it is a usage error.
-func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	g := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
-	}
-	g.AddCommand(subs...)
-	return g
-}
-
-// noArgs is cobra.NoArgs as a usage error; under a group it names the
-// unknown subcommand.
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-	}
-	return nil
-}
-
-// nargs checks a command's positional argument count.
-func nargs(lo, hi int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < lo || len(args) > hi {
-			return usagef("usage: %s", cmd.UseLine())
-		}
-		return nil
-	}
-}
-
-// runE adapts a command body: its errors are the command's own (exit 1 or
-// 3), unless it says usage.
-func runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := fn(cmd, args); err != nil {
-			return &cmdError{err}
-		}
-		return nil
-	}
 }
 
 func splitComma(s string) []string {

@@ -9,9 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,16 +16,17 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // every Tandem binary resolves zone names, also FROM scratch
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/clicmd"
 	"github.com/tandem-sms/tandem/internal/cliout"
 	"github.com/tandem-sms/tandem/ismg/adminpb"
 )
@@ -71,32 +69,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	root := newRoot(c)
-	root.SetArgs(args)
+	root.SetArgs(clicmd.GoStyleFlags(root, args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	return c.fail(root.ExecuteContext(ctx))
 }
 
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
-// cmdError marks a command's own error; anything else cobra returns is
-// a usage error.
-type cmdError struct{ err error }
-
-func (e *cmdError) Error() string { return e.err.Error() }
-func (e *cmdError) Unwrap() error { return e.err }
+var (
+	usagef = clicmd.Usagef
+	group  = clicmd.Group
+	noArgs = clicmd.NoArgs
+	nargs  = clicmd.NArgs
+	runE   = clicmd.RunE
+)
 
 func (c *ctl) fail(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var ue *usageError
-	var ce *cmdError
-	if errors.As(err, &ue) || !errors.As(err, &ce) {
+	if clicmd.IsUsage(err) {
 		fmt.Fprintf(c.stderr, "ismgctl: %v\nRun 'ismgctl --help' (or COMMAND --help) for usage.\n", err)
 		return exitUsage
 	}
@@ -132,25 +123,12 @@ func (c *ctl) explain(err error) string {
 }
 
 func (c *ctl) setup(useTLS bool, tlsCA string) error {
-	c.creds = insecure.NewCredentials()
-	if useTLS || tlsCA != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if tlsCA != "" {
-			pem, err := os.ReadFile(tlsCA)
-			if err != nil {
-				return &cmdError{fmt.Errorf("--tls-ca: %w", err)}
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return &cmdError{fmt.Errorf("--tls-ca %s: no PEM certificate in it", tlsCA)}
-			}
-		}
-		c.creds = credentials.NewTLS(tc)
+	var err error
+	if c.creds, err = clicmd.Credentials(useTLS, tlsCA); err != nil {
+		return err
 	}
-	switch c.output {
-	case "table", "json", "yaml":
-	default:
-		return usagef("-o %q: want table, json or yaml", c.output)
+	if err := clicmd.CheckOutput(c.output); err != nil {
+		return err
 	}
 	if c.addr == "" {
 		return usagef("--addr is empty")
@@ -235,41 +213,4 @@ func newRoot(c *ctl) *cobra.Command {
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	root.AddCommand(spCmd(c), destCmd(c), linkCmd(c), logLevelCmd(c), drainCmd(c), reloadCmd(c), auditCmd(c))
 	return root
-}
-
-// group holds subcommands: alone it prints them.
-func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	g := &cobra.Command{Use: use, Short: short, Args: noArgs, RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
-	g.AddCommand(subs...)
-	return g
-}
-
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-	}
-	return nil
-}
-
-func nargs(lo, hi int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < lo || len(args) > hi {
-			return usagef("usage: %s", cmd.UseLine())
-		}
-		return nil
-	}
-}
-
-// runE marks a command body's errors as its own (exit 1 or 3).
-func runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := fn(cmd, args); err != nil {
-			var ue *usageError
-			if errors.As(err, &ue) {
-				return err
-			}
-			return &cmdError{err}
-		}
-		return nil
-	}
 }

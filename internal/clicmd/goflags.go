@@ -1,4 +1,4 @@
-package main
+package clicmd
 
 import (
 	"strings"
@@ -7,13 +7,13 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// goStyleFlags rewrites Go-style single-dash long flags ("-addr x",
+// GoStyleFlags rewrites Go-style single-dash long flags ("-addr x",
 // "-token=t", "-stale") to pflag's double dash. gnsctl parsed its flags
 // with package flag before cobra, and scripts, compose health checks and
-// the README say -addr; pflag would read "-addr" as -a -d -d -r. Only
+// the README say -addr (and every other Tandem binary takes -flag); pflag would read "-addr" as -a -d -d -r. Only
 // names some command defines are rewritten, so "-o json", "-y" and values
 // that start with a dash are left alone; "--" ends the rewriting.
-func goStyleFlags(root *cobra.Command, args []string) []string {
+func GoStyleFlags(root *cobra.Command, args []string) []string {
 	long := map[string]bool{"help": true, "version": true}
 	var walk func(*cobra.Command)
 	walk = func(cmd *cobra.Command) {
