@@ -157,8 +157,8 @@ type Latency struct {
 	P99ms   int64 `json:"p99_ms"`
 	MaxMs   int64 `json:"max_ms"`
 	// Negative counts the samples whose done_time is before submit_time
-	// (counted as 0): the final state's time comes from the SMSC's receipt
-	// or the peer's report, to the minute.
+	// (counted as 0): CDRs of older ISMGs hold the receipt's done date,
+	// which has minutes only.
 	Negative int64 `json:"negative"`
 }
 
@@ -254,11 +254,11 @@ func (t *TrafficRow) finish() {
 //   - Latency: for each submitted MT with a final state, done_time minus
 //     submit_time (of the REPORT record, or of the MT when it holds the
 //     final state): from when the SP's gateway accepted the segment to when
-//     the final state happened by the SMSC's receipt (its "done date") or
-//     the peer's report (Done_time). Those times have minutes only, so the
-//     latency is exact to the millisecond on the submit side and to the
-//     minute on the done side; a segment settled within the minute it was
-//     submitted can come out negative, and counts as 0 (Latency.Negative).
+//     it learned the final state (receipt or peer's report received), both
+//     by its clock to the millisecond. Older ISMGs wrote the receipt's done
+//     date (minutes only) there; a segment settled within the minute it
+//     was submitted can then come out negative, and counts as 0
+//     (Latency.Negative).
 type Traffic struct {
 	By    []Dim        `json:"by"`
 	Rows  []TrafficRow `json:"rows"`

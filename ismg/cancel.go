@@ -2,7 +2,6 @@ package ismg
 
 import (
 	"errors"
-	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/ismg/queue"
@@ -46,7 +45,7 @@ func (n *Node) cancel(s *cmpp.Session, h cmpp.Header, p *cmpp.Cancel, c *spConn)
 			fail("not_found") // another SP's message is none of this one's business
 			return
 		}
-		ops := n.cdrOps([]queue.Op{queue.Remove(q.queue(), it.ID)}, n.reportRecord(it.ID, &r, q, cmpp.StatDeleted, time.Now()))
+		ops := n.cdrOps([]queue.Op{queue.Remove(q.queue(), it.ID)}, n.reportRecord(it.ID, &r, q, cmpp.StatDeleted))
 		n.st.CommitAsync(ops, func(err error) {
 			if err != nil {
 				n.noteStoreErr(err)

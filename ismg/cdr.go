@@ -32,9 +32,13 @@ func (n *Node) mtCDR(id uint64, r *mtRecord, via queueRef) billing.Record {
 	return rec
 }
 
-// reportRecord is the REPORT record that settles an MT with stat.
-func (n *Node) reportRecord(id uint64, r *mtRecord, via queueRef, stat string, done time.Time) billing.Record {
+// reportRecord is the REPORT record that settles an MT with stat. Its
+// done_time is when this gateway learned the final state, by its own clock
+// to the millisecond: the receipt's done date (or a peer's Done_time) has
+// minutes only, and goes to the SP in the status report, not here — so
+// billing's latencies and the message trace are true to the millisecond.
+func (n *Node) reportRecord(id uint64, r *mtRecord, via queueRef, stat string) billing.Record {
 	rec := n.mtCDR(id, r, via)
-	rec.Kind, rec.FinalStatus, rec.DoneTime, rec.SMSCMsgID = billing.KindReport, stat, done, r.SMSCID
+	rec.Kind, rec.FinalStatus, rec.DoneTime, rec.SMSCMsgID = billing.KindReport, stat, time.Now(), r.SMSCID
 	return rec
 }

@@ -65,7 +65,7 @@ func importTable(t *testing.T, addr, path string) uint64 {
 func TestConsoleBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("no chromium on PATH (make test installs Debian's chromium package)")
+		t.Fatal("no chromium on PATH: make test installs it (Debian's chromium package)")
 	}
 	gc := gnstest.Start(t, 3, nil)
 	gnsAddr := gc.GRPCAddrs()[gc.WaitLeader()]

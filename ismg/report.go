@@ -39,7 +39,7 @@ func (n *Node) finalReportOps(ctx context.Context, q queueRef, id uint64, r *mtR
 // reportOps are the ops of finalReportOps: extra, the removal of id from q,
 // its REPORT CDR and the SP's status report if it asked for one.
 func (n *Node) reportOps(q queueRef, id uint64, r *mtRecord, stat, sid string, done time.Time, extra []queue.Op) []queue.Op {
-	ops := n.cdrOps(append(extra, queue.Remove(q.queue(), id)), n.reportRecord(id, r, q, stat, done))
+	ops := n.cdrOps(append(extra, queue.Remove(q.queue(), id)), n.reportRecord(id, r, q, stat))
 	if r.RegisteredDelivery == 1 {
 		o := outRecord{
 			Report: true, DestID: r.SrcID, ServiceID: r.ServiceID, SrcTerminalID: r.Dest,

@@ -305,7 +305,7 @@ func (b *hopBuilder) fromRecord(gw string, r *billing.Record) {
 		// went names the next gateway).
 		if next := cmp.Or(r.NextGateway, h.NextGateway); next != "" && r.SMSCMsgID == "" {
 			b.add(msgtrace.Step{Gateway: gw, Stage: msgtrace.StageReportReceived, Time: tp(r.DoneTime), Peer: next, Status: r.FinalStatus,
-				Detail: "time: the report's Done_time (to the minute)"})
+				Detail: "time: when this gateway received the report"})
 		} else {
 			if r.SMSCMsgID != "" {
 				b.add(msgtrace.Step{Gateway: gw, Stage: msgtrace.StageSubmitted, Detail: "SMSC message_id " + r.SMSCMsgID})
@@ -326,7 +326,7 @@ func receiptDetail(r *billing.Record) string {
 	if r.SMSCMsgID == "" {
 		return "ended by this gateway: " + r.FinalStatus
 	}
-	return "SMSC message_id " + r.SMSCMsgID + "; time: the receipt's done date (to the minute)"
+	return "SMSC message_id " + r.SMSCMsgID + "; time: when this gateway received the receipt"
 }
 
 // fromLive adds where the message waits in gw's store.

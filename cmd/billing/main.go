@@ -49,8 +49,8 @@ billing report [-dir DIR]... [-from T] [-to T] [-by KEYS] [-view billing|traffic
   -routes FILE a route table (YAML, as gnsctl pushes) giving each gateway's region; -by region needs it
   columns      submitted, delivered, failed (and per final_status), expired, pending, MO,
                forwarded in and out (and per peer gateway), latency samples, p50, p99
-  latency      done_time - submit_time of each submitted MT with a final state; done_time comes
-               from the SMSC's receipt or the peer's report, to the minute (billing/FORMAT.md)
+  latency      done_time - submit_time of each submitted MT with a final state: from the SP's
+               gateway accepting it to learning its final state, in ms (billing/FORMAT.md)
   -o html      a self-contained page (inline SVG charts per hour, no scripts) to open offline
   -from, -to   a day YYYY-MM-DD in -tz (-to inclusive) or an RFC 3339 time (-to exclusive), e.g.
                2026-11-22T14:00:00Z as in the CDR files; open-ended when omitted. The billing view

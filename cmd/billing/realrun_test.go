@@ -101,7 +101,10 @@ func TestReportOfARealRun(t *testing.T) {
 		tot.Expired != 0 || tot.FwdOut != forwarded || tot.Latency.Samples != local+forwarded {
 		t.Errorf("total %+v: want %d delivered, %d UNDELIV, %d forwarded, a latency per message", tot, local+forwarded-refused, refused, forwarded)
 	}
-	if tot.Latency.P99ms < tot.Latency.P50ms || tot.Latency.MaxMs > time.Hour.Milliseconds() {
+	// done_time is when the gateway learned the outcome, to the
+	// millisecond: never before the submit, and a receipt takes time.
+	if tot.Latency.P99ms < tot.Latency.P50ms || tot.Latency.MaxMs > time.Hour.Milliseconds() ||
+		tot.Latency.Negative != 0 || tot.Latency.MaxMs <= 0 {
 		t.Errorf("latency %+v", tot.Latency)
 	}
 	if len(tr.Rows) != 2 {
