@@ -32,6 +32,7 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns"
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/healthprobe"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/yamlkeys"
 )
@@ -207,6 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
 		version   = buildinfo.Flag(fs)
+		health    = fs.String("health", "", "probe this /healthz URL and exit 0 if it answers 200: the node serves and knows a leader (for container health checks)")
 	)
 	logFlags := logging.AddFlags(fs, "info")
 	if err := fs.Parse(args); err != nil {
@@ -221,6 +223,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *version {
 		_, err := fmt.Fprintln(stdout, buildinfo.Version("gns"))
 		return err
+	}
+	if *health != "" {
+		return healthprobe.Probe(ctx, *health, stdout)
 	}
 	logLevel := logFlags.Level
 	if *file != "" {

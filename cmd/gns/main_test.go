@@ -99,12 +99,23 @@ func waitLeader(t *testing.T, ctx context.Context, c gnspb.GNSClient) *gnspb.Clu
 
 func TestRunFlagsAndJoin(t *testing.T) {
 	dir := t.TempDir()
-	addr1, _, stop1 := start(t, "-id", "a", "-data", filepath.Join(dir, "a"), "-raft", "127.0.0.1:0",
+	addr1, out1, stop1 := start(t, "-id", "a", "-data", filepath.Join(dir, "a"), "-raft", "127.0.0.1:0",
 		"-grpc", "127.0.0.1:0", "-cmpp", "", "-http", "127.0.0.1:0", "-bootstrap", "-log-level", "warn")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := client(t, addr1)
 	waitLeader(t, ctx, c)
+
+	// gns -health, the compose health check, passes on the node's
+	// /healthz once it knows a leader, and fails where nothing answers.
+	httpAddr := regexp.MustCompile(`http=(\S+)`).FindStringSubmatch(out1.String())[1]
+	var probe bytes.Buffer
+	waitfor.Cond(t, "gns -health passes", func() bool {
+		return run(ctx, []string{"-health", "http://" + httpAddr + "/healthz"}, &probe, io.Discard) == nil
+	})
+	if err := run(ctx, []string{"-health", "http://127.0.0.1:1/healthz"}, &probe, io.Discard); err == nil {
+		t.Fatal("gns -health passed against a port where nothing listens")
+	}
 
 	// A second node joins through the first.
 	_, _, stop2 := start(t, "-id", "b", "-data", filepath.Join(dir, "b"), "-raft", "127.0.0.1:0",

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tandem-sms/tandem/internal/buildinfo"
+	"github.com/tandem-sms/tandem/internal/healthprobe"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/ismg"
 	"github.com/tandem-sms/tandem/routing"
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, reload <-chan os.Signal, stdout, st
 		return err
 	}
 	if *health != "" {
-		return probeHealth(ctx, *health, stdout)
+		return healthprobe.Probe(ctx, *health, stdout)
 	}
 	if *check != "" {
 		cfg, err := ismg.LoadConfig(*check)

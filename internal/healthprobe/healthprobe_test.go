@@ -1,4 +1,4 @@
-package main
+package healthprobe
 
 import (
 	"bytes"
@@ -22,17 +22,17 @@ func TestHealthProbe(t *testing.T) {
 		w.Write([]byte("ok\n"))
 	}))
 	defer srv.Close()
-	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb); err != nil {
+	var out bytes.Buffer
+	if err := Probe(context.Background(), srv.URL+"/healthz", &out); err != nil {
 		t.Fatalf("healthy node: %v", err)
 	}
 	sick.Store(true)
-	err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb)
+	err := Probe(context.Background(), srv.URL+"/healthz", &out)
 	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "billing failed") {
 		t.Fatalf("unhealthy node: %v", err)
 	}
 	srv.Close()
-	if err := run(context.Background(), []string{"-health", srv.URL + "/healthz"}, nil, &out, &errb); err == nil {
+	if err := Probe(context.Background(), srv.URL+"/healthz", &out); err == nil {
 		t.Fatal("a node that does not answer passed")
 	}
 }
