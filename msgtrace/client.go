@@ -47,6 +47,15 @@ func (c *Client) Follow(ctx context.Context, id uint64) (Trace, error) {
 	return Follow(ctx, id, c.Fetch)
 }
 
+// Trace asks the gateway at addr to follow id across the federation
+// itself (GET /trace?msg_id=<id>): one address is all a CLI needs, the
+// gateway knows its peers' HTTP ports.
+func (c *Client) Trace(ctx context.Context, addr string, id uint64) (Trace, error) {
+	var tr Trace
+	err := c.get(ctx, addr, "/trace?msg_id="+strconv.FormatUint(id, 10), &tr)
+	return tr, err
+}
+
 // Search asks the gateway at addr for the messages to dest in [from, to)
 // (zero bounds are open).
 func (c *Client) Search(ctx context.Context, addr, dest string, from, to time.Time) (SearchResult, error) {

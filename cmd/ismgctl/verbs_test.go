@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/internal/waitfor"
 	"github.com/tandem-sms/tandem/ismg"
+	"github.com/tandem-sms/tandem/msgtrace"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 )
 
@@ -222,9 +224,37 @@ func TestVerbs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := submit(t, sess, spID, bjNumber); r.Result != 0 {
-		t.Fatalf("first SUBMIT: Result %d", r.Result)
+	first := submit(t, sess, spID, bjNumber)
+	if first.Result != 0 {
+		t.Fatalf("first SUBMIT: Result %d", first.Result)
 	}
+
+	t.Run("trace", func(t *testing.T) {
+		id := strconv.FormatUint(first.MsgID, 10)
+		// The MT is accepted, submitted to the SMSC and its receipt comes
+		// back; the trace (from the HTTP port) shows the steps in order.
+		var tr msgtrace.Trace
+		waitfor.Cond(t, "the trace of the first MT through its receipt", func() bool {
+			code, out, _ := nd.ctl(t, "--http", httpAddr, "trace", id, "-o", "json")
+			if code != 0 || json.Unmarshal([]byte(out), &tr) != nil {
+				return false
+			}
+			stages := map[msgtrace.Stage]bool{}
+			for _, st := range tr.Steps {
+				stages[st.Stage] = !st.Pending
+			}
+			return tr.MsgID == id && stages[msgtrace.StageAccepted] && stages[msgtrace.StageReceipt]
+		})
+		if out := nd.mustCtl(t, "--http", httpAddr, "trace", id); !strings.Contains(out, "accepted") || !strings.Contains(out, "receipt") {
+			t.Fatalf("trace table:\n%s", out)
+		}
+		if out := nd.mustCtl(t, "--http", httpAddr, "trace", "--dest", bjNumber); !strings.Contains(out, id) {
+			t.Fatalf("trace --dest %s does not list %s:\n%s", bjNumber, id, out)
+		}
+		if code, _, errs := nd.ctl(t, "--http", httpAddr, "trace", "not-a-number"); code != exitUsage {
+			t.Fatalf("trace not-a-number: exit %d, %s", code, errs)
+		}
+	})
 
 	t.Run("sp list and show", func(t *testing.T) {
 		var sps []map[string]any
