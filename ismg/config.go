@@ -221,6 +221,15 @@ type SMSCLinkConfig struct {
 	// reports lagging by minutes. Default 100000; -1: no mark (only
 	// limits.queue_depth applies).
 	HighWater int `yaml:"high_water"`
+	// ResendBound is how many MTs the link may hold leased and not yet
+	// durably settled: marked in flight, on the wire, or answered with
+	// the Move to await still committing. It is what a crash can make the
+	// link send twice (ismg_smsc_resend_bound; every such resend counted
+	// in ismg_smsc_resends_total), and it must cover the window plus two
+	// commit rounds at the link's rate or the window runs dry while
+	// commits are on disk (dispatch.go). Default 4 × binds × window; at
+	// least binds × window.
+	ResendBound int `yaml:"resend_bound"`
 }
 
 // DefaultConfig returns the values LoadConfig starts from.
@@ -273,6 +282,13 @@ func defaultSP(a *SPAccount) {
 	}
 }
 
+// defaultResendFactor × binds × window is a link's default resend_bound.
+// Each MT holds its slot through two commit rounds (the in-flight mark,
+// the Move to await) plus the SMSC's answer; measured at 2 binds × window
+// 16 against a fast SMSC, a factor of 2 left the window empty most of the
+// time (BENCHMARKS.md, fifth session).
+const defaultResendFactor = 4
+
 func defaultSMSC(l *SMSCLinkConfig) {
 	if l.BindType == "" {
 		l.BindType = "transceiver"
@@ -285,6 +301,9 @@ func defaultSMSC(l *SMSCLinkConfig) {
 	}
 	if l.HighWater == 0 {
 		l.HighWater = 100_000
+	}
+	if l.ResendBound == 0 && l.Binds > 0 && l.Window > 0 {
+		l.ResendBound = defaultResendFactor * l.Binds * l.Window
 	}
 	if l.EnquireLink == 0 {
 		l.EnquireLink = 30 * time.Second

@@ -56,7 +56,7 @@ func TestParseConfigDefaultsAndPaths(t *testing.T) {
 		t.Error("allow list")
 	}
 	l := cfg.SMSCs[0]
-	if l.BindType != "transceiver" || l.Window != 10 || l.EnquireLink != 15*time.Second || l.Binds != 2 {
+	if l.BindType != "transceiver" || l.Window != 10 || l.EnquireLink != 15*time.Second || l.Binds != 2 || l.ResendBound != 4*2*10 {
 		t.Errorf("SMSC defaults: %+v", l)
 	}
 	if _, err := cfg.SP("900000"); !errors.Is(err, ErrNoSuchSP) {
@@ -86,6 +86,26 @@ func TestParseConfigErrorsNameKeyAndLine(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// A resend_bound below the window could never fill it.
+func TestParseConfigResendBound(t *testing.T) {
+	for bound, want := range map[int]string{
+		19: `ismg.yaml:24: smsc[0].resend_bound: must be at least binds × window (20), got 19`,
+		20: "",
+		-1: `ismg.yaml:24: smsc[0].resend_bound: must be at least binds × window (20), got -1`,
+	} {
+		y := strings.Replace(goodConfig, "    enquire_link: 15s", fmt.Sprintf("    enquire_link: 15s\n    resend_bound: %d", bound), 1)
+		cfg, err := ParseConfig("ismg.yaml", []byte(y))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("resend_bound %d: %v", bound, err)
+		case want == "" && cfg.SMSCs[0].ResendBound != bound:
+			t.Errorf("resend_bound %d read as %d", bound, cfg.SMSCs[0].ResendBound)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("resend_bound %d: got %v, want %s", bound, err, want)
 		}
 	}
 }

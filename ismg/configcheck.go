@@ -259,5 +259,8 @@ func (c *Config) checkSMSCs(bad badFunc) {
 		if l.ThrottleBackoff <= 0 {
 			bad(key+".throttle_backoff", "must be > 0, got %v", l.ThrottleBackoff)
 		}
+		if w := l.Binds * l.Window; l.ResendBound < w {
+			bad(key+".resend_bound", "must be at least binds × window (%d), got %d", w, l.ResendBound)
+		}
 	}
 }

@@ -217,8 +217,9 @@ func TestSIGKILL(t *testing.T) {
 		nAcked, dups, resends, repeated, repeats)
 	// The crash-resend bound of the pipelined dispatcher: an MT may be
 	// marked in flight from its lease until its Move to await is durable,
-	// and 2 × binds × window of them may be (dispatch.go).
-	if bound := 2 * binds * linkWindow; dups > bound || float64(dups) > resends || resends > float64(bound) {
+	// and resend_bound of them may be (dispatch.go; default
+	// 4 × binds × window).
+	if bound := defaultResendFactor * binds * linkWindow; dups > bound || float64(dups) > resends || resends > float64(bound) {
 		t.Errorf("SMSC duplicates %d, resends metric %v: want dups <= resends <= %d", dups, resends, bound)
 	}
 	if repeated > spWindow || float64(repeated) > repeats || repeats > spWindow {

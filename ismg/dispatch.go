@@ -19,14 +19,18 @@ import (
 //	resp cb     frees the MT's window slot at once, CommitAsync the Move to
 //	            await; its callback frees the durable slot
 //
-// Two bounds: durable slots (2 × binds × window) are held from lease until
+// Two bounds: durable slots (the link's resend_bound, by default
+// 4 × binds × window) are held from lease until
 // the MT's outcome is durable; window slots (binds × window) only from the
 // submit_sm to its answer. So the next batches are leased and marked while
 // the current ones are on the wire, and the SMSC windows stay full while
 // Moves are being made durable. An MT holding a durable slot may be marked in flight
-// on disk, so what a crash can make us send twice is at most
-// 2 × binds × window per link (ismg_smsc_resend_bound), every such resend
-// counted in ismg_smsc_resends_total.
+// on disk, so what a crash can make us send twice is at most resend_bound
+// per link (ismg_smsc_resend_bound), every such resend counted in
+// ismg_smsc_resends_total. An MT holds its durable slot for two commit
+// rounds and the SMSC's answer, so the bound must cover the link's rate
+// over that span: with 2 × window it was the limit at carriers' small
+// windows.
 
 // dispatch feeds the link from mt:<link> until ctx ends, then waits for
 // the MTs it leased to settle (their commits run on hard, cancelled only

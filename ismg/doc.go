@@ -104,8 +104,8 @@
 // duplicate) and ismg_sp_report_repeats_total (in out:<spid>) — their
 // Attempts incremented and every record deleted, in one commit; then they
 // are sent again. Because a dispatcher keeps a slot from lease
-// until the outcome is durable, at most binds × window MTs per link are in
-// flight; the deliverer keeps at most the SP's window. A receipt whose
+// until the outcome is durable, at most the link's resend_bound MTs
+// (default 4 × binds × window) are in flight; the deliverer keeps at most the SP's window. A receipt whose
 // mapping was not yet durable at the crash comes back from the SMSC and
 // is parked as an orphan; the resent copy gets its own id and receipt.
 //

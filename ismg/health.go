@@ -52,7 +52,7 @@ var (
 	descBusySeconds = prometheus.NewDesc("ismg_smsc_window_busy_seconds_total",
 		"Window slots in use integrated over time: its rate is the average number of submit_sm outstanding on the link.", []string{"link"}, nil)
 	descUnsettled   = prometheus.NewDesc("ismg_smsc_unsettled", "MTs leased whose outcome is not durable yet (each may be resent after a crash).", []string{"link"}, nil)
-	descResendBound = prometheus.NewDesc("ismg_smsc_resend_bound", "Most MTs a crash can make the link send twice: 2 × binds × window.", []string{"link"}, nil)
+	descResendBound = prometheus.NewDesc("ismg_smsc_resend_bound", "Most MTs a crash can make the link send twice: the link's resend_bound (default 4 × binds × window).", []string{"link"}, nil)
 )
 
 func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -90,7 +90,11 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig, dial func(ctx context.Context, ne
 		lr.textM = smpp.IDDecToHex
 	}
 	lr.cap = c.Binds * c.Window
-	lr.window, lr.durable = make(chan struct{}, lr.cap), make(chan struct{}, 2*lr.cap)
+	bound := c.ResendBound
+	if bound < lr.cap { // a config that skipped LoadConfig's defaults
+		bound = defaultResendFactor * lr.cap
+	}
+	lr.window, lr.durable = make(chan struct{}, lr.cap), make(chan struct{}, bound)
 	lr.ref.Store(rand.Uint32())
 	lr.idx.init()
 	lr.mMatched = n.m.Receipts.WithLabelValues(c.Name, "matched")

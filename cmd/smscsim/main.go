@@ -78,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (smscsim.Config, options, error
 	fs.StringVar(&accounts, "accounts", "", "accepted binds as id:password,id2:password2 (empty accepts any)")
 	fs.DurationVar(&cfg.ReceiptDelay, "delay", cfg.ReceiptDelay, "delay from submit_sm to its receipt")
 	fs.DurationVar(&cfg.ReceiptDelayMax, "delay-max", 0, "if > -delay, receipts are delayed uniformly in [delay, delay-max]")
+	fs.DurationVar(&cfg.RespDelay, "resp-delay", 0, "answer time: send each submit_sm_resp this long after its submit_sm (0: at once)")
 	fs.StringVar(&mix, "mix", "DELIVRD=100", "weights of receipt states, e.g. DELIVRD=98,UNDELIV=2")
 	fs.StringVar(&idFormat, "id-format", "hex", "message id format in submit_sm_resp and receipted_message_id: hex, HEX, dec, dec10")
 	fs.StringVar(&receiptIDFormat, "receipt-id-format", "", "message id format in the receipt text (default: -id-format)")

@@ -138,6 +138,11 @@ type Config struct {
 	// uniformly from [ReceiptDelay, ReceiptDelayMax].
 	ReceiptDelay    time.Duration
 	ReceiptDelayMax time.Duration
+	// RespDelay is the SMSC's answer time: each submit_sm_resp is sent
+	// this long after its submit_sm arrived (0: at once), without holding
+	// up the submit_sm behind it, as a real SMSC's pipeline does. It
+	// makes the ESME's window, not the SMSC, what paces a fast link.
+	RespDelay time.Duration
 	// StatusMix weighs the final states of receipts. Empty means all
 	// DELIVRD.
 	StatusMix []StatWeight
@@ -254,6 +259,8 @@ func (c Config) Validate() error {
 		err = fmt.Errorf("SystemID %q longer than 15 octets", c.SystemID)
 	case c.ReceiptDelay < 0:
 		err = errors.New("ReceiptDelay must be >= 0")
+	case c.RespDelay < 0 || c.RespDelay > time.Minute:
+		err = fmt.Errorf("RespDelay %v must be in [0, 1m]", c.RespDelay)
 	case c.ReceiptDelayMax != 0 && c.ReceiptDelayMax < c.ReceiptDelay:
 		err = errors.New("ReceiptDelayMax must be 0 or >= ReceiptDelay")
 	case c.IDFormat > IDDecimal10 || c.ReceiptIDFormat > IDDecimal10:

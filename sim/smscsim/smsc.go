@@ -479,6 +479,16 @@ func (s *SMSC) serveSubmit(r *smpp.Request, p *smpp.SubmitSM) {
 		s.changed()
 		return
 	}
+	if d := s.cfg.RespDelay; d > 0 {
+		// The receipt follows the answer, as without the delay.
+		time.AfterFunc(d, func() { s.respond(r, resp, rc) })
+		return
+	}
+	s.respond(r, resp, rc)
+}
+
+// respond answers a submit_sm and schedules its receipt.
+func (s *SMSC) respond(r *smpp.Request, resp *smpp.SubmitSMResp, rc *receipt) {
 	_ = r.Respond(resp, smpp.StatusOK)
 	if rc != nil {
 		s.q.push(rc)

@@ -553,13 +553,14 @@ func TestIDFormat(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for name, mod := range map[string]func(*Config){
-		"delay":    func(c *Config) { c.ReceiptDelay = -1 },
-		"delaymax": func(c *Config) { c.ReceiptDelay, c.ReceiptDelayMax = 2, 1 },
-		"throttle": func(c *Config) { c.ThrottleEvery = -1 },
-		"mix":      func(c *Config) { c.StatusMix = []StatWeight{{"NOPE123", 1}} },
-		"workers":  func(c *Config) { c.ReceiptWorkers = 0 },
-		"session":  func(c *Config) { c.Session.Window = -1 },
-		"sysid":    func(c *Config) { c.SystemID = strings.Repeat("x", 16) },
+		"delay":     func(c *Config) { c.ReceiptDelay = -1 },
+		"delaymax":  func(c *Config) { c.ReceiptDelay, c.ReceiptDelayMax = 2, 1 },
+		"respdelay": func(c *Config) { c.RespDelay = -1 },
+		"throttle":  func(c *Config) { c.ThrottleEvery = -1 },
+		"mix":       func(c *Config) { c.StatusMix = []StatWeight{{"NOPE123", 1}} },
+		"workers":   func(c *Config) { c.ReceiptWorkers = 0 },
+		"session":   func(c *Config) { c.Session.Window = -1 },
+		"sysid":     func(c *Config) { c.SystemID = strings.Repeat("x", 16) },
 	} {
 		cfg := DefaultConfig()
 		mod(&cfg)
@@ -610,5 +611,49 @@ func TestShutdownSendsOwedReceipts(t *testing.T) {
 	}
 	if st := s.Stats(); st.ReceiptsAcked != uint64(owed) || st.ReceiptsPending != 0 {
 		t.Fatalf("after Shutdown: %+v", st)
+	}
+}
+
+// RespDelay delays each submit_sm_resp without holding up the submit_sm
+// behind it: both of two pipelined submits are accepted before either is
+// answered, and neither answer comes sooner than the delay.
+func TestRespDelayPipelines(t *testing.T) {
+	const delay = time.Second
+	s := startSMSC(t, func(c *Config) { c.RespDelay = delay })
+	e := mustBind(t, s, smpp.BindTransceiver, "ismg1")
+	ctx := ctxT(t)
+	type answer struct {
+		at  time.Time
+		err error
+	}
+	answers := make(chan answer, 2)
+	sent := time.Now()
+	for _, dest := range []string{"8613800138000", "8613800138001"} {
+		p := &smpp.SubmitSM{
+			SourceAddr: smpp.Addr{Addr: "10657001"}, DestAddr: smpp.Addr{TON: 1, NPI: 1, Addr: dest},
+			DataCoding: smpp.CodingIA5, ShortMessage: []byte("pipelined"),
+		}
+		if err := e.sess.SendAsync(ctx, p, func(_ smpp.PDU, err error) { answers <- answer{time.Now(), err} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Wait(ctx, func(st Stats) bool { return st.Accepted == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if len(answers) != 0 {
+		t.Fatal("a submit_sm was answered before the SMSC accepted both")
+	}
+	for range 2 {
+		select {
+		case a := <-answers:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			if d := a.at.Sub(sent); d < delay {
+				t.Fatalf("answered after %v, want at least %v", d, delay)
+			}
+		case <-ctx.Done():
+			t.Fatal("no answer")
+		}
 	}
 }
