@@ -57,6 +57,7 @@ command -v jq >/dev/null || { echo "bench-e2e: needs jq" >&2; exit 2; }
 
 make build >/dev/null
 BIN=$PWD/bin
+ISMG=${ISMG:-$BIN/ismg}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tandem-e2e.XXXXXX")
 PIDS=()
 cleanup() {
@@ -123,7 +124,7 @@ sed -e "s#@DATA@#$WORK/ismg/data#" -e "s#@ROUTES@#$PWD/testdata/routes/sample.ya
     -e "s#max_connections: .*#max_connections: $((CONNS + 1))#" \
     -e "s#commit_interval: .*#commit_interval: $COMMIT_INTERVAL#" \
     testdata/ismg/demo.yaml.in >"$WORK/ismg/ismg.yaml"
-"$BIN/ismg" -config "$WORK/ismg/ismg.yaml" -log-level warn >"$WORK/ismg.log" 2>&1 &
+"$ISMG" -config "$WORK/ismg/ismg.yaml" -log-level warn >"$WORK/ismg.log" 2>&1 &
 PIDS+=($!)
 ISMG_PID=${PIDS[-1]}
 wait_up ismg "$ISMG_PID" "http://127.0.0.1:$HTTP_PORT/healthz"
