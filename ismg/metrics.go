@@ -161,6 +161,7 @@ var (
 	descLeased = prometheus.NewDesc("ismg_queue_leased", "Items per queue being worked on.", []string{"queue"}, nil)
 	descTxs    = prometheus.NewDesc("ismg_store_transactions_total", "bbolt transactions (one fsync each).", nil, nil)
 	descOps    = prometheus.NewDesc("ismg_store_ops_total", "Queue ops committed.", nil, nil)
+	descPages  = prometheus.NewDesc("ismg_store_page_writes_total", "Pages the committed transactions wrote: what their fsyncs flushed.", nil, nil)
 	descSync   = prometheus.NewDesc("ismg_store_commit_seconds", "bbolt transaction commit time (page writes and fsyncs).", nil, nil)
 	descSyncMx = prometheus.NewDesc("ismg_store_commit_max_seconds", "Slowest bbolt transaction commit so far.", nil, nil)
 )
@@ -170,6 +171,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLeased
 	ch <- descTxs
 	ch <- descOps
+	ch <- descPages
 	ch <- descSync
 	ch <- descSyncMx
 }
@@ -182,6 +184,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descTxs, prometheus.CounterValue, float64(st.Txs))
 	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(st.Ops))
+	ch <- prometheus.MustNewConstMetric(descPages, prometheus.CounterValue, float64(st.PageWrites))
 	bounds := queue.SyncBuckets()
 	buckets := make(map[float64]uint64, len(bounds))
 	var cum uint64

@@ -162,6 +162,12 @@ child_cpu_s() { times >"$WORK/times"; awk 'NR == 2 { gsub(/[ms]/, " "); print $1
 sys_rw() { awk '/^sysc[rw]:/ { n += $2 } END { print n }' "/proc/$1/io"; }
 ISMG_CPU0=$(cpu_s "$ISMG_PID"); SMSC_CPU0=$(cpu_s "$SMSC_PID")
 ISMG_RW0=$(sys_rw "$ISMG_PID"); SMSC_RW0=$(sys_rw "$SMSC_PID")
+# store_counts prints the store's "transactions page-writes" so far.
+store_counts() {
+  curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" |
+    awk '/^ismg_store_transactions_total / { t = $2 } /^ismg_store_page_writes_total / { p = $2 } END { print t + 0, p + 0 }'
+}
+STORE0=$(store_counts)
 child_cpu_s >"$WORK/cpu0"; SP_CPU0=$(cat "$WORK/cpu0")
 # submit_hist prints the ismg's own SUBMIT->SUBMIT_RESP histogram
 # (ismg_submit_resp_seconds, from the SUBMIT read to its answer queued):
@@ -253,5 +259,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 printf "$FMT" median "$(median "${TPUT[@]}")" "$(median "${DONE[@]}")" "$(median "${SUBS[@]}")" "$(median "${BUSY[@]}")" "$(median "${SP50[@]}")" \
   "$(median "${SP99[@]}")" "$(median "${RP50[@]}")" "$(median "${RP99[@]}")" "" ""
 echo "CPU per MT (µs, incl. its report): ismg $ISMG_US, smscsim $SMSC_US, spsim $SP_US, total $(awk -v a="$ISMG_US" -v b="$SMSC_US" -v c="$SP_US" 'BEGIN { printf "%.1f", a + b + c }')"
+read -r TX0 PG0 <<<"$STORE0"; read -r TX1 PG1 <<<"$(store_counts)"
+echo "store per MT: transactions $(per_mt "$TX0" "$TX1" | awk '{ printf "%.3f", $1 / 1e6 }'), page writes $(per_mt "$PG0" "$PG1" | awk '{ printf "%.2f", $1 / 1e6 }')"
 echo "read+write syscalls per MT: ismg $(per_mt "$ISMG_RW0" "$(sys_rw "$ISMG_PID")" | awk '{ printf "%.2f", $1 / 1e6 }'), smscsim $(per_mt "$SMSC_RW0" "$(sys_rw "$SMSC_PID")" | awk '{ printf "%.2f", $1 / 1e6 }')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -201,9 +201,17 @@ func (b *batch) bucket(tx *bolt.Tx, cache map[string]*bolt.Bucket, prefix, name 
 	if err != nil {
 		return nil, fmt.Errorf("queue: bucket %s: %w", b.name, err)
 	}
+	bk.FillPercent = fillPercent
 	cache[name] = bk
 	return bk, nil
 }
+
+// fillPercent is how full bolt fills a page it splits (its default is
+// half). Keys here are mostly appended in order — Msg_Ids, batch and
+// CDR sequence numbers — and removed from the front, so a half-filled
+// left page never gets the rest: every split would leave pages half
+// empty, and each transaction would write twice the pages.
+const fillPercent = 0.9
 
 // record builds a stored record in the arena. Bolt keeps a reference to a
 // value until the transaction ends; the arena is reset only after Commit,

@@ -149,6 +149,7 @@ func benchLifecycle(b *testing.B, par int) {
 	if st.Txs > 0 {
 		b.ReportMetric(float64(st.Ops)/float64(st.Txs), "ops/tx")
 	}
+	b.ReportMetric(float64(st.PageWrites)/float64(b.N), "writes/MT")
 }
 
 // BenchmarkLease measures the read side: lease and release one item.

@@ -26,12 +26,16 @@ func SyncBuckets() [NumSyncBuckets]time.Duration {
 
 // Stats are cumulative counters since Open plus current queue depths.
 type Stats struct {
-	Commits    uint64 // Commit/CommitAsync calls applied
-	Rejected   uint64 // calls refused by validation (duplicate, not found, full, invalid)
-	Ops        uint64 // ops applied
-	Txs        uint64 // bolt transactions committed; one fsync group each (unless NoSync)
-	FailedTxs  uint64 // transactions that failed to commit (the store is then failed)
-	MaxBatch   uint64 // most ops in one transaction
+	Commits   uint64 // Commit/CommitAsync calls applied
+	Rejected  uint64 // calls refused by validation (duplicate, not found, full, invalid)
+	Ops       uint64 // ops applied
+	Txs       uint64 // bolt transactions committed; one fsync group each (unless NoSync)
+	FailedTxs uint64 // transactions that failed to commit (the store is then failed)
+	MaxBatch  uint64 // most ops in one transaction
+	// PageWrites counts the file writes of committed transactions (one
+	// per dirty page or run of contiguous pages, and the meta page): what
+	// each fsync has to flush.
+	PageWrites uint64
 	SyncTime   time.Duration
 	SyncMax    time.Duration
 	SyncHist   [NumSyncBuckets + 1]uint64
@@ -83,6 +87,8 @@ func (s *Store) Stats() Stats {
 		SyncTime:  time.Duration(s.ctr.syncNanos.Load()),
 		SyncMax:   time.Duration(s.ctr.syncMax.Load()),
 	}
+	dbs := s.db.Stats()
+	st.PageWrites = uint64(dbs.TxStats.GetWrite())
 	for i := range st.SyncHist {
 		st.SyncHist[i] = s.ctr.hist[i].Load()
 	}
