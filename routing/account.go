@@ -61,17 +61,6 @@ func (s *SP) Gateways() []string {
 // Serves reports whether the SP's record names gateway code gw.
 func (s *SP) Serves(gw string) bool { return slices.Contains(s.Gateways(), gw) }
 
-// WithoutSecret returns s with its account's secret cleared (the account
-// copied, s's own left alone).
-func (s SP) WithoutSecret() SP {
-	if s.Account != nil && s.Account.Secret != "" {
-		a := *s.Account
-		a.Secret = ""
-		s.Account = &a
-	}
-	return s
-}
-
 func cloneAccount(a *SPAccount) *SPAccount {
 	if a == nil {
 		return nil
