@@ -35,6 +35,7 @@ import (
 	"github.com/tandem-sms/tandem/internal/healthprobe"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/yamlkeys"
+	"github.com/tandem-sms/tandem/internal/zone"
 )
 
 func main() {
@@ -109,7 +110,14 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	set(&cfg.RaftAdvertise, fc.RaftAdvertise)
 	set(&cfg.GRPCAddr, fc.GRPC)
 	set(&cfg.GRPCAdvertise, fc.GRPCAdvertise)
-	set(&cfg.Timezone, fc.Timezone)
+	if fc.Timezone != "" {
+		if _, err := zone.Load(fc.Timezone); err != nil {
+			var root yaml.Node
+			_ = yaml.Unmarshal(b, &root)
+			return fmt.Errorf("%s:%d: timezone: %v", name, yamlkeys.Index(&root)["timezone"], err)
+		}
+		cfg.Timezone = fc.Timezone
+	}
 	if fc.CMPP != nil {
 		cfg.CMPPAddr = *fc.CMPP
 	}
