@@ -14,8 +14,8 @@ import (
 // SP accounts (the login an SP has on every gateway its record names):
 // the flags sp add and sp set take, and how sp list/show print one. A
 // secret is never printed: the GNS withholds it unless asked, and the
-// table shows only whether one is set. A table diff cannot tell a changed
-// secret from a kept one.
+// table shows only whether one is set. A table diff leaves secrets out: it
+// cannot tell a changed secret from a kept one.
 
 // accountText is an account in one cell: its limits and allow list, and
 // "secret set" rather than the secret.
@@ -27,9 +27,18 @@ func accountText(a *gnspb.SPAccount) string {
 	if a.GetSecret() != "" || a.GetSecretWithheld() {
 		secret = "set"
 	}
-	return fmt.Sprintf("ips=%s max_conn=%d window=%d rate=%s burst=%d secret=%s",
+	return accountLimits(a) + " secret=" + secret
+}
+
+// accountLimits is an account without a word of its secret: what a table
+// diff compares, since a file exported without secrets keeps them.
+func accountLimits(a *gnspb.SPAccount) string {
+	if a == nil {
+		return "-"
+	}
+	return fmt.Sprintf("ips=%s max_conn=%d window=%d rate=%s burst=%d",
 		strings.Join(a.GetAllowedIps(), ","), a.GetMaxConnections(), a.GetWindow(),
-		strconv.FormatFloat(a.GetSubmitRate(), 'g', -1, 64), a.GetBurst(), secret)
+		strconv.FormatFloat(a.GetSubmitRate(), 'g', -1, 64), a.GetBurst())
 }
 
 // accountFlags are the account fields on the command line; only those

@@ -74,6 +74,9 @@ func TestSPAccountVerbs(t *testing.T) {
 	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if out := run("", "table", "push", "--dry-run", file); strings.Contains(out, "905001") {
+		t.Fatalf("dry run of the exported table shows the SP as changed:\n%s", out)
+	}
 	run("pushed", "table", "push", file)
 	run("top-secret-2", "sp", "show", "905001", "--show-secrets", "-o", "yaml")
 	jsonOut := run("905001", "table", "export", "-o", "json")
