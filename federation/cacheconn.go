@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 
 	"google.golang.org/grpc"
@@ -70,6 +72,25 @@ func (c *RouteCache) dial(addr string) (*grpc.ClientConn, gnspb.GNSClient, error
 		return nil, nil, fmt.Errorf("dial: %w", err)
 	}
 	return cc, gnspb.NewGNSClient(cc), nil
+}
+
+// asksSecrets reports whether the watch of addr asks for the SP accounts'
+// secrets: only over TLS, or to a GNS node on this host (loopback), which
+// is where the GNS serves them; elsewhere the table's accounts arrive with
+// their secrets withheld and the gateway does not log those SPs in.
+func (c *RouteCache) asksSecrets(addr string) bool {
+	if c.cfg.useTLS() {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // outgoing adds the bearer token to a call's context.

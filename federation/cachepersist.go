@@ -14,7 +14,9 @@ import (
 
 // CacheFileName is the file in the data dir holding the last route table
 // the cache persisted, in routing's snapshot format (routing.WriteSnapshot:
-// magic, version, revision, the table, a CRC-32C).
+// magic, version, revision, the table, a CRC-32C). It holds the SP
+// accounts' secrets the GNS sent, in clear, so it is written with mode
+// 0600 (readable by the gateway's user only).
 const CacheFileName = "routecache.snap"
 
 // cacheTempName is where a new table file is written before it is renamed
@@ -51,7 +53,8 @@ func loadCacheFile(dir string) (*routing.Table, time.Time, error) {
 // directory after it, so the rename itself survives a power loss.
 func writeCacheFile(dir string, t *routing.Table) (err error) {
 	tmp := filepath.Join(dir, cacheTempName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	// 0600: the table may hold SP account secrets (routing.SPAccount).
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create route cache file: %w", err)
 	}

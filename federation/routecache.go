@@ -295,7 +295,7 @@ func (c *RouteCache) follow(ctx context.Context, addr string) (healthy bool, err
 	if forced {
 		from = 0
 	}
-	stream, err := cl.Watch(c.outgoing(sctx), &gnspb.WatchRequest{FromRevision: from})
+	stream, err := cl.Watch(c.outgoing(sctx), &gnspb.WatchRequest{FromRevision: from, WithSecrets: c.asksSecrets(addr)})
 	if err != nil {
 		return false, fmt.Errorf("watch: %w", err)
 	}

@@ -118,7 +118,9 @@ func (n *Node) serveCMPP(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
 	}
 }
 
-func now14() string { return time.Now().Format(cmppTimeLayout) }
+// now14 is a route PDU's Time_stamp: now in the node's zone (Timezone),
+// not the host's, since CMPP times carry no zone.
+func (n *Node) now14() string { return time.Now().In(n.loc).Format(cmppTimeLayout) }
 
 // splitFwdAddr turns a gateway's FwdAddr into Gateway_IP and Gateway_port.
 func splitFwdAddr(a string) (string, uint16) {
@@ -137,7 +139,7 @@ func (n *Node) knownSource(t *routing.Table, src string) bool {
 
 func (n *Node) mtRoute(p *cmpp.MTRoute) *cmpp.MTRouteResp {
 	t := n.fsm.table.Load()
-	out := &cmpp.MTRouteResp{TimeStamp: now14()}
+	out := &cmpp.MTRouteResp{TimeStamp: n.now14()}
 	if !n.knownSource(t, p.SourceID) {
 		out.Result = cmpp.GNSBadSourceID
 		return out
@@ -181,7 +183,7 @@ func accessType(sp *routing.SP, gw string) uint8 {
 
 func (n *Node) moRoute(p *cmpp.MORoute) *cmpp.MORouteResp {
 	t := n.fsm.table.Load()
-	out := &cmpp.MORouteResp{TimeStamp: now14()}
+	out := &cmpp.MORouteResp{TimeStamp: n.now14()}
 	if !n.knownSource(t, p.SourceID) {
 		out.Result = cmpp.GNSBadSourceID
 		return out
@@ -265,7 +267,7 @@ func pageRoutes[T any](cur *routeCursor, t *routing.Table, kind string, last int
 
 func (n *Node) getMTRoute(s *cmpp.Session, p *cmpp.GetMTRoute) *cmpp.GetMTRouteResp {
 	t := n.fsm.table.Load()
-	out := &cmpp.GetMTRouteResp{TimeStamp: now14(), RouteTotal: uint32(t.NumSegments())}
+	out := &cmpp.GetMTRouteResp{TimeStamp: n.now14(), RouteTotal: uint32(t.NumSegments())}
 	switch {
 	case !n.knownSource(t, p.SourceID):
 		out.Result = cmpp.GNSBadSourceID
@@ -293,7 +295,7 @@ func (n *Node) getMTRoute(s *cmpp.Session, p *cmpp.GetMTRoute) *cmpp.GetMTRouteR
 
 func (n *Node) getMORoute(s *cmpp.Session, p *cmpp.GetMORoute) *cmpp.GetMORouteResp {
 	t := n.fsm.table.Load()
-	out := &cmpp.GetMORouteResp{TimeStamp: now14(), RouteTotal: uint32(t.NumMORoutes())}
+	out := &cmpp.GetMORouteResp{TimeStamp: n.now14(), RouteTotal: uint32(t.NumMORoutes())}
 	switch {
 	case !n.knownSource(t, p.SourceID):
 		out.Result = cmpp.GNSBadSourceID

@@ -32,7 +32,7 @@ func checkGatewayFields(t *routing.Table, dest, ip string) uint8 {
 // mtRouteUpdate applies MT_ROUTE_UPDATE through Raft: add a segment, or
 // update or delete the segment holding Route_Id.
 func (n *Node) mtRouteUpdate(ctx context.Context, p *cmpp.MTRouteUpdate) *cmpp.MTRouteUpdateResp {
-	out := &cmpp.MTRouteUpdateResp{TimeStamp: now14(), RouteID: p.RouteID}
+	out := &cmpp.MTRouteUpdateResp{TimeStamp: n.now14(), RouteID: p.RouteID}
 	t := n.fsm.table.Load()
 	start, end, dest := trimField(p.StartID), trimField(p.EndID), trimField(p.DestinationID)
 	seg := routing.Segment{Prefix: start, Gateway: dest, AreaCode: trimField(p.AreaCode), UserType: p.UserType}
@@ -113,7 +113,7 @@ func cloneSP(s routing.SP) routing.SP {
 // primary gateway (SP_AcessType 0) or a mirror (1). Deleting an SP's last
 // code deletes the SP.
 func (n *Node) moRouteUpdate(ctx context.Context, p *cmpp.MORouteUpdate) *cmpp.MORouteUpdateResp {
-	out := &cmpp.MORouteUpdateResp{TimeStamp: now14(), RouteID: p.RouteID}
+	out := &cmpp.MORouteUpdateResp{TimeStamp: n.now14(), RouteID: p.RouteID}
 	t := n.fsm.table.Load()
 	spID, code, dest := trimField(p.SPID), trimField(p.SPCode), trimField(p.DestinationID)
 	if p.SPAccessType > 1 {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/internal/zone"
 	"github.com/tandem-sms/tandem/raftstore"
 )
 
@@ -114,6 +115,11 @@ type Config struct {
 	// ForwardTimeout bounds a write forwarded to the leader when the caller
 	// set no deadline.
 	ForwardTimeout time.Duration
+	// Timezone is the zone the CMPP route PDUs' Time_stamp is written in
+	// (CMPP times carry no zone and are China's local time): an IANA name,
+	// "UTC", or "Local" for the host's zone. Empty means zone.Default,
+	// Asia/Shanghai, whatever the host's zone (UTC in the images).
+	Timezone string
 
 	// Raft passes through timeouts and retention; NodeID, BindAddr,
 	// DataDir, Bootstrap, Logger and the hooks are set by the node.
@@ -157,6 +163,7 @@ func DefaultConfig() Config {
 		ImportChunk:     25000,
 		ShutdownTimeout: 5 * time.Second,
 		ForwardTimeout:  10 * time.Second,
+		Timezone:        zone.Default,
 		CMPPSession:     cmpp.DefaultConfig(),
 		CMPPLockout:     Lockout{Failures: 5, IPFailures: 50, Window: 5 * time.Minute},
 		Raft:            r,
@@ -200,6 +207,9 @@ func (c Config) Validate() error {
 		return bad("CMPPLockout", "failure limits must be >= 0, got %d and %d", c.CMPPLockout.Failures, c.CMPPLockout.IPFailures)
 	case (c.CMPPLockout.Failures > 0 || c.CMPPLockout.IPFailures > 0) && c.CMPPLockout.Window <= 0:
 		return bad("CMPPLockout.Window", "must be > 0 when a failure limit is set, got %v", c.CMPPLockout.Window)
+	}
+	if _, err := zone.Load(c.Timezone); err != nil {
+		return bad("Timezone", "%v", err)
 	}
 	for i, p := range c.CMPPAllow {
 		if !p.IsValid() {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"math/bits"
 	"sync"
 
@@ -124,6 +125,20 @@ func (h *itemHasher) sp(s routing.SP) sum256 {
 			h.str(r)
 		}
 		h.str(p.Gateway)
+	}
+	// An SP without an account hashes as before accounts existed, so a
+	// mixed-version cluster compares equal tables as equal.
+	if a := s.Account; a != nil {
+		h.b = append(h.b, 'A')
+		h.str(a.Secret)
+		h.num(uint64(len(a.AllowedIPs)))
+		for _, ip := range a.AllowedIPs {
+			h.str(ip)
+		}
+		h.num(uint64(a.MaxConnections))
+		h.num(uint64(a.Window))
+		h.num(math.Float64bits(a.SubmitRate))
+		h.num(uint64(a.Burst))
 	}
 	return h.sum()
 }

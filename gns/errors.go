@@ -56,7 +56,7 @@ func (n *Node) toStatus(err error) error {
 		code = codes.NotFound
 	case errors.Is(err, routing.ErrExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, routing.ErrInUse):
+	case errors.Is(err, routing.ErrInUse), errors.Is(err, ErrSecretsNeedTLS):
 		code = codes.FailedPrecondition
 	case errors.Is(err, routing.ErrIDSpace):
 		code = codes.ResourceExhausted

@@ -86,6 +86,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	switch c.typ {
 	case cmdChanges:
 		old := f.table.Load()
+		// An account written without its secret keeps the SP's current one
+		// (a limits-only "sp set", a table exported without secrets).
+		if err := routing.KeepSecrets(old, c.changes); err != nil {
+			return err
+		}
 		t, err := old.Apply(l.Index, c.changes)
 		if err != nil {
 			return err
@@ -118,6 +123,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 			if err := decodeChunk(ch, &all); err != nil {
 				return err
 			}
+		}
+		if err := routing.KeepSecrets(f.table.Load(), []routing.Change{{Op: routing.OpReplace, Replace: &all}}); err != nil {
+			return err
 		}
 		b := f.table.Load().Builder()
 		if err := b.Replace(&all); err != nil {

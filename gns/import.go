@@ -79,6 +79,9 @@ func (n *Node) importStaged(ctx context.Context, id uint64, stream grpc.ClientSt
 			if err != nil {
 				return err
 			}
+			if err := checkChunkSecrets(ctx, ch); err != nil {
+				return err
+			}
 			if err := ch.AppendTo(&pending); err != nil {
 				return err
 			}
@@ -133,6 +136,9 @@ func (n *Node) forwardImport(ctx context.Context, stream grpc.ClientStreamingSer
 			break
 		}
 		if err != nil {
+			return err
+		}
+		if err := checkChunkSecrets(ctx, ch); err != nil {
 			return err
 		}
 		if err := up.Send(ch); err != nil {

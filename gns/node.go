@@ -18,6 +18,7 @@ import (
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/gns/gnspb"
+	"github.com/tandem-sms/tandem/internal/zone"
 	"github.com/tandem-sms/tandem/raftstore"
 )
 
@@ -46,8 +47,9 @@ type Node struct {
 	httpSrv                *http.Server
 	grpcAdvertise          string
 	conns                  *connPool
-	cursors                sync.Map // *cmpp.Session → *routeCursor (GET_*_ROUTE paging)
-	lock                   *lockout // CMPP route-port logins
+	cursors                sync.Map       // *cmpp.Session → *routeCursor (GET_*_ROUTE paging)
+	lock                   *lockout       // CMPP route-port logins
+	loc                    *time.Location // Config.Timezone: route PDUs' Time_stamp
 
 	leaderEv  chan struct{} // poked on every leadership change
 	readyTerm atomic.Uint64 // term whose Barrier has completed on this leader
@@ -79,6 +81,7 @@ func New(cfg Config) (_ *Node, err error) {
 		kill:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
+	n.loc, _ = zone.Load(cfg.Timezone) // Validate checked it
 	n.gather = prometheus.DefaultGatherer
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		n.gather = g

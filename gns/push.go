@@ -93,7 +93,7 @@ func pushPDUs(ev *gnspb.WatchEvent, ts string) []cmpp.PDU {
 }
 
 func (n *Node) pushEvent(ctx context.Context, ev *gnspb.WatchEvent) {
-	pdus := pushPDUs(ev, now14())
+	pdus := pushPDUs(ev, n.now14())
 	if len(pdus) == 0 {
 		return
 	}

@@ -71,6 +71,9 @@ func (s *service) Write(ctx context.Context, req *gnspb.WriteRequest) (*gnspb.Wr
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSecretsWrite(ctx, changes); err != nil {
+		return nil, err
+	}
 	return s.n.write(ctx, changes, req)
 }
 
@@ -165,24 +168,38 @@ func (s *service) ResolveMO(ctx context.Context, req *gnspb.ResolveMORequest) (*
 		if err != nil {
 			return nil, err
 		}
-		return &gnspb.ResolveMOResponse{Sp: gnspb.NewSP(*r.SP), Partition: r.Partition, Gateway: gnspb.NewGateway(r.Gateway), Revision: t.Revision()}, nil
+		return &gnspb.ResolveMOResponse{Sp: gnspb.NewSP(*r.SP).WithoutSecret(), Partition: r.Partition, Gateway: gnspb.NewGateway(r.Gateway), Revision: t.Revision()}, nil
 	}, func(ctx context.Context, c gnspb.GNSClient) (*gnspb.ResolveMOResponse, error) {
 		return c.ResolveMO(ctx, req)
 	})
 }
 
 func (s *service) GetSP(ctx context.Context, req *gnspb.GetSPRequest) (*gnspb.SP, error) {
-	return read(s.n, ctx, req.GetStale(), func(t *routing.Table) (*gnspb.SP, error) {
+	if err := checkSecretsRead(ctx, req.GetWithSecrets()); err != nil {
+		return nil, err
+	}
+	sp, err := read(s.n, ctx, req.GetStale(), func(t *routing.Table) (*gnspb.SP, error) {
 		sp, ok := t.SP(req.GetSpId())
 		if !ok {
 			return nil, fmt.Errorf("%w: sp %q", routing.ErrNotFound, req.GetSpId())
 		}
 		return gnspb.NewSP(sp), nil
 	}, func(ctx context.Context, c gnspb.GNSClient) (*gnspb.SP, error) { return c.GetSP(ctx, req) })
+	if err != nil || req.GetWithSecrets() {
+		return sp, err
+	}
+	return sp.WithoutSecret(), nil
 }
 
 func (s *service) Watch(req *gnspb.WatchRequest, stream grpc.ServerStreamingServer[gnspb.WatchEvent]) error {
+	if err := checkSecretsRead(stream.Context(), req.GetWithSecrets()); err != nil {
+		return err
+	}
+	secrets := req.GetWithSecrets()
 	return s.n.hub.watch(stream.Context(), req.GetFromRevision(), func(ev *gnspb.WatchEvent) error {
+		if !secrets {
+			ev = ev.WithoutSecrets()
+		}
 		if err := stream.Send(ev); err != nil {
 			return err
 		}
@@ -194,6 +211,9 @@ func (s *service) Watch(req *gnspb.WatchRequest, stream grpc.ServerStreamingServ
 func (s *service) ExportTable(req *gnspb.ExportRequest, stream grpc.ServerStreamingServer[gnspb.TableChunk]) error {
 	n := s.n
 	ctx := stream.Context()
+	if err := checkSecretsRead(ctx, req.GetWithSecrets()); err != nil {
+		return err
+	}
 	t, err := n.readTable(ctx, req.GetStale())
 	if errors.Is(err, raftstore.ErrNotLeader) {
 		return n.forwardExport(ctx, req, stream)
@@ -201,7 +221,11 @@ func (s *service) ExportTable(req *gnspb.ExportRequest, stream grpc.ServerStream
 	if err != nil {
 		return err
 	}
-	return gnspb.TableChunks(t, n.cfg.ImportChunk, stream.Send)
+	send := stream.Send
+	if !req.GetWithSecrets() {
+		send = func(ch *gnspb.TableChunk) error { return stream.Send(ch.WithoutSecrets()) }
+	}
+	return gnspb.TableChunks(t, n.cfg.ImportChunk, send)
 }
 
 func (n *Node) forwardExport(ctx context.Context, req *gnspb.ExportRequest, stream grpc.ServerStreamingServer[gnspb.TableChunk]) error {

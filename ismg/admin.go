@@ -28,6 +28,7 @@ import (
 type adminState struct {
 	yamlSPs []SPAccount          // the file's accounts, as last loaded
 	overlay map[string]spOverlay // the admin records, by SP_Id
+	gns     *gnsAccounts         // the accounts from the GNS table (gnsaccounts.go)
 
 	destMu sync.Mutex
 	dest   atomic.Pointer[destLists]
@@ -73,7 +74,8 @@ func (n *Node) openAdmin(o options, reg prometheus.Registerer) error {
 		return err
 	}
 	n.adm.dest.Store(d)
-	accts, err := mergeSPs(n.cfg.SPs, n.adm.overlay)
+	n.openGNSAccounts(reg)
+	accts, err := n.mergeAccounts(n.cfg.SPs, n.adm.overlay)
 	if err != nil {
 		return err
 	}

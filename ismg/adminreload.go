@@ -72,10 +72,11 @@ func (n *Node) ReloadReport(cfg Config) (ReloadResult, error) {
 	}
 	n.spMu.Lock()
 	defer n.spMu.Unlock()
-	accts, err := mergeSPs(cfg.SPs, n.adm.overlay)
+	accts, err := n.mergeAccounts(cfg.SPs, n.adm.overlay)
 	if err != nil {
 		return fail(fmt.Errorf("the file's sps under the admin overlay: %w", err))
 	}
+	n.noteConflictsLocked(cfg.SPs, n.adm.overlay)
 	r.NeedsRestart = restartDiff(&n.cfg, &cfg)
 	if old := *n.limits.Load(); old != cfg.Limits {
 		r.Applied = append(r.Applied, fieldDiff("limits", old, cfg.Limits)...)

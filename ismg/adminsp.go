@@ -265,7 +265,11 @@ func (n *Node) spViewLocked(sp *spRuntime) (SPView, bool) {
 	sp.mu.Lock()
 	sessions := len(sp.sessions)
 	sp.mu.Unlock()
-	return SPView{SPAccount: *a, Suspended: sp.suspended.Load(), Source: spSource(inYAML, o, has), Sessions: sessions}, true
+	src := spSource(inYAML, o, has)
+	if n.adm.gns != nil && n.adm.gns.has(sp.id) {
+		src = sourceGNS
+	}
+	return SPView{SPAccount: *a, Suspended: sp.suspended.Load(), Source: src, Sessions: sessions}, true
 }
 
 // CreateSP adds an account through the API (ErrSPExists if the node has
@@ -287,6 +291,9 @@ func (n *Node) ModifySP(ctx context.Context, a SPAccount, fields []string) (SPVi
 	defer n.spMu.Unlock()
 	o, err := n.liveOverlayLocked(a.SPID)
 	if err != nil {
+		return SPView{}, err
+	}
+	if err := n.refuseGNSAccountLocked(a.SPID, "modify"); err != nil {
 		return SPView{}, err
 	}
 	if len(fields) == 0 {
@@ -322,6 +329,9 @@ func (n *Node) DeleteSP(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := n.refuseGNSAccountLocked(id, "delete"); err != nil {
+		return 0, err
+	}
 	inYAML := slices.ContainsFunc(n.adm.yamlSPs, func(y SPAccount) bool { return y.SPID == id })
 	var rec *spOverlay
 	if inYAML {
@@ -342,7 +352,7 @@ func (n *Node) DeleteSP(ctx context.Context, id string) (int, error) {
 	} else {
 		n.adm.overlay[id] = *rec
 	}
-	accts, err := mergeSPs(n.adm.yamlSPs, n.adm.overlay)
+	accts, err := n.mergeAccounts(n.adm.yamlSPs, n.adm.overlay)
 	if err != nil {
 		return 0, err
 	}
@@ -368,7 +378,7 @@ func (n *Node) changeOverlayLocked(ctx context.Context, id string, o *spOverlay)
 		next[k] = v
 	}
 	next[id] = *o
-	accts, err := mergeSPs(n.adm.yamlSPs, next)
+	accts, err := n.mergeAccounts(n.adm.yamlSPs, next)
 	if err != nil {
 		return SPView{}, err
 	}
@@ -376,6 +386,7 @@ func (n *Node) changeOverlayLocked(ctx context.Context, id string, o *spOverlay)
 		return SPView{}, err
 	}
 	n.adm.overlay = next
+	n.noteConflictsLocked(n.adm.yamlSPs, next)
 	n.applySPsLocked(accts)
 	v, _ := n.spViewLocked((*n.sps.Load())[id])
 	return v, nil

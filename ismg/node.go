@@ -398,6 +398,7 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return lr.dispatch(gctx, hard) })
 	}
 	g.Go(func() error { return n.sweepAwait(gctx) })
+	g.Go(func() error { return n.followGNSAccounts(gctx) })
 	g.Go(func() error { return n.sweepOrphans(gctx) })
 	n.fwdMu.Lock()
 	for q := range n.fwdRun {

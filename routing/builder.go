@@ -470,6 +470,9 @@ func (b *Builder) checkSP(s *SP) (*spRec, []*fieldErr) {
 			}
 		}
 	}
+	if s.Account != nil {
+		checkAccount(s.Account, add)
+	}
 	return rec, errs
 }
 

@@ -3,12 +3,20 @@ package routing
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // ChangesVersion is the first byte of an encoded change batch. Decoders
 // refuse other versions, so a newer leader cannot feed an older follower
 // data it would misread.
 const ChangesVersion byte = 1
+
+// ChangesVersionAccounts is the version of a batch that carries an SP
+// account: each SP is followed by its account (a presence byte, then the
+// fields). A batch without accounts is still written as ChangesVersion,
+// so nodes of the previous release keep following a cluster that does not
+// use accounts.
+const ChangesVersionAccounts byte = 2
 
 // maxString bounds every decoded string; the longest legitimate one is an
 // address or a name.
@@ -19,15 +27,42 @@ const maxString = 1 << 12
 // length-prefixed strings). The same batch always gives the same bytes.
 // RouteIDs are not encoded: the table assigns them when it applies the batch.
 func EncodeChanges(b []byte, changes []Change) []byte {
-	b = append(b, ChangesVersion)
+	acct := changesHaveAccounts(changes)
+	if acct {
+		b = append(b, ChangesVersionAccounts)
+	} else {
+		b = append(b, ChangesVersion)
+	}
 	b = binary.AppendUvarint(b, uint64(len(changes)))
 	for i := range changes {
-		b = appendChange(b, &changes[i])
+		b = appendChange(b, &changes[i], acct)
 	}
 	return b
 }
 
-func appendChange(b []byte, c *Change) []byte {
+func changesHaveAccounts(changes []Change) bool {
+	for i := range changes {
+		c := &changes[i]
+		if c.Op == OpPutSP && c.SP.Account != nil {
+			return true
+		}
+		if c.Op == OpReplace && c.Replace != nil && spsHaveAccounts(c.Replace.SPs) {
+			return true
+		}
+	}
+	return false
+}
+
+func spsHaveAccounts(sps []SP) bool {
+	for i := range sps {
+		if sps[i].Account != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func appendChange(b []byte, c *Change, acct bool) []byte {
 	b = append(b, byte(c.Op))
 	switch c.Op {
 	case OpPutGateway:
@@ -37,9 +72,9 @@ func appendChange(b []byte, c *Change) []byte {
 	case OpPutPorted:
 		b = appendStr(appendStr(b, c.Ported.MSISDN), c.Ported.Gateway)
 	case OpPutSP:
-		b = appendSP(b, &c.SP, false)
+		b = appendSP(b, &c.SP, false, acct)
 	case OpReplace:
-		b = appendContents(b, c.Replace)
+		b = appendContents(b, c.Replace, acct)
 	default: // the deletes, and unknown ops which Apply rejects
 		b = appendStr(b, c.Key)
 	}
@@ -75,8 +110,9 @@ func appendSegment(b []byte, s *Segment) []byte {
 	return append(b, s.UserType)
 }
 
-// appendSP writes an SP; withIDs adds the MO RouteIDs (snapshots only).
-func appendSP(b []byte, s *SP, withIDs bool) []byte {
+// appendSP writes an SP; withIDs adds the MO RouteIDs (snapshots only),
+// withAcct the account (versions that carry accounts).
+func appendSP(b []byte, s *SP, withIDs, withAcct bool) []byte {
 	b = appendStr(b, s.ID)
 	b = appendStr(b, s.Name)
 	b = appendStr(b, s.Gateway)
@@ -96,10 +132,27 @@ func appendSP(b []byte, s *SP, withIDs bool) []byte {
 			b = binary.AppendUvarint(b, uint64(sc.RouteID))
 		}
 	}
+	if withAcct {
+		b = appendAccount(b, s.Account)
+	}
 	return b
 }
 
-func appendContents(b []byte, c *Contents) []byte {
+// appendAccount writes a presence byte and, if present, the account.
+func appendAccount(b []byte, a *SPAccount) []byte {
+	if a == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = appendStr(b, a.Secret)
+	b = appendStrs(b, a.AllowedIPs)
+	b = binary.AppendUvarint(b, uint64(a.MaxConnections))
+	b = binary.AppendUvarint(b, uint64(a.Window))
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(a.SubmitRate))
+	return binary.AppendUvarint(b, uint64(a.Burst))
+}
+
+func appendContents(b []byte, c *Contents, acct bool) []byte {
 	if c == nil {
 		c = &Contents{}
 	}
@@ -117,7 +170,7 @@ func appendContents(b []byte, c *Contents) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.SPs)))
 	for i := range c.SPs {
-		b = appendSP(b, &c.SPs[i], false)
+		b = appendSP(b, &c.SPs[i], false, acct)
 	}
 	return b
 }
@@ -128,10 +181,10 @@ func DecodeChanges(b []byte) ([]Change, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("routing: decode changes: %w: empty", ErrBadEncoding)
 	}
-	if b[0] != ChangesVersion {
-		return nil, fmt.Errorf("routing: decode changes: %w: version %d, want %d", ErrBadEncoding, b[0], ChangesVersion)
+	if b[0] != ChangesVersion && b[0] != ChangesVersionAccounts {
+		return nil, fmt.Errorf("routing: decode changes: %w: version %d, want %d or %d", ErrBadEncoding, b[0], ChangesVersion, ChangesVersionAccounts)
 	}
-	d := &dec{b: b[1:]}
+	d := &dec{b: b[1:], acct: b[0] == ChangesVersionAccounts}
 	n := d.count(1)
 	var out []Change
 	for i := 0; i < n && d.err == nil; i++ {
@@ -169,8 +222,9 @@ func DecodeChanges(b []byte) ([]Change, error) {
 
 // dec reads from a byte slice; the first error sticks and later reads return zero values.
 type dec struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	acct bool // SPs carry accounts
 }
 
 func (d *dec) fail(err error) {
@@ -257,7 +311,42 @@ func (d *dec) sp() SP {
 			s.ServiceCodes[i].Code = d.str()
 		}
 	}
+	if d.acct {
+		s.Account = d.account()
+	}
 	return s
+}
+
+func (d *dec) account() *SPAccount {
+	switch d.byte() {
+	case 0:
+		return nil
+	case 1:
+	default:
+		d.fail(fmt.Errorf("%w: bad account presence byte", ErrBadEncoding))
+		return nil
+	}
+	a := &SPAccount{Secret: d.str(), AllowedIPs: d.strs()}
+	a.MaxConnections, a.Window = d.limit(), d.limit()
+	if len(d.b) < 8 {
+		d.fail(errShort)
+		return nil
+	}
+	a.SubmitRate = math.Float64frombits(binary.BigEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	a.Burst = d.limit()
+	return a
+}
+
+// limit reads an account limit; values beyond an int's range are refused
+// here, the table's checks bound them further.
+func (d *dec) limit() int {
+	v := d.uvarint()
+	if v > maxAccountLimit {
+		d.fail(fmt.Errorf("%w: account limit %d", ErrBadEncoding, v))
+		return 0
+	}
+	return int(v)
 }
 
 func (d *dec) contents() *Contents {

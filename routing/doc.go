@@ -75,6 +75,13 @@
 //	      - name: north
 //	        regions: [beijing, tianjin, hebei]
 //	        gateway: "001001"
+//	    account:                # optional: the SP's login on every gateway named above
+//	      secret: s3cret        # CMPP secret; empty keeps the one the GNS has
+//	      allowed_ips: [10.0.0.0/8, 192.0.2.7]  # CIDRs or addresses; empty allows none
+//	      max_connections: 4    # per gateway; 0 takes the gateway's default
+//	      window: 16            # unanswered SUBMITs per connection; 0: default
+//	      submit_rate: 1000     # SUBMITs per second per gateway; 0: default
+//	      burst: 100            # token bucket; 0: default
 //
 // CSV files may hold '#' comment lines. An 11-digit segment and a ported
 // entry for the same number are refused as ambiguous.

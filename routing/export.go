@@ -17,6 +17,18 @@ type ExportOptions struct {
 	// write those files with ExportSegmentsCSV and ExportPortedCSV.
 	SegmentsFile string
 	PortedFile   string
+	// WithSecrets writes the SP accounts' secrets; without it they are
+	// left out (a table push of the file keeps the secrets the GNS has).
+	WithSecrets bool
+}
+
+type fileAccount struct {
+	Secret         string   `yaml:"secret,omitempty"`
+	AllowedIPs     []string `yaml:"allowed_ips,flow"`
+	MaxConnections int      `yaml:"max_connections,omitempty"`
+	Window         int      `yaml:"window,omitempty"`
+	SubmitRate     float64  `yaml:"submit_rate,omitempty"`
+	Burst          int      `yaml:"burst,omitempty"`
 }
 
 type fileGateway struct {
@@ -54,6 +66,7 @@ type fileSP struct {
 	Mirrors        []string        `yaml:"mirrors,omitempty,flow"`
 	DefaultGateway string          `yaml:"default_gateway,omitempty"`
 	Partitions     []filePartition `yaml:"partitions,omitempty"`
+	Account        *fileAccount    `yaml:"account,omitempty"`
 }
 
 type fileDoc struct {
@@ -77,6 +90,7 @@ func (t *Table) Export(w io.Writer) error {
 // ExportYAML writes the table as a YAML table file.
 func (t *Table) ExportYAML(w io.Writer, o ExportOptions) error {
 	doc := fileDoc{Version: FileVersion}
+	withheld := false
 	for _, g := range t.Gateways() {
 		doc.Gateways = append(doc.Gateways, fileGateway(g))
 	}
@@ -103,10 +117,25 @@ func (t *Table) ExportYAML(w io.Writer, o ExportOptions) error {
 		for _, p := range s.Partitions {
 			fs.Partitions = append(fs.Partitions, filePartition(p))
 		}
+		if a := s.Account; a != nil {
+			fa := fileAccount{AllowedIPs: a.AllowedIPs, MaxConnections: a.MaxConnections, Window: a.Window, SubmitRate: a.SubmitRate, Burst: a.Burst}
+			if fa.AllowedIPs == nil {
+				fa.AllowedIPs = []string{}
+			}
+			if o.WithSecrets {
+				fa.Secret = a.Secret
+			} else {
+				withheld = true
+			}
+			fs.Account = &fa
+		}
 		doc.SPs = append(doc.SPs, fs)
 	}
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# Tandem routing table, exported at revision %d.\n", t.rev)
+	if withheld {
+		fmt.Fprintf(bw, "# SP account secrets are not shown; a table push of this file keeps the GNS's.\n")
+	}
 	enc := yaml.NewEncoder(bw)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {

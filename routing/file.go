@@ -345,10 +345,63 @@ func (l *loader) sp(n *yaml.Node, loc *itemLoc) SP {
 			s.Partitions = append(s.Partitions, p)
 		}
 	}
+	account := func(v *yaml.Node) {
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return
+		}
+		if v.Kind != yaml.MappingNode {
+			l.addNode(v, loc.prefix+"account", fmt.Errorf("%w: want a mapping", ErrBadValue))
+			return
+		}
+		s.Account = l.account(v, loc)
+	}
 	l.fieldsOf(n, loc, map[string]*string{
 		"id": &s.ID, "name": &s.Name, "gateway": &s.Gateway, "default_gateway": &s.DefaultGateway,
-	}, map[string]func(*yaml.Node){"service_codes": codes, "mirrors": mirrors, "partitions": parts})
+	}, map[string]func(*yaml.Node){"service_codes": codes, "mirrors": mirrors, "partitions": parts, "account": account})
 	return s
+}
+
+// account reads an SP's account mapping (account.go); its fields' lines go
+// into loc as "account.<key>".
+func (l *loader) account(n *yaml.Node, loc *itemLoc) *SPAccount {
+	a := &SPAccount{}
+	sub := itemLoc{prefix: loc.prefix + "account.", fields: map[string]int{}}
+	num := func(key string, p *int) func(*yaml.Node) {
+		return func(v *yaml.Node) { *p = l.intNode(v, sub.prefix+key) }
+	}
+	l.fieldsOf(n, &sub, map[string]*string{"secret": &a.Secret}, map[string]func(*yaml.Node){
+		"allowed_ips": func(v *yaml.Node) {
+			for i, c := range l.strList(v, sub.prefix+"allowed_ips") {
+				loc.fields[fmt.Sprintf("account.allowed_ips[%d]", i)] = c.Line
+				a.AllowedIPs = append(a.AllowedIPs, c.Value)
+			}
+		},
+		"max_connections": num("max_connections", &a.MaxConnections),
+		"window":          num("window", &a.Window),
+		"burst":           num("burst", &a.Burst),
+		"submit_rate": func(v *yaml.Node) {
+			t := l.scalar(v, sub.prefix+"submit_rate")
+			f, err := strconv.ParseFloat(t, 64)
+			if err != nil {
+				l.addNode(v, sub.prefix+"submit_rate", fmt.Errorf("%w: %q is not a number", ErrBadValue, t))
+			}
+			a.SubmitRate = f
+		},
+	})
+	loc.fields["account"] = n.Line
+	for k, line := range sub.fields {
+		loc.fields["account."+k] = line
+	}
+	return a
+}
+
+func (l *loader) intNode(v *yaml.Node, field string) int {
+	t := l.scalar(v, field)
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		l.addNode(v, field, fmt.Errorf("%w: %q is not a whole number", ErrBadValue, t))
+	}
+	return n
 }
 
 // ---- CSV ----

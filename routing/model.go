@@ -72,6 +72,9 @@ type SP struct {
 	Mirrors        []string // mirror access gateways (SP_AcessType 1)
 	DefaultGateway string   // MO target when no partition matches; empty means Gateway
 	Partitions     []Partition
+	// Account, if set, is the SP's login account on every gateway above
+	// (account.go); nil leaves the SP's logins to each gateway's own config.
+	Account *SPAccount
 }
 
 // Contents is a whole table in plain values: what a table file holds, what a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"unsafe"
@@ -28,9 +29,16 @@ import (
 //	sps: n, n × sp with each service code's MO route id, by SP_Id
 //	CRC-32C of everything above, 4 bytes big-endian
 //
+// Version 2 is the same with each SP followed by its account (a presence
+// byte, then the fields: see appendAccount). A table without accounts is
+// still written as version 1, which the previous release reads.
+//
 // Everything is written in a canonical order, so equal tables give equal
 // bytes whatever history produced them.
-var snapMagic = [5]byte{'T', 'D', 'R', 'T', 1}
+var (
+	snapMagic     = [5]byte{'T', 'D', 'R', 'T', 1}
+	snapMagicAcct = [5]byte{'T', 'D', 'R', 'T', 2}
+)
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -60,7 +68,13 @@ func (t *Table) WriteSnapshot(w io.Writer) error {
 		b = b[:0]
 		return err
 	}
-	b = append(b, snapMagic[:]...)
+	sps := t.SPs()
+	acct := spsHaveAccounts(sps)
+	if acct {
+		b = append(b, snapMagicAcct[:]...)
+	} else {
+		b = append(b, snapMagic[:]...)
+	}
 	b = binary.BigEndian.AppendUint64(b, t.rev)
 	b = binary.AppendUvarint(b, uint64(t.nextMT))
 	b = binary.AppendUvarint(b, uint64(t.nextMO))
@@ -129,10 +143,9 @@ func (t *Table) WriteSnapshot(w io.Writer) error {
 		}
 	}
 
-	sps := t.SPs()
 	b = binary.AppendUvarint(b, uint64(len(sps)))
 	for i := range sps {
-		b = appendSP(b, &sps[i], true)
+		b = appendSP(b, &sps[i], true, acct)
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("routing: write snapshot: %w", err)
@@ -265,6 +278,35 @@ func (s *sreader) strs() []string {
 	return out
 }
 
+func (s *sreader) account() *SPAccount {
+	switch s.byte() {
+	case 0:
+		return nil
+	case 1:
+	default:
+		s.fail(fmt.Errorf("%w: bad account presence byte", ErrBadEncoding))
+		return nil
+	}
+	a := &SPAccount{Secret: s.str(), AllowedIPs: s.strs()}
+	a.MaxConnections, a.Window = s.limit(), s.limit()
+	var rb [8]byte
+	for i := range rb {
+		rb[i] = s.byte()
+	}
+	a.SubmitRate = math.Float64frombits(binary.BigEndian.Uint64(rb[:]))
+	a.Burst = s.limit()
+	return a
+}
+
+func (s *sreader) limit() int {
+	v := s.uvarint()
+	if v > maxAccountLimit {
+		s.fail(fmt.Errorf("%w: account limit %d", ErrBadEncoding, v))
+		return 0
+	}
+	return int(v)
+}
+
 func (s *sreader) gateway() Gateway {
 	return Gateway{Code: s.str(), Name: s.str(), Region: s.str(), FwdAddr: s.str(), Province: s.str()}
 }
@@ -290,9 +332,10 @@ func readSnapshot(r io.Reader) (*Table, error) {
 	if s.err != nil {
 		return nil, wrap("header", s.err)
 	}
-	if magic != snapMagic {
+	if magic != snapMagic && magic != snapMagicAcct {
 		return nil, fmt.Errorf("header: %w: magic/version %x", ErrBadEncoding, magic)
 	}
+	acct := magic == snapMagicAcct
 	var rb [8]byte
 	for i := range rb {
 		rb[i] = s.byte()
@@ -442,6 +485,9 @@ func readSnapshot(r io.Reader) (*Table, error) {
 			sc.RouteID = uint32(rid)
 			ids[sc.Code] = uint32(rid)
 			sp.ServiceCodes = append(sp.ServiceCodes, sc)
+		}
+		if acct {
+			sp.Account = s.account()
 		}
 		if s.err != nil {
 			break

@@ -384,5 +384,6 @@ func cloneSP(s SP) SP {
 	for i := range s.Partitions {
 		s.Partitions[i].Regions = slices.Clone(s.Partitions[i].Regions)
 	}
+	s.Account = cloneAccount(s.Account)
 	return s
 }

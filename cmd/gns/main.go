@@ -35,6 +35,7 @@ import (
 	"github.com/tandem-sms/tandem/internal/healthprobe"
 	"github.com/tandem-sms/tandem/internal/logging"
 	"github.com/tandem-sms/tandem/internal/yamlkeys"
+	"github.com/tandem-sms/tandem/internal/zone"
 )
 
 func main() {
@@ -84,6 +85,7 @@ type fileConfig struct {
 	PushPeers             []gns.PushPeer    `yaml:"push_peers"`
 	WatchHistory          *int              `yaml:"watch_history"`
 	LogLevel              string            `yaml:"log_level"`
+	Timezone              string            `yaml:"timezone"`
 }
 
 func loadFile(name string, cfg *gns.Config, level *string) error {
@@ -108,6 +110,14 @@ func loadFile(name string, cfg *gns.Config, level *string) error {
 	set(&cfg.RaftAdvertise, fc.RaftAdvertise)
 	set(&cfg.GRPCAddr, fc.GRPC)
 	set(&cfg.GRPCAdvertise, fc.GRPCAdvertise)
+	if fc.Timezone != "" {
+		if _, err := zone.Load(fc.Timezone); err != nil {
+			var root yaml.Node
+			_ = yaml.Unmarshal(b, &root)
+			return fmt.Errorf("%s:%d: timezone: %v", name, yamlkeys.Index(&root)["timezone"], err)
+		}
+		cfg.Timezone = fc.Timezone
+	}
 	if fc.CMPP != nil {
 		cfg.CMPPAddr = *fc.CMPP
 	}
@@ -207,6 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lockIP    = fs.Int("cmpp-lockout-ip-failures", cfg.CMPPLockout.IPFailures, "CMPP route port: failed logins from one IP, any gateway code, that lock out the IP (0: off)")
 		lockWin   = fs.Duration("cmpp-lockout-window", cfg.CMPPLockout.Window, "CMPP route port: window in which failed logins count, and how long a lockout lasts")
 		file      = fs.String("config", "", "YAML config file (keys as the flags)")
+		tz        = fs.String("timezone", cfg.Timezone, "zone of the CMPP route PDUs' Time_stamp: an IANA name, UTC, or Local for the host's")
 		version   = buildinfo.Flag(fs)
 		health    = fs.String("health", "", "probe this /healthz URL and exit 0 if it answers 200: the node serves and knows a leader (for container health checks)")
 	)
@@ -289,6 +300,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.CMPPLockout.Window = *lockWin
 		case "log-level":
 			logLevel = logFlags.Level
+		case "timezone":
+			cfg.Timezone = *tz
 		}
 	})
 	if flagErr != nil {

@@ -159,6 +159,7 @@ func TestRunUsage(t *testing.T) {
 		{"-id", "x"}, // no data dir
 		{"-id", "x", "-data", t.TempDir(), "-raft", "127.0.0.1:0", "extra"},
 		{"-id", "x", "-data", t.TempDir(), "-raft", "127.0.0.1:0", "-log-level", "loud"},
+		{"-id", "x", "-data", t.TempDir(), "-raft", "127.0.0.1:0", "-timezone", "Asia/Shanghia"},
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.Is(err, errUsage) {
@@ -174,6 +175,14 @@ func TestRunUsage(t *testing.T) {
 // config file is reported at its line by its key, not by a Go type.
 func TestConfigFileKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "gns.yaml")
+	tzFile := filepath.Join(t.TempDir(), "tz.yaml")
+	if err := os.WriteFile(tzFile, []byte("id: n1\ntimezone: Asia/Shanghia\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"-config", tzFile}, io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), tzFile+`:2: timezone: unknown time zone "Asia/Shanghia"`) {
+		t.Errorf("misspelt timezone in the file: %v", err)
+	}
 	if err := os.WriteFile(file, []byte("id: n1\ntokn: x\ncmpp_max_pending: many\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,13 @@ func (l live) table() (*routing.Table, error) {
 // gateways, and a table is small next to what a GNS streams to every
 // route cache.
 func (c *ctl) liveTable(ctx context.Context, stale bool) (live, error) {
+	return c.liveTableSecrets(ctx, stale, false)
+}
+
+// liveTableSecrets is liveTable, with the SP accounts' secrets if asked.
+func (c *ctl) liveTableSecrets(ctx context.Context, stale, secrets bool) (live, error) {
 	chunks, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) ([]*gnspb.TableChunk, error) {
-		st, err := g.ExportTable(ctx, &gnspb.ExportRequest{Stale: stale})
+		st, err := g.ExportTable(ctx, &gnspb.ExportRequest{Stale: stale, WithSecrets: secrets})
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,7 @@ import (
 const importChunk = 20000
 
 func tableCmd(c *ctl) *cobra.Command {
-	var dryRun, yes, stale bool
+	var dryRun, yes, stale, showSecrets bool
 	push := &cobra.Command{
 		Use:   "push FILE",
 		Short: "Validate a table file (YAML or JSON) locally, then replace the whole table",
@@ -43,10 +43,11 @@ terminal) it replaces without asking, as before.`,
 		Short: "Print the live table (-o yaml or json: a table file that table push loads back)",
 		Args:  nargs(0, 0),
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			return c.tableExport(cmd.Context(), stale)
+			return c.tableExport(cmd.Context(), stale, showSecrets)
 		}),
 	}
 	export.Flags().BoolVar(&stale, "stale", false, "read this node's table without asking the leader")
+	export.Flags().BoolVar(&showSecrets, "show-secrets", false, "write the SP accounts' secrets (the GNS sends them only over TLS or loopback); without, a push of the file keeps the GNS's")
 	return group("table", "Push, diff and export the whole route table", push, export)
 }
 
@@ -127,8 +128,8 @@ func (c *ctl) confirm(question string) bool {
 	return false
 }
 
-func (c *ctl) tableExport(ctx context.Context, stale bool) error {
-	l, err := c.liveTable(ctx, stale)
+func (c *ctl) tableExport(ctx context.Context, stale, showSecrets bool) error {
+	l, err := c.liveTableSecrets(ctx, stale, showSecrets)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (c *ctl) tableExport(ctx context.Context, stale bool) error {
 		if err != nil {
 			return err
 		}
-		return t.Export(c.stdout)
+		return t.ExportYAML(c.stdout, routing.ExportOptions{WithSecrets: showSecrets})
 	case "json":
 		_, err := c.print(tableFile(l))
 		return err

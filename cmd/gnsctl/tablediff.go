@@ -39,8 +39,8 @@ func entries(c *routing.Contents) map[[2]string]string {
 	}
 	for _, s := range c.SPs {
 		r := spRow(gnspb.NewSP(s))
-		m[[2]string{"sp", s.ID}] = fmt.Sprintf("name=%s codes=%s gateway=%s mirrors=%s default=%s partitions=%s",
-			r[1], r[2], r[3], strings.Join(s.Mirrors, ","), s.DefaultGateway, r[4])
+		m[[2]string{"sp", s.ID}] = fmt.Sprintf("name=%s codes=%s gateway=%s mirrors=%s default=%s partitions=%s account=%s",
+			r[1], r[2], r[3], strings.Join(s.Mirrors, ","), s.DefaultGateway, r[4], accountLimits(gnspb.NewSP(s).GetAccount()))
 	}
 	return m
 }

@@ -1,6 +1,9 @@
 package main
 
-import "github.com/tandem-sms/tandem/routing"
+import (
+	"github.com/tandem-sms/tandem/internal/cliout"
+	"github.com/tandem-sms/tandem/routing"
+)
 
 // tableFile is the live table as a table file for -o json: the keys of
 // routing's YAML files (routing/doc.go), every field present, and the
@@ -28,8 +31,15 @@ func tableFile(l live) object {
 		for _, p := range s.Partitions {
 			parts = append(parts, object{{Key: "name", Val: p.Name}, {Key: "regions", Val: nonNil(p.Regions)}, {Key: "gateway", Val: p.Gateway}})
 		}
-		sps = append(sps, object{{Key: "id", Val: s.ID}, {Key: "name", Val: s.Name}, {Key: "service_codes", Val: codes}, {Key: "gateway", Val: s.Gateway},
-			{Key: "mirrors", Val: nonNil(s.Mirrors)}, {Key: "default_gateway", Val: s.DefaultGateway}, {Key: "partitions", Val: parts}})
+		o := object{{Key: "id", Val: s.ID}, {Key: "name", Val: s.Name}, {Key: "service_codes", Val: codes}, {Key: "gateway", Val: s.Gateway},
+			{Key: "mirrors", Val: nonNil(s.Mirrors)}, {Key: "default_gateway", Val: s.DefaultGateway}, {Key: "partitions", Val: parts}}
+		if a := s.Account; a != nil {
+			// The secret is empty unless asked for (--show-secrets); a push
+			// of the file keeps the GNS's then.
+			o = append(o, cliout.Field{Key: "account", Val: object{{Key: "secret", Val: a.Secret}, {Key: "allowed_ips", Val: nonNil(a.AllowedIPs)},
+				{Key: "max_connections", Val: a.MaxConnections}, {Key: "window", Val: a.Window}, {Key: "submit_rate", Val: a.SubmitRate}, {Key: "burst", Val: a.Burst}}})
+		}
+		sps = append(sps, o)
 	}
 	return object{
 		{Key: "version", Val: routing.FileVersion},

@@ -52,6 +52,10 @@ func NewSP(s routing.SP) *SP {
 	for _, p := range s.Partitions {
 		out.Partitions = append(out.Partitions, &Partition{Name: p.Name, Regions: p.Regions, Gateway: p.Gateway})
 	}
+	if a := s.Account; a != nil {
+		out.Account = &SPAccount{Secret: a.Secret, AllowedIps: a.AllowedIPs, MaxConnections: uint32(a.MaxConnections),
+			Window: uint32(a.Window), SubmitRate: a.SubmitRate, Burst: uint32(a.Burst)}
+	}
 	return out
 }
 
@@ -68,6 +72,10 @@ func (s *SP) ToRouting() routing.SP {
 	}
 	for _, p := range s.GetPartitions() {
 		out.Partitions = append(out.Partitions, routing.Partition{Name: p.GetName(), Regions: p.GetRegions(), Gateway: p.GetGateway()})
+	}
+	if a := s.GetAccount(); a != nil {
+		out.Account = &routing.SPAccount{Secret: a.GetSecret(), AllowedIPs: a.GetAllowedIps(), MaxConnections: int(a.GetMaxConnections()),
+			Window: int(a.GetWindow()), SubmitRate: a.GetSubmitRate(), Burst: int(a.GetBurst())}
 	}
 	return out
 }

@@ -362,8 +362,10 @@ type SP struct {
 	MirrorGateways []string               `protobuf:"bytes,5,rep,name=mirror_gateways,json=mirrorGateways,proto3" json:"mirror_gateways,omitempty"`
 	DefaultGateway string                 `protobuf:"bytes,6,opt,name=default_gateway,json=defaultGateway,proto3" json:"default_gateway,omitempty"`
 	Partitions     []*Partition           `protobuf:"bytes,7,rep,name=partitions,proto3" json:"partitions,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// account, if set, is the SP's login on every gateway named above.
+	Account       *SPAccount `protobuf:"bytes,8,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SP) Reset() {
@@ -445,6 +447,112 @@ func (x *SP) GetPartitions() []*Partition {
 	return nil
 }
 
+func (x *SP) GetAccount() *SPAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// SPAccount is an SP's CMPP login account, the same on every gateway that
+// serves the SP. Zero limits take each gateway's defaults. The GNS sends
+// the secret only to a caller that asks (with_secrets) over a TLS or
+// loopback connection; otherwise secret is empty and secret_withheld true.
+// It accepts a secret on a write only over such a connection too. On a
+// write, an empty secret keeps the SP's current one (a new account must
+// give one).
+type SPAccount struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Secret         string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	AllowedIps     []string               `protobuf:"bytes,2,rep,name=allowed_ips,json=allowedIps,proto3" json:"allowed_ips,omitempty"` // CIDRs or addresses; empty allows none
+	MaxConnections uint32                 `protobuf:"varint,3,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	Window         uint32                 `protobuf:"varint,4,opt,name=window,proto3" json:"window,omitempty"`
+	SubmitRate     float64                `protobuf:"fixed64,5,opt,name=submit_rate,json=submitRate,proto3" json:"submit_rate,omitempty"` // SUBMITs per second
+	Burst          uint32                 `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
+	SecretWithheld bool                   `protobuf:"varint,7,opt,name=secret_withheld,json=secretWithheld,proto3" json:"secret_withheld,omitempty"` // output only
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SPAccount) Reset() {
+	*x = SPAccount{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SPAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SPAccount) ProtoMessage() {}
+
+func (x *SPAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SPAccount.ProtoReflect.Descriptor instead.
+func (*SPAccount) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SPAccount) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *SPAccount) GetAllowedIps() []string {
+	if x != nil {
+		return x.AllowedIps
+	}
+	return nil
+}
+
+func (x *SPAccount) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
+	}
+	return 0
+}
+
+func (x *SPAccount) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *SPAccount) GetSubmitRate() float64 {
+	if x != nil {
+		return x.SubmitRate
+	}
+	return 0
+}
+
+func (x *SPAccount) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *SPAccount) GetSecretWithheld() bool {
+	if x != nil {
+		return x.SecretWithheld
+	}
+	return false
+}
+
 // Change is one edit of the route table. A batch of changes commits as one
 // Raft entry and one revision.
 type Change struct {
@@ -466,7 +574,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[6]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +586,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[6]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +599,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{6}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Change) GetOp() isChange_Op {
@@ -634,7 +742,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[7]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +754,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[7]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +767,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{7}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WriteRequest) GetChanges() []*Change {
@@ -678,7 +786,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[8]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +798,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[8]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +811,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{8}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WriteResponse) GetRevision() uint64 {
@@ -729,7 +837,7 @@ type TableChunk struct {
 
 func (x *TableChunk) Reset() {
 	*x = TableChunk{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[9]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +849,7 @@ func (x *TableChunk) String() string {
 func (*TableChunk) ProtoMessage() {}
 
 func (x *TableChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[9]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +862,7 @@ func (x *TableChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableChunk.ProtoReflect.Descriptor instead.
 func (*TableChunk) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{9}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TableChunk) GetGateways() []*Gateway {
@@ -805,7 +913,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[10]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +925,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[10]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +938,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{10}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ImportResponse) GetRevision() uint64 {
@@ -871,13 +979,14 @@ func (x *ImportResponse) GetPorted() uint64 {
 type ExportRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	WithSecrets   bool                   `protobuf:"varint,2,opt,name=with_secrets,json=withSecrets,proto3" json:"with_secrets,omitempty"` // include SP account secrets (see SPAccount)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[11]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +998,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[11]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,12 +1011,19 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{11}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExportRequest) GetStale() bool {
 	if x != nil {
 		return x.Stale
+	}
+	return false
+}
+
+func (x *ExportRequest) GetWithSecrets() bool {
+	if x != nil {
+		return x.WithSecrets
 	}
 	return false
 }
@@ -922,7 +1038,7 @@ type ResolveMTRequest struct {
 
 func (x *ResolveMTRequest) Reset() {
 	*x = ResolveMTRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[12]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1050,7 @@ func (x *ResolveMTRequest) String() string {
 func (*ResolveMTRequest) ProtoMessage() {}
 
 func (x *ResolveMTRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[12]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1063,7 @@ func (x *ResolveMTRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveMTRequest.ProtoReflect.Descriptor instead.
 func (*ResolveMTRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{12}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResolveMTRequest) GetMsisdn() string {
@@ -976,7 +1092,7 @@ type ResolveMTResponse struct {
 
 func (x *ResolveMTResponse) Reset() {
 	*x = ResolveMTResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[13]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1104,7 @@ func (x *ResolveMTResponse) String() string {
 func (*ResolveMTResponse) ProtoMessage() {}
 
 func (x *ResolveMTResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[13]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1117,7 @@ func (x *ResolveMTResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveMTResponse.ProtoReflect.Descriptor instead.
 func (*ResolveMTResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{13}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResolveMTResponse) GetGateway() *Gateway {
@@ -1046,7 +1162,7 @@ type ResolveMORequest struct {
 
 func (x *ResolveMORequest) Reset() {
 	*x = ResolveMORequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[14]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1174,7 @@ func (x *ResolveMORequest) String() string {
 func (*ResolveMORequest) ProtoMessage() {}
 
 func (x *ResolveMORequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[14]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1187,7 @@ func (x *ResolveMORequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveMORequest.ProtoReflect.Descriptor instead.
 func (*ResolveMORequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{14}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveMORequest) GetServiceCode() string {
@@ -1114,7 +1230,7 @@ type ResolveMOResponse struct {
 
 func (x *ResolveMOResponse) Reset() {
 	*x = ResolveMOResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[15]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1242,7 @@ func (x *ResolveMOResponse) String() string {
 func (*ResolveMOResponse) ProtoMessage() {}
 
 func (x *ResolveMOResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[15]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1255,7 @@ func (x *ResolveMOResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveMOResponse.ProtoReflect.Descriptor instead.
 func (*ResolveMOResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{15}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolveMOResponse) GetSp() *SP {
@@ -1174,13 +1290,14 @@ type GetSPRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SpId          string                 `protobuf:"bytes,1,opt,name=sp_id,json=spId,proto3" json:"sp_id,omitempty"`
 	Stale         bool                   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	WithSecrets   bool                   `protobuf:"varint,3,opt,name=with_secrets,json=withSecrets,proto3" json:"with_secrets,omitempty"` // include the account's secret (see SPAccount)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSPRequest) Reset() {
 	*x = GetSPRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[16]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1309,7 @@ func (x *GetSPRequest) String() string {
 func (*GetSPRequest) ProtoMessage() {}
 
 func (x *GetSPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[16]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1322,7 @@ func (x *GetSPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSPRequest.ProtoReflect.Descriptor instead.
 func (*GetSPRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{16}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSPRequest) GetSpId() string {
@@ -1222,18 +1339,28 @@ func (x *GetSPRequest) GetStale() bool {
 	return false
 }
 
+func (x *GetSPRequest) GetWithSecrets() bool {
+	if x != nil {
+		return x.WithSecrets
+	}
+	return false
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resume after this revision. 0, or a revision older than the node's
 	// retained history, starts with a full snapshot.
-	FromRevision  uint64 `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	FromRevision uint64 `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	// with_secrets asks for SP account secrets (see SPAccount); refused with
+	// FAILED_PRECONDITION over a connection that is neither TLS nor loopback.
+	WithSecrets   bool `protobuf:"varint,2,opt,name=with_secrets,json=withSecrets,proto3" json:"with_secrets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[17]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1372,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[17]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1385,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{17}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchRequest) GetFromRevision() uint64 {
@@ -1266,6 +1393,13 @@ func (x *WatchRequest) GetFromRevision() uint64 {
 		return x.FromRevision
 	}
 	return 0
+}
+
+func (x *WatchRequest) GetWithSecrets() bool {
+	if x != nil {
+		return x.WithSecrets
+	}
+	return false
 }
 
 // WatchEvent is either part of a snapshot or one committed batch.
@@ -1293,7 +1427,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[18]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1439,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[18]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1452,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{18}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchEvent) GetRevision() uint64 {
@@ -1374,7 +1508,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[19]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1520,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[19]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1533,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{19}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Member) GetId() string {
@@ -1459,7 +1593,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[20]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1605,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[20]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1618,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{20}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{21}
 }
 
 type ClusterStatusResponse struct {
@@ -1505,7 +1639,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[21]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1651,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[21]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1664,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{21}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*Member {
@@ -1597,7 +1731,7 @@ type NodeStatusRequest struct {
 
 func (x *NodeStatusRequest) Reset() {
 	*x = NodeStatusRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1743,7 @@ func (x *NodeStatusRequest) String() string {
 func (*NodeStatusRequest) ProtoMessage() {}
 
 func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[22]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1756,7 @@ func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{22}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{23}
 }
 
 // NodeStatusResponse is one node's own view, never forwarded. Nodes at the same
@@ -1647,7 +1781,7 @@ type NodeStatusResponse struct {
 
 func (x *NodeStatusResponse) Reset() {
 	*x = NodeStatusResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1793,7 @@ func (x *NodeStatusResponse) String() string {
 func (*NodeStatusResponse) ProtoMessage() {}
 
 func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[23]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1806,7 @@ func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{23}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeStatusResponse) GetNodeId() string {
@@ -1742,7 +1876,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1888,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[24]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1901,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{24}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -1799,7 +1933,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1945,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[25]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1958,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{25}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{26}
 }
 
 type RemoveRequest struct {
@@ -1836,7 +1970,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1982,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[26]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1995,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{26}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -1879,7 +2013,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +2025,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gns_gnspb_gns_proto_msgTypes[27]
+	mi := &file_gns_gnspb_gns_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2038,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{27}
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{28}
 }
 
 var File_gns_gnspb_gns_proto protoreflect.FileDescriptor
@@ -1934,7 +2068,7 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\agateway\x18\x03 \x01(\tR\agateway\"<\n" +
 	"\vServiceCode\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x19\n" +
-	"\broute_id\x18\x02 \x01(\rR\arouteId\"\xa3\x02\n" +
+	"\broute_id\x18\x02 \x01(\rR\arouteId\"\xd7\x02\n" +
 	"\x02SP\x12\x13\n" +
 	"\x05sp_id\x18\x01 \x01(\tR\x04spId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12?\n" +
@@ -1944,7 +2078,18 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\x0fdefault_gateway\x18\x06 \x01(\tR\x0edefaultGateway\x128\n" +
 	"\n" +
 	"partitions\x18\a \x03(\v2\x18.tandem.gns.v1.PartitionR\n" +
-	"partitions\"\x80\x03\n" +
+	"partitions\x122\n" +
+	"\aaccount\x18\b \x01(\v2\x18.tandem.gns.v1.SPAccountR\aaccount\"\xe5\x01\n" +
+	"\tSPAccount\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
+	"\vallowed_ips\x18\x02 \x03(\tR\n" +
+	"allowedIps\x12'\n" +
+	"\x0fmax_connections\x18\x03 \x01(\rR\x0emaxConnections\x12\x16\n" +
+	"\x06window\x18\x04 \x01(\rR\x06window\x12\x1f\n" +
+	"\vsubmit_rate\x18\x05 \x01(\x01R\n" +
+	"submitRate\x12\x14\n" +
+	"\x05burst\x18\x06 \x01(\rR\x05burst\x12'\n" +
+	"\x0fsecret_withheld\x18\a \x01(\bR\x0esecretWithheld\"\x80\x03\n" +
 	"\x06Change\x129\n" +
 	"\vput_gateway\x18\x01 \x01(\v2\x16.tandem.gns.v1.GatewayH\x00R\n" +
 	"putGateway\x12'\n" +
@@ -1974,9 +2119,10 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\bgateways\x18\x02 \x01(\x04R\bgateways\x12\x10\n" +
 	"\x03sps\x18\x03 \x01(\x04R\x03sps\x12\x1a\n" +
 	"\bsegments\x18\x04 \x01(\x04R\bsegments\x12\x16\n" +
-	"\x06ported\x18\x05 \x01(\x04R\x06ported\"%\n" +
+	"\x06ported\x18\x05 \x01(\x04R\x06ported\"H\n" +
 	"\rExportRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"@\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\x12!\n" +
+	"\fwith_secrets\x18\x02 \x01(\bR\vwithSecrets\"@\n" +
 	"\x10ResolveMTRequest\x12\x16\n" +
 	"\x06msisdn\x18\x01 \x01(\tR\x06msisdn\x12\x14\n" +
 	"\x05stale\x18\x02 \x01(\bR\x05stale\"\xab\x01\n" +
@@ -1994,12 +2140,14 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\x02sp\x18\x01 \x01(\v2\x11.tandem.gns.v1.SPR\x02sp\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\tR\tpartition\x120\n" +
 	"\agateway\x18\x03 \x01(\v2\x16.tandem.gns.v1.GatewayR\agateway\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x04R\brevision\"9\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision\"\\\n" +
 	"\fGetSPRequest\x12\x13\n" +
 	"\x05sp_id\x18\x01 \x01(\tR\x04spId\x12\x14\n" +
-	"\x05stale\x18\x02 \x01(\bR\x05stale\"3\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\x12!\n" +
+	"\fwith_secrets\x18\x03 \x01(\bR\vwithSecrets\"V\n" +
 	"\fWatchRequest\x12#\n" +
-	"\rfrom_revision\x18\x01 \x01(\x04R\ffromRevision\"\xb0\x01\n" +
+	"\rfrom_revision\x18\x01 \x01(\x04R\ffromRevision\x12!\n" +
+	"\fwith_secrets\x18\x02 \x01(\bR\vwithSecrets\"\xb0\x01\n" +
 	"\n" +
 	"WatchEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1a\n" +
@@ -2069,7 +2217,7 @@ func file_gns_gnspb_gns_proto_rawDescGZIP() []byte {
 	return file_gns_gnspb_gns_proto_rawDescData
 }
 
-var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_gns_gnspb_gns_proto_goTypes = []any{
 	(*Gateway)(nil),               // 0: tandem.gns.v1.Gateway
 	(*Segment)(nil),               // 1: tandem.gns.v1.Segment
@@ -2077,75 +2225,77 @@ var file_gns_gnspb_gns_proto_goTypes = []any{
 	(*Partition)(nil),             // 3: tandem.gns.v1.Partition
 	(*ServiceCode)(nil),           // 4: tandem.gns.v1.ServiceCode
 	(*SP)(nil),                    // 5: tandem.gns.v1.SP
-	(*Change)(nil),                // 6: tandem.gns.v1.Change
-	(*WriteRequest)(nil),          // 7: tandem.gns.v1.WriteRequest
-	(*WriteResponse)(nil),         // 8: tandem.gns.v1.WriteResponse
-	(*TableChunk)(nil),            // 9: tandem.gns.v1.TableChunk
-	(*ImportResponse)(nil),        // 10: tandem.gns.v1.ImportResponse
-	(*ExportRequest)(nil),         // 11: tandem.gns.v1.ExportRequest
-	(*ResolveMTRequest)(nil),      // 12: tandem.gns.v1.ResolveMTRequest
-	(*ResolveMTResponse)(nil),     // 13: tandem.gns.v1.ResolveMTResponse
-	(*ResolveMORequest)(nil),      // 14: tandem.gns.v1.ResolveMORequest
-	(*ResolveMOResponse)(nil),     // 15: tandem.gns.v1.ResolveMOResponse
-	(*GetSPRequest)(nil),          // 16: tandem.gns.v1.GetSPRequest
-	(*WatchRequest)(nil),          // 17: tandem.gns.v1.WatchRequest
-	(*WatchEvent)(nil),            // 18: tandem.gns.v1.WatchEvent
-	(*Member)(nil),                // 19: tandem.gns.v1.Member
-	(*ClusterStatusRequest)(nil),  // 20: tandem.gns.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil), // 21: tandem.gns.v1.ClusterStatusResponse
-	(*NodeStatusRequest)(nil),     // 22: tandem.gns.v1.NodeStatusRequest
-	(*NodeStatusResponse)(nil),    // 23: tandem.gns.v1.NodeStatusResponse
-	(*JoinRequest)(nil),           // 24: tandem.gns.v1.JoinRequest
-	(*JoinResponse)(nil),          // 25: tandem.gns.v1.JoinResponse
-	(*RemoveRequest)(nil),         // 26: tandem.gns.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 27: tandem.gns.v1.RemoveResponse
+	(*SPAccount)(nil),             // 6: tandem.gns.v1.SPAccount
+	(*Change)(nil),                // 7: tandem.gns.v1.Change
+	(*WriteRequest)(nil),          // 8: tandem.gns.v1.WriteRequest
+	(*WriteResponse)(nil),         // 9: tandem.gns.v1.WriteResponse
+	(*TableChunk)(nil),            // 10: tandem.gns.v1.TableChunk
+	(*ImportResponse)(nil),        // 11: tandem.gns.v1.ImportResponse
+	(*ExportRequest)(nil),         // 12: tandem.gns.v1.ExportRequest
+	(*ResolveMTRequest)(nil),      // 13: tandem.gns.v1.ResolveMTRequest
+	(*ResolveMTResponse)(nil),     // 14: tandem.gns.v1.ResolveMTResponse
+	(*ResolveMORequest)(nil),      // 15: tandem.gns.v1.ResolveMORequest
+	(*ResolveMOResponse)(nil),     // 16: tandem.gns.v1.ResolveMOResponse
+	(*GetSPRequest)(nil),          // 17: tandem.gns.v1.GetSPRequest
+	(*WatchRequest)(nil),          // 18: tandem.gns.v1.WatchRequest
+	(*WatchEvent)(nil),            // 19: tandem.gns.v1.WatchEvent
+	(*Member)(nil),                // 20: tandem.gns.v1.Member
+	(*ClusterStatusRequest)(nil),  // 21: tandem.gns.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil), // 22: tandem.gns.v1.ClusterStatusResponse
+	(*NodeStatusRequest)(nil),     // 23: tandem.gns.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),    // 24: tandem.gns.v1.NodeStatusResponse
+	(*JoinRequest)(nil),           // 25: tandem.gns.v1.JoinRequest
+	(*JoinResponse)(nil),          // 26: tandem.gns.v1.JoinResponse
+	(*RemoveRequest)(nil),         // 27: tandem.gns.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 28: tandem.gns.v1.RemoveResponse
 }
 var file_gns_gnspb_gns_proto_depIdxs = []int32{
 	4,  // 0: tandem.gns.v1.SP.service_codes:type_name -> tandem.gns.v1.ServiceCode
 	3,  // 1: tandem.gns.v1.SP.partitions:type_name -> tandem.gns.v1.Partition
-	0,  // 2: tandem.gns.v1.Change.put_gateway:type_name -> tandem.gns.v1.Gateway
-	1,  // 3: tandem.gns.v1.Change.put_segment:type_name -> tandem.gns.v1.Segment
-	2,  // 4: tandem.gns.v1.Change.put_ported:type_name -> tandem.gns.v1.Ported
-	5,  // 5: tandem.gns.v1.Change.put_sp:type_name -> tandem.gns.v1.SP
-	6,  // 6: tandem.gns.v1.WriteRequest.changes:type_name -> tandem.gns.v1.Change
-	0,  // 7: tandem.gns.v1.TableChunk.gateways:type_name -> tandem.gns.v1.Gateway
-	5,  // 8: tandem.gns.v1.TableChunk.sps:type_name -> tandem.gns.v1.SP
-	1,  // 9: tandem.gns.v1.TableChunk.segments:type_name -> tandem.gns.v1.Segment
-	2,  // 10: tandem.gns.v1.TableChunk.ported:type_name -> tandem.gns.v1.Ported
-	0,  // 11: tandem.gns.v1.ResolveMTResponse.gateway:type_name -> tandem.gns.v1.Gateway
-	1,  // 12: tandem.gns.v1.ResolveMTResponse.segment:type_name -> tandem.gns.v1.Segment
-	5,  // 13: tandem.gns.v1.ResolveMOResponse.sp:type_name -> tandem.gns.v1.SP
-	0,  // 14: tandem.gns.v1.ResolveMOResponse.gateway:type_name -> tandem.gns.v1.Gateway
-	6,  // 15: tandem.gns.v1.WatchEvent.changes:type_name -> tandem.gns.v1.Change
-	23, // 16: tandem.gns.v1.Member.status:type_name -> tandem.gns.v1.NodeStatusResponse
-	19, // 17: tandem.gns.v1.ClusterStatusResponse.members:type_name -> tandem.gns.v1.Member
-	7,  // 18: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
-	9,  // 19: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
-	11, // 20: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
-	12, // 21: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
-	14, // 22: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
-	16, // 23: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
-	17, // 24: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
-	20, // 25: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
-	22, // 26: tandem.gns.v1.GNS.NodeStatus:input_type -> tandem.gns.v1.NodeStatusRequest
-	24, // 27: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
-	26, // 28: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
-	8,  // 29: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
-	10, // 30: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
-	9,  // 31: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
-	13, // 32: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
-	15, // 33: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
-	5,  // 34: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
-	18, // 35: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
-	21, // 36: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
-	23, // 37: tandem.gns.v1.GNS.NodeStatus:output_type -> tandem.gns.v1.NodeStatusResponse
-	25, // 38: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
-	27, // 39: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
-	29, // [29:40] is the sub-list for method output_type
-	18, // [18:29] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	6,  // 2: tandem.gns.v1.SP.account:type_name -> tandem.gns.v1.SPAccount
+	0,  // 3: tandem.gns.v1.Change.put_gateway:type_name -> tandem.gns.v1.Gateway
+	1,  // 4: tandem.gns.v1.Change.put_segment:type_name -> tandem.gns.v1.Segment
+	2,  // 5: tandem.gns.v1.Change.put_ported:type_name -> tandem.gns.v1.Ported
+	5,  // 6: tandem.gns.v1.Change.put_sp:type_name -> tandem.gns.v1.SP
+	7,  // 7: tandem.gns.v1.WriteRequest.changes:type_name -> tandem.gns.v1.Change
+	0,  // 8: tandem.gns.v1.TableChunk.gateways:type_name -> tandem.gns.v1.Gateway
+	5,  // 9: tandem.gns.v1.TableChunk.sps:type_name -> tandem.gns.v1.SP
+	1,  // 10: tandem.gns.v1.TableChunk.segments:type_name -> tandem.gns.v1.Segment
+	2,  // 11: tandem.gns.v1.TableChunk.ported:type_name -> tandem.gns.v1.Ported
+	0,  // 12: tandem.gns.v1.ResolveMTResponse.gateway:type_name -> tandem.gns.v1.Gateway
+	1,  // 13: tandem.gns.v1.ResolveMTResponse.segment:type_name -> tandem.gns.v1.Segment
+	5,  // 14: tandem.gns.v1.ResolveMOResponse.sp:type_name -> tandem.gns.v1.SP
+	0,  // 15: tandem.gns.v1.ResolveMOResponse.gateway:type_name -> tandem.gns.v1.Gateway
+	7,  // 16: tandem.gns.v1.WatchEvent.changes:type_name -> tandem.gns.v1.Change
+	24, // 17: tandem.gns.v1.Member.status:type_name -> tandem.gns.v1.NodeStatusResponse
+	20, // 18: tandem.gns.v1.ClusterStatusResponse.members:type_name -> tandem.gns.v1.Member
+	8,  // 19: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
+	10, // 20: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
+	12, // 21: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
+	13, // 22: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
+	15, // 23: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
+	17, // 24: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
+	18, // 25: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
+	21, // 26: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
+	23, // 27: tandem.gns.v1.GNS.NodeStatus:input_type -> tandem.gns.v1.NodeStatusRequest
+	25, // 28: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
+	27, // 29: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
+	9,  // 30: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
+	11, // 31: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
+	10, // 32: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
+	14, // 33: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
+	16, // 34: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
+	5,  // 35: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
+	19, // 36: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
+	22, // 37: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
+	24, // 38: tandem.gns.v1.GNS.NodeStatus:output_type -> tandem.gns.v1.NodeStatusResponse
+	26, // 39: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
+	28, // 40: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
+	30, // [30:41] is the sub-list for method output_type
+	19, // [19:30] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_gns_gnspb_gns_proto_init() }
@@ -2153,7 +2303,7 @@ func file_gns_gnspb_gns_proto_init() {
 	if File_gns_gnspb_gns_proto != nil {
 		return
 	}
-	file_gns_gnspb_gns_proto_msgTypes[6].OneofWrappers = []any{
+	file_gns_gnspb_gns_proto_msgTypes[7].OneofWrappers = []any{
 		(*Change_PutGateway)(nil),
 		(*Change_DeleteGateway)(nil),
 		(*Change_PutSegment)(nil),
@@ -2169,7 +2319,7 @@ func file_gns_gnspb_gns_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gns_gnspb_gns_proto_rawDesc), len(file_gns_gnspb_gns_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
