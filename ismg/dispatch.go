@@ -39,7 +39,7 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 	n := lr.n
 	var wg sync.WaitGroup
 	lr.work, lr.quit = make(chan submitJob), make(chan struct{})
-	lr.marked = make(chan markedBatch, cap(lr.durable))
+	lr.marked = make(chan markedBatch, lr.durable.size)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -70,9 +70,7 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 			return nil
 		}
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), free)
-		for range free - len(items) {
-			lr.releaseSlots()
-		}
+		lr.durable.put(free - len(items))
 		if err != nil {
 			n.log.Error("lease", LogKeyQueue, lr.q.queue(), LogKeyErr, err)
 			return err
@@ -97,25 +95,10 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 // and so the group commits, smaller (ismg CPU per MT 86 → 110 µs).
 const markDepth = 1
 
-// acquire takes a durable slot, waiting for the first, then as many more
-// as are free at once. It returns how many, or false when ctx ends.
+// acquire takes every free durable slot, waiting for the first. It
+// returns how many, or false when ctx ends.
 func (lr *linkRuntime) acquire(ctx context.Context) (int, bool) {
-	select {
-	case lr.durable <- struct{}{}:
-	case <-ctx.Done():
-		return 0, false
-	}
-	free := 1
-	for free < cap(lr.durable) {
-		select {
-		case lr.durable <- struct{}{}:
-			free++
-			continue
-		default:
-		}
-		break
-	}
-	return free, true
+	return lr.durable.takeAll(ctx)
 }
 
 // takeWindow waits for a window slot for the next submit_sm; the sender
@@ -139,22 +122,11 @@ func (lr *linkRuntime) freeWindow() {
 }
 
 // releaseSlots gives back the durable slot of an MT that was never sent.
-func (lr *linkRuntime) releaseSlots() { <-lr.durable }
+func (lr *linkRuntime) releaseSlots() { lr.durable.put(1) }
 
 // drain waits until every MT the dispatcher leased has settled (all
 // durable slots free), or hard ends.
-func (lr *linkRuntime) drain(hard context.Context) {
-	for range cap(lr.durable) {
-		select {
-		case lr.durable <- struct{}{}:
-		case <-hard.Done():
-			return
-		}
-	}
-	for range cap(lr.durable) {
-		<-lr.durable
-	}
-}
+func (lr *linkRuntime) drain(hard context.Context) { lr.durable.waitAll(hard) }
 
 // markedBatch is a leased batch whose in-flight record is durable.
 type markedBatch struct {
@@ -296,7 +268,7 @@ func (lr *linkRuntime) spawn(j submitJob, hard context.Context, wg *sync.WaitGro
 		for {
 			lr.submitOne(hard, j.it, &j.r)
 			lr.n.inflightDone(j.b)
-			<-lr.durable
+			lr.durable.put(1)
 			j = submitJob{}
 			select {
 			case j = <-lr.work:

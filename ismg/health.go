@@ -77,7 +77,7 @@ func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
 		busy, secs := lr.busy.read()
 		ch <- prometheus.MustNewConstMetric(descWindowBusy, prometheus.GaugeValue, float64(busy), name)
 		ch <- prometheus.MustNewConstMetric(descBusySeconds, prometheus.CounterValue, secs, name)
-		ch <- prometheus.MustNewConstMetric(descUnsettled, prometheus.GaugeValue, float64(len(lr.durable)), name)
-		ch <- prometheus.MustNewConstMetric(descResendBound, prometheus.GaugeValue, float64(cap(lr.durable)), name)
+		ch <- prometheus.MustNewConstMetric(descUnsettled, prometheus.GaugeValue, float64(lr.durable.inUse()), name)
+		ch <- prometheus.MustNewConstMetric(descResendBound, prometheus.GaugeValue, float64(lr.durable.size), name)
 	}
 }

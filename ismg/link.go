@@ -40,9 +40,10 @@ type linkRuntime struct {
 
 	// The dispatcher's slots (dispatch.go): window, one per submit_sm that
 	// may be outstanding (binds × window); durable, one per MT leased and
-	// not yet durably settled (twice as many: the crash-resend bound).
-	window, durable chan struct{}
-	busy            busyMeter // window slots in use, integrated over time
+	// not yet durably settled (resend_bound: the crash-resend bound).
+	window  chan struct{}
+	durable *slots
+	busy    busyMeter // window slots in use, integrated over time
 
 	// Owned by dispatch: the sender takes marked batches from marked; idle
 	// submit goroutines take work from work; both leave when quit closes.
@@ -94,7 +95,7 @@ func newLinkRuntime(n *Node, c SMSCLinkConfig, dial func(ctx context.Context, ne
 	if bound < lr.cap { // a config that skipped LoadConfig's defaults
 		bound = defaultResendFactor * lr.cap
 	}
-	lr.window, lr.durable = make(chan struct{}, lr.cap), make(chan struct{}, bound)
+	lr.window, lr.durable = make(chan struct{}, lr.cap), newSlots(bound)
 	lr.ref.Store(rand.Uint32())
 	lr.idx.init()
 	lr.mMatched = n.m.Receipts.WithLabelValues(c.Name, "matched")

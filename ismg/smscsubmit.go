@@ -87,7 +87,7 @@ func (a *asyncSubmit) committed(err error) {
 // finish frees the MT's durable slot: its outcome is durable.
 func (a *asyncSubmit) finish() {
 	a.lr.n.inflightDone(a.j.b)
-	<-a.lr.durable
+	a.lr.durable.put(1)
 }
 
 // awaitOp records the SMSC ids in r, registers them as pending and
