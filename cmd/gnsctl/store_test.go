@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ func TestStoreList(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &ls) != nil || len(ls) != 1 || ls[0]["holder"] != "001001-a" {
 		t.Fatalf("store list -o json: exit %d %s", code, out)
 	}
-	if want := strconv.FormatUint(l.GetLease().GetToken(), 10); ls[0]["token"] != want {
-		t.Fatalf("token in %v, want %s", ls[0], want)
+	if want := float64(l.GetLease().GetToken()); ls[0]["token"] != want {
+		t.Fatalf("token in %v, want %v", ls[0], want)
 	}
 }
