@@ -79,6 +79,8 @@ type haMetrics struct {
 	pending   *prometheus.GaugeVec
 	drained   *prometheus.CounterVec
 	fenced    prometheus.Counter
+	resends   *prometheus.CounterVec // adopted stores' MTs in flight at the owner's death, sent again
+	repeats   *prometheus.CounterVec // adopted stores' DELIVERs in flight at the owner's death, sent again
 }
 
 func newHAMetrics(reg prometheus.Registerer) *haMetrics {
@@ -94,7 +96,11 @@ func newHAMetrics(reg prometheus.Registerer) *haMetrics {
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "ismg_ha_fenced_total",
 			Help: "Store leases this node lost while serving from the store."}),
 	}
-	reg.MustRegister(m.leaseHeld, m.adopted, m.pending, m.drained, m.fenced)
+	m.resends = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ismg_ha_adopted_resends_total",
+		Help: "MTs an adopted store had in flight to the SMSC when its node died, sent again (possible duplicates)."}, []string{"store"})
+	m.repeats = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ismg_ha_adopted_report_repeats_total",
+		Help: "DELIVERs an adopted store had in flight to its SP when its node died, sent again."}, []string{"store"})
+	reg.MustRegister(m.leaseHeld, m.adopted, m.pending, m.drained, m.fenced, m.resends, m.repeats)
 	return m
 }
 
@@ -263,13 +269,19 @@ func (n *Node) adopt(ctx context.Context, store string, force bool) (*adoption, 
 		return nil, fmt.Errorf("ismg: adopt store %s: %w", store, err)
 	}
 	lease.onState = ha.leaseGauge(store)
+	// The adopted node's own metrics stay in a registry of their own (its
+	// names would collide with ours); what matters is copied out here.
+	reg := prometheus.NewRegistry()
 	an, err := New(adoptedConfig(sc), WithLogger(n.log.With("adopted_store", store)),
-		WithRegistry(prometheus.NewRegistry()), withHost(n, lease))
+		WithRegistry(reg), withHost(n, lease))
 	if err != nil {
 		// Leave the lease to lapse rather than release it: the store may
 		// be half-read, and no one else should take it before a look.
 		return nil, fmt.Errorf("ismg: adopt store %s: open: %w", store, err)
 	}
+	// Recovery (in New) counted what the dead node had in flight.
+	ha.m.resends.WithLabelValues(store).Add(sumCounter(reg, "ismg_smsc_resends_total"))
+	ha.m.repeats.WithLabelValues(store).Add(sumCounter(reg, "ismg_sp_report_repeats_total"))
 	a.lease.Store(lease)
 	a.node.Store(an)
 	a.drained.Store(0)
@@ -384,4 +396,21 @@ func (n *Node) hostSP(id string) *spRuntime {
 		return nil
 	}
 	return (*n.ha.host.sps.Load())[id]
+}
+
+// sumCounter adds up every series of a counter in g.
+func sumCounter(g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
