@@ -2,8 +2,10 @@ package ismg
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,6 +208,24 @@ func TestHAKillAdopt(t *testing.T) {
 	waitfor.Within(t, 20*time.Second, "a adopts b's store", func() bool {
 		return metric(t, a.httpAddr, "ismg_ha_adopted_stores") == 1
 	})
+	// The console shows who owns b's store now.
+	var st struct {
+		Stores []StoreView `json:"stores"`
+	}
+	resp, err := http.Get("http://" + a.httpAddr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Stores) != 2 || st.Stores[0] != (StoreView{StoreID: "001001-a", Role: "own", State: "held", Holder: "a",
+		Token: st.Stores[0].Token, Expires: st.Stores[0].Expires, Pending: st.Stores[0].Pending}) ||
+		st.Stores[1].StoreID != "001001-b" || st.Stores[1].Holder != "a" || st.Stores[1].State != adoptDraining {
+		t.Fatalf("console stores: %+v", st.Stores)
+	}
 	// Every acked message reaches the SMSC, b's through b's account.
 	var count map[string]int
 	waitfor.Within(t, 30*time.Second, "every acked MT at the SMSC", func() bool {
