@@ -207,6 +207,9 @@ func checkHolder(c leaseCmd, cur storeLease, held bool, now int64) error {
 // writeLeases appends the lease section of a snapshot: the clock, the
 // count, then each lease.
 func writeLeases(w io.Writer, t *leaseTable) error {
+	if t == nil {
+		t = emptyLeases
+	}
 	b := binary.AppendUvarint(nil, uint64(t.clock))
 	ls := t.sorted()
 	b = binary.AppendUvarint(b, uint64(len(ls)))
