@@ -199,7 +199,9 @@ func (n *Node) pollLeases(ctx context.Context) error {
 			ha.last.Store(r)
 			for _, l := range r.GetLeases() {
 				a := ha.adoptions[l.GetStoreId()]
-				if a == nil || a.src.Manual || l.GetHolder() == ha.cfg.Node {
+				// A lease in our own name that lapsed is adopted too: it is
+				// one this node held while draining before a restart.
+				if a == nil || a.src.Manual {
 					continue
 				}
 				// A released store may be taken again once its owner,
