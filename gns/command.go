@@ -19,6 +19,7 @@ const (
 	cmdImportCommit cmdType = 4 // the staged table becomes current
 	cmdImportAbort  cmdType = 5 // drop the staged table
 	cmdMember       cmdType = 6 // node id → gRPC address (empty: forget)
+	cmdLease        cmdType = 7 // a store lease operation (lease.go)
 )
 
 func (t cmdType) String() string {
@@ -35,6 +36,8 @@ func (t cmdType) String() string {
 		return "import_abort"
 	case cmdMember:
 		return "member"
+	case cmdLease:
+		return "lease"
 	}
 	return fmt.Sprintf("cmd(%d)", byte(t))
 }

@@ -48,6 +48,8 @@ func (n *Node) toStatus(err error) error {
 		code = codes.ResourceExhausted
 	case errors.Is(err, ErrImportAborted):
 		code = codes.Aborted
+	case errors.Is(err, ErrLeaseHeld), errors.Is(err, ErrLeaseLost):
+		code = codes.FailedPrecondition
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

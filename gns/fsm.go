@@ -23,8 +23,10 @@ import (
 // no longer staged: a newer import began, it was aborted, or it never began.
 var ErrImportAborted = errors.New("gns: table import aborted")
 
-// snapVersion is the first byte of a persisted FSM snapshot.
-const snapVersion byte = 1
+// snapVersion is the first byte of a persisted FSM snapshot. Version 2
+// adds the store leases after the table (lease.go); version 1 is still
+// read (no leases).
+const snapVersion byte = 2
 
 // staging is a table import in progress: its chunks as encoded, decoded
 // only at commit. chunks only grows, so a snapshot can share it by capping
@@ -49,6 +51,8 @@ type fsm struct {
 	members atomic.Pointer[map[string]string]
 	staged  *staging
 	onApply func(cmdType) // metrics; may be nil
+	// leases are the store leases (lease.go), replaced, never modified.
+	leases atomic.Pointer[leaseTable]
 
 	mu        sync.Mutex // guards applied and appliedCh
 	applied   uint64     // Raft index of the last entry this FSM applied
@@ -61,6 +65,7 @@ func newFSM(log *slog.Logger, h *hub) *fsm {
 	f.table.Store(t)
 	f.digest.Store(wholeTableDigest(t))
 	f.members.Store(&map[string]string{})
+	f.leases.Store(emptyLeases)
 	h.reset(t)
 	return f
 }
@@ -70,6 +75,13 @@ func newFSM(log *slog.Logger, h *hub) *fsm {
 // commands, or an error when the command was rejected (deterministically, on
 // every node).
 func (f *fsm) Apply(l *raft.Log) any {
+	if len(l.Data) > 0 && cmdType(l.Data[0]) == cmdLease {
+		defer f.setApplied(l.Index)
+		if f.onApply != nil {
+			f.onApply(cmdLease)
+		}
+		return f.applyLease(l.Data, l.Index)
+	}
 	c, err := decodeCommand(l.Data)
 	if errors.Is(err, errUnknownType) {
 		// A command from a newer version: skipping it would make this node
@@ -195,6 +207,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		applied: f.appliedIndex(),
 		table:   f.table.Load(),
 		members: *f.members.Load(),
+		leases:  f.leases.Load(),
 	}
 	if st := f.staged; st != nil {
 		s.stagedID = st.id
@@ -209,11 +222,13 @@ type fsmSnap struct {
 	members  map[string]string
 	stagedID uint64
 	staged   [][]byte // encoded chunks
+	leases   *leaseTable
 }
 
 // Persist writes: version, applied index, members, the staged import (its
 // id, 0 for none, then the count of its chunks and each length-prefixed),
-// then the table in routing's snapshot format. The staged import is part of the
+// then the store leases (version 2, lease.go), then the table in routing's
+// snapshot format. The staged import is part of the
 // state: a node restoring mid-import must still be able to commit it.
 func (s *fsmSnap) Persist(sink raft.SnapshotSink) error {
 	err := s.write(sink)
@@ -246,6 +261,11 @@ func (s *fsmSnap) write(w io.Writer) error {
 	if _, err := bw.Write(b); err != nil {
 		return err
 	}
+	// The leases go before the table: routing's reader buffers ahead, so
+	// nothing can follow the table.
+	if err := writeLeases(bw, s.leases); err != nil {
+		return err
+	}
 	if err := s.table.WriteSnapshot(bw); err != nil {
 		return err
 	}
@@ -262,6 +282,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("gns: restore snapshot: %w", err)
 	}
 	f.members.Store(&s.members)
+	f.leases.Store(s.leases)
 	f.staged = nil
 	if s.stagedID != 0 {
 		f.staged = &staging{id: s.stagedID, chunks: s.staged}
@@ -278,10 +299,10 @@ func readFSMSnap(br *bufio.Reader) (*fsmSnap, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != snapVersion {
+	if v != snapVersion && v != 1 {
 		return nil, fmt.Errorf("%w: snapshot version %d, want %d", errBadCommand, v, snapVersion)
 	}
-	s := &fsmSnap{members: map[string]string{}}
+	s := &fsmSnap{members: map[string]string{}, leases: emptyLeases}
 	if s.applied, err = binary.ReadUvarint(br); err != nil {
 		return nil, err
 	}
@@ -320,6 +341,11 @@ func readFSMSnap(br *bufio.Reader) (*fsmSnap, error) {
 				return nil, err
 			}
 			s.staged = append(s.staged, ch)
+		}
+	}
+	if v >= 2 {
+		if s.leases, err = readLeases(br); err != nil {
+			return nil, err
 		}
 	}
 	if s.table, err = routing.ReadSnapshot(br); err != nil {

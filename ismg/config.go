@@ -39,6 +39,7 @@ type Config struct {
 	SPs        []SPAccount      `yaml:"sps"`
 	SMSCs      []SMSCLinkConfig `yaml:"smsc"`
 	Admin      AdminConfig      `yaml:"admin"` // the admin API (adminconfig.go)
+	HA         *HAConfig        `yaml:"ha"`    // region HA: store lease and adoption (haconfig.go)
 
 	// path is where the file was read from; relative paths in it resolve
 	// against its folder.

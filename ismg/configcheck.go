@@ -21,6 +21,7 @@ func (c *Config) Validate() error {
 	c.checkSMSCs(p.bad)
 	c.checkFederation(p.bad)
 	c.checkAdmin(p.bad)
+	c.checkHA(p.bad)
 	if len(p.list) > 0 {
 		return &ConfigError{Problems: p.list}
 	}

@@ -69,6 +69,13 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 		if !ok {
 			return nil
 		}
+		if n.fenced() {
+			// The store's lease is gone (lease.go): not one more MT.
+			for range free {
+				lr.releaseSlots()
+			}
+			return errFenced
+		}
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), free)
 		lr.durable.put(free - len(items))
 		if err != nil {

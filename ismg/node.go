@@ -37,6 +37,8 @@ type options struct {
 	smscDial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	noSync     bool
 	level      *slog.LevelVar // WithLogLevel (admin.go)
+	host       *Node          // withHost (adopt.go): an adopted store run for host
+	hostLease  *heldLease
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -137,6 +139,7 @@ type Node struct {
 	storeBad   atomic.Bool
 	billingBad atomic.Bool
 
+	ha      haState      // region HA: store lease and adoption (adopt.go)
 	console consoleState // the web console, /status, /trace (console.go)
 	adm     adminState   // the admin API's state (admin.go)
 }
@@ -170,6 +173,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("ismg: data_dir: %w", err)
 	}
 	if err := n.openRoutes(o.routes, o); err != nil {
+		return nil, err
+	}
+	if err := n.openHA(o); err != nil {
+		n.closeResources()
 		return nil, err
 	}
 	if err := n.openDurable(o); err != nil {
@@ -344,6 +351,7 @@ func (n *Node) closeResources() {
 		n.members.Close()
 	}
 	n.closeAdmin()
+	n.ha.close()
 }
 
 // Run serves until ctx is done, then stops gracefully: stop accepting,
@@ -397,6 +405,7 @@ func (n *Node) Run(ctx context.Context) error {
 		lr := n.links[name]
 		g.Go(func() error { return lr.dispatch(gctx, hard) })
 	}
+	g.Go(func() error { return n.runHA(gctx) })
 	g.Go(func() error { return n.sweepAwait(gctx) })
 	g.Go(func() error { return n.followGNSAccounts(gctx) })
 	g.Go(func() error { return n.sweepOrphans(gctx) })
@@ -504,6 +513,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.cdr.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ismg: close billing: %w", err)
 	}
+	n.ha.close()
 	n.log.Info("ismg stopped")
 	return runErr
 }

@@ -97,6 +97,9 @@ func (sp *spRuntime) removeSession(s *cmpp.Session) {
 // pick returns a live session round robin (nil if none) and the channel
 // closed on the next change of the session set.
 func (sp *spRuntime) pick() (*cmpp.Session, <-chan struct{}) {
+	if h := sp.n.hostSP(sp.id); h != nil {
+		return h.pick() // an adopted store delivers to the host's SPs (adopt.go)
+	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	for range sp.sessions {

@@ -33,6 +33,7 @@ type Status struct {
 	SMSCLinks  []StatusLink    `json:"smsc_links"`
 	SPs        []StatusSP      `json:"sps"`
 	Queues     []StatusQueue   `json:"queues"`
+	Stores     []StoreView     `json:"stores"` // region HA: own and adoptable stores, their owners (adoptadmin.go)
 	Rates      StatusRates     `json:"rates"`
 	RecentLogs []LogRecord     `json:"recent_errors"` // warn and error records, newest first
 }
@@ -204,7 +205,7 @@ func (n *Node) Status(ctx context.Context) Status {
 			Version: bi.Version, Revision: bi.Revision, GoVersion: bi.GoVersion,
 			Started: n.console.started, UptimeSeconds: now.Sub(n.console.started).Seconds(), Now: now},
 		Gateways: []StatusGateway{}, Peers: []StatusPeer{}, Members: []StatusMember{}, SMSCLinks: []StatusLink{},
-		SPs: []StatusSP{}, Queues: []StatusQueue{},
+		SPs: []StatusSP{}, Queues: []StatusQueue{}, Stores: append([]StoreView{}, n.Stores()...),
 	}
 	probs := n.healthProblems()
 	st.Health = StatusHealth{OK: len(probs) == 0, Problems: append([]string{}, probs...)}

@@ -73,7 +73,7 @@ func newRoot(c *ctl) *cobra.Command {
 
 	root.AddCommand(
 		tableCmd(c), spCmd(c), segmentCmd(c), gatewayCmd(c), portedCmd(c),
-		routeCmd(c), clusterCmd(c), watchCmd(c),
+		routeCmd(c), clusterCmd(c), watchCmd(c), storeCmd(c),
 	)
 	return root
 }

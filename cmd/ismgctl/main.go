@@ -211,6 +211,6 @@ func newRoot(c *ctl) *cobra.Command {
 	pf.StringVarP(&c.output, "output", "o", "table", "output: table, json or yaml")
 	pf.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long a command waits for its answer")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
-	root.AddCommand(spCmd(c), destCmd(c), linkCmd(c), logLevelCmd(c), drainCmd(c), reloadCmd(c), auditCmd(c), traceCmd(c))
+	root.AddCommand(spCmd(c), destCmd(c), linkCmd(c), logLevelCmd(c), drainCmd(c), reloadCmd(c), auditCmd(c), traceCmd(c), storeCmd(c), adoptCmd(c))
 	return root
 }

@@ -2041,6 +2041,493 @@ func (*RemoveResponse) Descriptor() ([]byte, []int) {
 	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{28}
 }
 
+// StoreLease is the ownership of one ISMG node's durable store (its bbolt
+// queue): the node holding it may serve from the store, no other may.
+// Expiry is decided on the GNS leader's clock, stamped into the Raft log,
+// so every replica agrees on it.
+type StoreLease struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Holder  string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	// token is the Raft index of the grant: the fencing token. It grows with
+	// every grant, so a holder whose token is not the current one has lost
+	// the store.
+	Token           uint64 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	GrantedUnixNano int64  `protobuf:"varint,4,opt,name=granted_unix_nano,json=grantedUnixNano,proto3" json:"granted_unix_nano,omitempty"` // leader time of the grant
+	ExpiresUnixNano int64  `protobuf:"varint,5,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // leader time the lease lapses unless renewed
+	TtlMs           int64  `protobuf:"varint,6,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	RenewedUnixNano int64  `protobuf:"varint,7,opt,name=renewed_unix_nano,json=renewedUnixNano,proto3" json:"renewed_unix_nano,omitempty"` // leader time of the last grant or renewal
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StoreLease) Reset() {
+	*x = StoreLease{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreLease) ProtoMessage() {}
+
+func (x *StoreLease) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreLease.ProtoReflect.Descriptor instead.
+func (*StoreLease) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StoreLease) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *StoreLease) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *StoreLease) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *StoreLease) GetGrantedUnixNano() int64 {
+	if x != nil {
+		return x.GrantedUnixNano
+	}
+	return 0
+}
+
+func (x *StoreLease) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *StoreLease) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *StoreLease) GetRenewedUnixNano() int64 {
+	if x != nil {
+		return x.RenewedUnixNano
+	}
+	return 0
+}
+
+// AcquireStoreLeaseRequest asks for a store. It is granted when nobody
+// holds it, when the holder asks again (a restarted node: a new token), or
+// when the lease lapsed at least min_expired_ms ago (adoption).
+type AcquireStoreLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Holder        string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	MinExpiredMs  int64                  `protobuf:"varint,4,opt,name=min_expired_ms,json=minExpiredMs,proto3" json:"min_expired_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireStoreLeaseRequest) Reset() {
+	*x = AcquireStoreLeaseRequest{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireStoreLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireStoreLeaseRequest) ProtoMessage() {}
+
+func (x *AcquireStoreLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireStoreLeaseRequest.ProtoReflect.Descriptor instead.
+func (*AcquireStoreLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AcquireStoreLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *AcquireStoreLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *AcquireStoreLeaseRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *AcquireStoreLeaseRequest) GetMinExpiredMs() int64 {
+	if x != nil {
+		return x.MinExpiredMs
+	}
+	return 0
+}
+
+// RenewStoreLeaseRequest extends a lease the holder still holds, before it
+// lapses, with the token of its grant; anything else is FAILED_PRECONDITION
+// (the lease is lost: fence).
+type RenewStoreLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Holder        string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	Token         uint64                 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewStoreLeaseRequest) Reset() {
+	*x = RenewStoreLeaseRequest{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewStoreLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewStoreLeaseRequest) ProtoMessage() {}
+
+func (x *RenewStoreLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewStoreLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RenewStoreLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RenewStoreLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *RenewStoreLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *RenewStoreLeaseRequest) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *RenewStoreLeaseRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type ReleaseStoreLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Holder        string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	Token         uint64                 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseStoreLeaseRequest) Reset() {
+	*x = ReleaseStoreLeaseRequest{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseStoreLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseStoreLeaseRequest) ProtoMessage() {}
+
+func (x *ReleaseStoreLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseStoreLeaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseStoreLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ReleaseStoreLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ReleaseStoreLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ReleaseStoreLeaseRequest) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+type StoreLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *StoreLease            `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	NowUnixNano   int64                  `protobuf:"varint,2,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"` // the leader's time stamped into the entry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreLeaseResponse) Reset() {
+	*x = StoreLeaseResponse{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreLeaseResponse) ProtoMessage() {}
+
+func (x *StoreLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreLeaseResponse.ProtoReflect.Descriptor instead.
+func (*StoreLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StoreLeaseResponse) GetLease() *StoreLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *StoreLeaseResponse) GetNowUnixNano() int64 {
+	if x != nil {
+		return x.NowUnixNano
+	}
+	return 0
+}
+
+type ReleaseStoreLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseStoreLeaseResponse) Reset() {
+	*x = ReleaseStoreLeaseResponse{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseStoreLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseStoreLeaseResponse) ProtoMessage() {}
+
+func (x *ReleaseStoreLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseStoreLeaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseStoreLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{34}
+}
+
+type ListStoreLeasesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"` // answer from this node without asking the leader
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStoreLeasesRequest) Reset() {
+	*x = ListStoreLeasesRequest{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStoreLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStoreLeasesRequest) ProtoMessage() {}
+
+func (x *ListStoreLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStoreLeasesRequest.ProtoReflect.Descriptor instead.
+func (*ListStoreLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListStoreLeasesRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ListStoreLeasesResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Leases []*StoreLease          `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"` // sorted by store_id
+	// now_unix_nano is the answering node's clock (not earlier than the last
+	// stamped time), to judge expiry against.
+	NowUnixNano   int64 `protobuf:"varint,2,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStoreLeasesResponse) Reset() {
+	*x = ListStoreLeasesResponse{}
+	mi := &file_gns_gnspb_gns_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStoreLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStoreLeasesResponse) ProtoMessage() {}
+
+func (x *ListStoreLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gns_gnspb_gns_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStoreLeasesResponse.ProtoReflect.Descriptor instead.
+func (*ListStoreLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_gns_gnspb_gns_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListStoreLeasesResponse) GetLeases() []*StoreLease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+func (x *ListStoreLeasesResponse) GetNowUnixNano() int64 {
+	if x != nil {
+		return x.NowUnixNano
+	}
+	return 0
+}
+
 var File_gns_gnspb_gns_proto protoreflect.FileDescriptor
 
 const file_gns_gnspb_gns_proto_rawDesc = "" +
@@ -2190,7 +2677,39 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
-	"\x0eRemoveResponse2\xb1\x06\n" +
+	"\x0eRemoveResponse\"\xf0\x01\n" +
+	"\n" +
+	"StoreLease\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x04R\x05token\x12*\n" +
+	"\x11granted_unix_nano\x18\x04 \x01(\x03R\x0fgrantedUnixNano\x12*\n" +
+	"\x11expires_unix_nano\x18\x05 \x01(\x03R\x0fexpiresUnixNano\x12\x15\n" +
+	"\x06ttl_ms\x18\x06 \x01(\x03R\x05ttlMs\x12*\n" +
+	"\x11renewed_unix_nano\x18\a \x01(\x03R\x0frenewedUnixNano\"\x8a\x01\n" +
+	"\x18AcquireStoreLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12$\n" +
+	"\x0emin_expired_ms\x18\x04 \x01(\x03R\fminExpiredMs\"x\n" +
+	"\x16RenewStoreLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x04R\x05token\x12\x15\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"c\n" +
+	"\x18ReleaseStoreLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x04R\x05token\"i\n" +
+	"\x12StoreLeaseResponse\x12/\n" +
+	"\x05lease\x18\x01 \x01(\v2\x19.tandem.gns.v1.StoreLeaseR\x05lease\x12\"\n" +
+	"\rnow_unix_nano\x18\x02 \x01(\x03R\vnowUnixNano\"\x1b\n" +
+	"\x19ReleaseStoreLeaseResponse\".\n" +
+	"\x16ListStoreLeasesRequest\x12\x14\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"p\n" +
+	"\x17ListStoreLeasesResponse\x121\n" +
+	"\x06leases\x18\x01 \x03(\v2\x19.tandem.gns.v1.StoreLeaseR\x06leases\x12\"\n" +
+	"\rnow_unix_nano\x18\x02 \x01(\x03R\vnowUnixNano2\xb9\t\n" +
 	"\x03GNS\x12B\n" +
 	"\x05Write\x12\x1b.tandem.gns.v1.WriteRequest\x1a\x1c.tandem.gns.v1.WriteResponse\x12I\n" +
 	"\vImportTable\x12\x19.tandem.gns.v1.TableChunk\x1a\x1d.tandem.gns.v1.ImportResponse(\x01\x12H\n" +
@@ -2203,7 +2722,11 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\n" +
 	"NodeStatus\x12 .tandem.gns.v1.NodeStatusRequest\x1a!.tandem.gns.v1.NodeStatusResponse\x12?\n" +
 	"\x04Join\x12\x1a.tandem.gns.v1.JoinRequest\x1a\x1b.tandem.gns.v1.JoinResponse\x12E\n" +
-	"\x06Remove\x12\x1c.tandem.gns.v1.RemoveRequest\x1a\x1d.tandem.gns.v1.RemoveResponseB(Z&github.com/tandem-sms/tandem/gns/gnspbb\x06proto3"
+	"\x06Remove\x12\x1c.tandem.gns.v1.RemoveRequest\x1a\x1d.tandem.gns.v1.RemoveResponse\x12_\n" +
+	"\x11AcquireStoreLease\x12'.tandem.gns.v1.AcquireStoreLeaseRequest\x1a!.tandem.gns.v1.StoreLeaseResponse\x12[\n" +
+	"\x0fRenewStoreLease\x12%.tandem.gns.v1.RenewStoreLeaseRequest\x1a!.tandem.gns.v1.StoreLeaseResponse\x12f\n" +
+	"\x11ReleaseStoreLease\x12'.tandem.gns.v1.ReleaseStoreLeaseRequest\x1a(.tandem.gns.v1.ReleaseStoreLeaseResponse\x12`\n" +
+	"\x0fListStoreLeases\x12%.tandem.gns.v1.ListStoreLeasesRequest\x1a&.tandem.gns.v1.ListStoreLeasesResponseB(Z&github.com/tandem-sms/tandem/gns/gnspbb\x06proto3"
 
 var (
 	file_gns_gnspb_gns_proto_rawDescOnce sync.Once
@@ -2217,37 +2740,45 @@ func file_gns_gnspb_gns_proto_rawDescGZIP() []byte {
 	return file_gns_gnspb_gns_proto_rawDescData
 }
 
-var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_gns_gnspb_gns_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_gns_gnspb_gns_proto_goTypes = []any{
-	(*Gateway)(nil),               // 0: tandem.gns.v1.Gateway
-	(*Segment)(nil),               // 1: tandem.gns.v1.Segment
-	(*Ported)(nil),                // 2: tandem.gns.v1.Ported
-	(*Partition)(nil),             // 3: tandem.gns.v1.Partition
-	(*ServiceCode)(nil),           // 4: tandem.gns.v1.ServiceCode
-	(*SP)(nil),                    // 5: tandem.gns.v1.SP
-	(*SPAccount)(nil),             // 6: tandem.gns.v1.SPAccount
-	(*Change)(nil),                // 7: tandem.gns.v1.Change
-	(*WriteRequest)(nil),          // 8: tandem.gns.v1.WriteRequest
-	(*WriteResponse)(nil),         // 9: tandem.gns.v1.WriteResponse
-	(*TableChunk)(nil),            // 10: tandem.gns.v1.TableChunk
-	(*ImportResponse)(nil),        // 11: tandem.gns.v1.ImportResponse
-	(*ExportRequest)(nil),         // 12: tandem.gns.v1.ExportRequest
-	(*ResolveMTRequest)(nil),      // 13: tandem.gns.v1.ResolveMTRequest
-	(*ResolveMTResponse)(nil),     // 14: tandem.gns.v1.ResolveMTResponse
-	(*ResolveMORequest)(nil),      // 15: tandem.gns.v1.ResolveMORequest
-	(*ResolveMOResponse)(nil),     // 16: tandem.gns.v1.ResolveMOResponse
-	(*GetSPRequest)(nil),          // 17: tandem.gns.v1.GetSPRequest
-	(*WatchRequest)(nil),          // 18: tandem.gns.v1.WatchRequest
-	(*WatchEvent)(nil),            // 19: tandem.gns.v1.WatchEvent
-	(*Member)(nil),                // 20: tandem.gns.v1.Member
-	(*ClusterStatusRequest)(nil),  // 21: tandem.gns.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil), // 22: tandem.gns.v1.ClusterStatusResponse
-	(*NodeStatusRequest)(nil),     // 23: tandem.gns.v1.NodeStatusRequest
-	(*NodeStatusResponse)(nil),    // 24: tandem.gns.v1.NodeStatusResponse
-	(*JoinRequest)(nil),           // 25: tandem.gns.v1.JoinRequest
-	(*JoinResponse)(nil),          // 26: tandem.gns.v1.JoinResponse
-	(*RemoveRequest)(nil),         // 27: tandem.gns.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 28: tandem.gns.v1.RemoveResponse
+	(*Gateway)(nil),                   // 0: tandem.gns.v1.Gateway
+	(*Segment)(nil),                   // 1: tandem.gns.v1.Segment
+	(*Ported)(nil),                    // 2: tandem.gns.v1.Ported
+	(*Partition)(nil),                 // 3: tandem.gns.v1.Partition
+	(*ServiceCode)(nil),               // 4: tandem.gns.v1.ServiceCode
+	(*SP)(nil),                        // 5: tandem.gns.v1.SP
+	(*SPAccount)(nil),                 // 6: tandem.gns.v1.SPAccount
+	(*Change)(nil),                    // 7: tandem.gns.v1.Change
+	(*WriteRequest)(nil),              // 8: tandem.gns.v1.WriteRequest
+	(*WriteResponse)(nil),             // 9: tandem.gns.v1.WriteResponse
+	(*TableChunk)(nil),                // 10: tandem.gns.v1.TableChunk
+	(*ImportResponse)(nil),            // 11: tandem.gns.v1.ImportResponse
+	(*ExportRequest)(nil),             // 12: tandem.gns.v1.ExportRequest
+	(*ResolveMTRequest)(nil),          // 13: tandem.gns.v1.ResolveMTRequest
+	(*ResolveMTResponse)(nil),         // 14: tandem.gns.v1.ResolveMTResponse
+	(*ResolveMORequest)(nil),          // 15: tandem.gns.v1.ResolveMORequest
+	(*ResolveMOResponse)(nil),         // 16: tandem.gns.v1.ResolveMOResponse
+	(*GetSPRequest)(nil),              // 17: tandem.gns.v1.GetSPRequest
+	(*WatchRequest)(nil),              // 18: tandem.gns.v1.WatchRequest
+	(*WatchEvent)(nil),                // 19: tandem.gns.v1.WatchEvent
+	(*Member)(nil),                    // 20: tandem.gns.v1.Member
+	(*ClusterStatusRequest)(nil),      // 21: tandem.gns.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),     // 22: tandem.gns.v1.ClusterStatusResponse
+	(*NodeStatusRequest)(nil),         // 23: tandem.gns.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),        // 24: tandem.gns.v1.NodeStatusResponse
+	(*JoinRequest)(nil),               // 25: tandem.gns.v1.JoinRequest
+	(*JoinResponse)(nil),              // 26: tandem.gns.v1.JoinResponse
+	(*RemoveRequest)(nil),             // 27: tandem.gns.v1.RemoveRequest
+	(*RemoveResponse)(nil),            // 28: tandem.gns.v1.RemoveResponse
+	(*StoreLease)(nil),                // 29: tandem.gns.v1.StoreLease
+	(*AcquireStoreLeaseRequest)(nil),  // 30: tandem.gns.v1.AcquireStoreLeaseRequest
+	(*RenewStoreLeaseRequest)(nil),    // 31: tandem.gns.v1.RenewStoreLeaseRequest
+	(*ReleaseStoreLeaseRequest)(nil),  // 32: tandem.gns.v1.ReleaseStoreLeaseRequest
+	(*StoreLeaseResponse)(nil),        // 33: tandem.gns.v1.StoreLeaseResponse
+	(*ReleaseStoreLeaseResponse)(nil), // 34: tandem.gns.v1.ReleaseStoreLeaseResponse
+	(*ListStoreLeasesRequest)(nil),    // 35: tandem.gns.v1.ListStoreLeasesRequest
+	(*ListStoreLeasesResponse)(nil),   // 36: tandem.gns.v1.ListStoreLeasesResponse
 }
 var file_gns_gnspb_gns_proto_depIdxs = []int32{
 	4,  // 0: tandem.gns.v1.SP.service_codes:type_name -> tandem.gns.v1.ServiceCode
@@ -2269,33 +2800,43 @@ var file_gns_gnspb_gns_proto_depIdxs = []int32{
 	7,  // 16: tandem.gns.v1.WatchEvent.changes:type_name -> tandem.gns.v1.Change
 	24, // 17: tandem.gns.v1.Member.status:type_name -> tandem.gns.v1.NodeStatusResponse
 	20, // 18: tandem.gns.v1.ClusterStatusResponse.members:type_name -> tandem.gns.v1.Member
-	8,  // 19: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
-	10, // 20: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
-	12, // 21: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
-	13, // 22: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
-	15, // 23: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
-	17, // 24: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
-	18, // 25: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
-	21, // 26: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
-	23, // 27: tandem.gns.v1.GNS.NodeStatus:input_type -> tandem.gns.v1.NodeStatusRequest
-	25, // 28: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
-	27, // 29: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
-	9,  // 30: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
-	11, // 31: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
-	10, // 32: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
-	14, // 33: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
-	16, // 34: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
-	5,  // 35: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
-	19, // 36: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
-	22, // 37: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
-	24, // 38: tandem.gns.v1.GNS.NodeStatus:output_type -> tandem.gns.v1.NodeStatusResponse
-	26, // 39: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
-	28, // 40: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	29, // 19: tandem.gns.v1.StoreLeaseResponse.lease:type_name -> tandem.gns.v1.StoreLease
+	29, // 20: tandem.gns.v1.ListStoreLeasesResponse.leases:type_name -> tandem.gns.v1.StoreLease
+	8,  // 21: tandem.gns.v1.GNS.Write:input_type -> tandem.gns.v1.WriteRequest
+	10, // 22: tandem.gns.v1.GNS.ImportTable:input_type -> tandem.gns.v1.TableChunk
+	12, // 23: tandem.gns.v1.GNS.ExportTable:input_type -> tandem.gns.v1.ExportRequest
+	13, // 24: tandem.gns.v1.GNS.ResolveMT:input_type -> tandem.gns.v1.ResolveMTRequest
+	15, // 25: tandem.gns.v1.GNS.ResolveMO:input_type -> tandem.gns.v1.ResolveMORequest
+	17, // 26: tandem.gns.v1.GNS.GetSP:input_type -> tandem.gns.v1.GetSPRequest
+	18, // 27: tandem.gns.v1.GNS.Watch:input_type -> tandem.gns.v1.WatchRequest
+	21, // 28: tandem.gns.v1.GNS.ClusterStatus:input_type -> tandem.gns.v1.ClusterStatusRequest
+	23, // 29: tandem.gns.v1.GNS.NodeStatus:input_type -> tandem.gns.v1.NodeStatusRequest
+	25, // 30: tandem.gns.v1.GNS.Join:input_type -> tandem.gns.v1.JoinRequest
+	27, // 31: tandem.gns.v1.GNS.Remove:input_type -> tandem.gns.v1.RemoveRequest
+	30, // 32: tandem.gns.v1.GNS.AcquireStoreLease:input_type -> tandem.gns.v1.AcquireStoreLeaseRequest
+	31, // 33: tandem.gns.v1.GNS.RenewStoreLease:input_type -> tandem.gns.v1.RenewStoreLeaseRequest
+	32, // 34: tandem.gns.v1.GNS.ReleaseStoreLease:input_type -> tandem.gns.v1.ReleaseStoreLeaseRequest
+	35, // 35: tandem.gns.v1.GNS.ListStoreLeases:input_type -> tandem.gns.v1.ListStoreLeasesRequest
+	9,  // 36: tandem.gns.v1.GNS.Write:output_type -> tandem.gns.v1.WriteResponse
+	11, // 37: tandem.gns.v1.GNS.ImportTable:output_type -> tandem.gns.v1.ImportResponse
+	10, // 38: tandem.gns.v1.GNS.ExportTable:output_type -> tandem.gns.v1.TableChunk
+	14, // 39: tandem.gns.v1.GNS.ResolveMT:output_type -> tandem.gns.v1.ResolveMTResponse
+	16, // 40: tandem.gns.v1.GNS.ResolveMO:output_type -> tandem.gns.v1.ResolveMOResponse
+	5,  // 41: tandem.gns.v1.GNS.GetSP:output_type -> tandem.gns.v1.SP
+	19, // 42: tandem.gns.v1.GNS.Watch:output_type -> tandem.gns.v1.WatchEvent
+	22, // 43: tandem.gns.v1.GNS.ClusterStatus:output_type -> tandem.gns.v1.ClusterStatusResponse
+	24, // 44: tandem.gns.v1.GNS.NodeStatus:output_type -> tandem.gns.v1.NodeStatusResponse
+	26, // 45: tandem.gns.v1.GNS.Join:output_type -> tandem.gns.v1.JoinResponse
+	28, // 46: tandem.gns.v1.GNS.Remove:output_type -> tandem.gns.v1.RemoveResponse
+	33, // 47: tandem.gns.v1.GNS.AcquireStoreLease:output_type -> tandem.gns.v1.StoreLeaseResponse
+	33, // 48: tandem.gns.v1.GNS.RenewStoreLease:output_type -> tandem.gns.v1.StoreLeaseResponse
+	34, // 49: tandem.gns.v1.GNS.ReleaseStoreLease:output_type -> tandem.gns.v1.ReleaseStoreLeaseResponse
+	36, // 50: tandem.gns.v1.GNS.ListStoreLeases:output_type -> tandem.gns.v1.ListStoreLeasesResponse
+	36, // [36:51] is the sub-list for method output_type
+	21, // [21:36] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_gns_gnspb_gns_proto_init() }
@@ -2319,7 +2860,7 @@ func file_gns_gnspb_gns_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gns_gnspb_gns_proto_rawDesc), len(file_gns_gnspb_gns_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

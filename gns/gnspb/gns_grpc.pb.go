@@ -12,7 +12,6 @@ package gnspb
 
 import (
 	context "context"
-
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -24,17 +23,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	GNS_Write_FullMethodName         = "/tandem.gns.v1.GNS/Write"
-	GNS_ImportTable_FullMethodName   = "/tandem.gns.v1.GNS/ImportTable"
-	GNS_ExportTable_FullMethodName   = "/tandem.gns.v1.GNS/ExportTable"
-	GNS_ResolveMT_FullMethodName     = "/tandem.gns.v1.GNS/ResolveMT"
-	GNS_ResolveMO_FullMethodName     = "/tandem.gns.v1.GNS/ResolveMO"
-	GNS_GetSP_FullMethodName         = "/tandem.gns.v1.GNS/GetSP"
-	GNS_Watch_FullMethodName         = "/tandem.gns.v1.GNS/Watch"
-	GNS_ClusterStatus_FullMethodName = "/tandem.gns.v1.GNS/ClusterStatus"
-	GNS_NodeStatus_FullMethodName    = "/tandem.gns.v1.GNS/NodeStatus"
-	GNS_Join_FullMethodName          = "/tandem.gns.v1.GNS/Join"
-	GNS_Remove_FullMethodName        = "/tandem.gns.v1.GNS/Remove"
+	GNS_Write_FullMethodName             = "/tandem.gns.v1.GNS/Write"
+	GNS_ImportTable_FullMethodName       = "/tandem.gns.v1.GNS/ImportTable"
+	GNS_ExportTable_FullMethodName       = "/tandem.gns.v1.GNS/ExportTable"
+	GNS_ResolveMT_FullMethodName         = "/tandem.gns.v1.GNS/ResolveMT"
+	GNS_ResolveMO_FullMethodName         = "/tandem.gns.v1.GNS/ResolveMO"
+	GNS_GetSP_FullMethodName             = "/tandem.gns.v1.GNS/GetSP"
+	GNS_Watch_FullMethodName             = "/tandem.gns.v1.GNS/Watch"
+	GNS_ClusterStatus_FullMethodName     = "/tandem.gns.v1.GNS/ClusterStatus"
+	GNS_NodeStatus_FullMethodName        = "/tandem.gns.v1.GNS/NodeStatus"
+	GNS_Join_FullMethodName              = "/tandem.gns.v1.GNS/Join"
+	GNS_Remove_FullMethodName            = "/tandem.gns.v1.GNS/Remove"
+	GNS_AcquireStoreLease_FullMethodName = "/tandem.gns.v1.GNS/AcquireStoreLease"
+	GNS_RenewStoreLease_FullMethodName   = "/tandem.gns.v1.GNS/RenewStoreLease"
+	GNS_ReleaseStoreLease_FullMethodName = "/tandem.gns.v1.GNS/ReleaseStoreLease"
+	GNS_ListStoreLeases_FullMethodName   = "/tandem.gns.v1.GNS/ListStoreLeases"
 )
 
 // GNSClient is the client API for GNS service.
@@ -58,6 +61,12 @@ type GNSClient interface {
 	NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
+	// Store leases (region HA): who owns which ISMG store. Writes go
+	// through Raft like route writes and take the same token.
+	AcquireStoreLease(ctx context.Context, in *AcquireStoreLeaseRequest, opts ...grpc.CallOption) (*StoreLeaseResponse, error)
+	RenewStoreLease(ctx context.Context, in *RenewStoreLeaseRequest, opts ...grpc.CallOption) (*StoreLeaseResponse, error)
+	ReleaseStoreLease(ctx context.Context, in *ReleaseStoreLeaseRequest, opts ...grpc.CallOption) (*ReleaseStoreLeaseResponse, error)
+	ListStoreLeases(ctx context.Context, in *ListStoreLeasesRequest, opts ...grpc.CallOption) (*ListStoreLeasesResponse, error)
 }
 
 type gNSClient struct {
@@ -199,6 +208,46 @@ func (c *gNSClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *gNSClient) AcquireStoreLease(ctx context.Context, in *AcquireStoreLeaseRequest, opts ...grpc.CallOption) (*StoreLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StoreLeaseResponse)
+	err := c.cc.Invoke(ctx, GNS_AcquireStoreLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gNSClient) RenewStoreLease(ctx context.Context, in *RenewStoreLeaseRequest, opts ...grpc.CallOption) (*StoreLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StoreLeaseResponse)
+	err := c.cc.Invoke(ctx, GNS_RenewStoreLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gNSClient) ReleaseStoreLease(ctx context.Context, in *ReleaseStoreLeaseRequest, opts ...grpc.CallOption) (*ReleaseStoreLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseStoreLeaseResponse)
+	err := c.cc.Invoke(ctx, GNS_ReleaseStoreLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gNSClient) ListStoreLeases(ctx context.Context, in *ListStoreLeasesRequest, opts ...grpc.CallOption) (*ListStoreLeasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStoreLeasesResponse)
+	err := c.cc.Invoke(ctx, GNS_ListStoreLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GNSServer is the server API for GNS service.
 // All implementations must embed UnimplementedGNSServer
 // for forward compatibility.
@@ -220,6 +269,12 @@ type GNSServer interface {
 	NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
+	// Store leases (region HA): who owns which ISMG store. Writes go
+	// through Raft like route writes and take the same token.
+	AcquireStoreLease(context.Context, *AcquireStoreLeaseRequest) (*StoreLeaseResponse, error)
+	RenewStoreLease(context.Context, *RenewStoreLeaseRequest) (*StoreLeaseResponse, error)
+	ReleaseStoreLease(context.Context, *ReleaseStoreLeaseRequest) (*ReleaseStoreLeaseResponse, error)
+	ListStoreLeases(context.Context, *ListStoreLeasesRequest) (*ListStoreLeasesResponse, error)
 	mustEmbedUnimplementedGNSServer()
 }
 
@@ -262,6 +317,18 @@ func (UnimplementedGNSServer) Join(context.Context, *JoinRequest) (*JoinResponse
 }
 func (UnimplementedGNSServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedGNSServer) AcquireStoreLease(context.Context, *AcquireStoreLeaseRequest) (*StoreLeaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcquireStoreLease not implemented")
+}
+func (UnimplementedGNSServer) RenewStoreLease(context.Context, *RenewStoreLeaseRequest) (*StoreLeaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RenewStoreLease not implemented")
+}
+func (UnimplementedGNSServer) ReleaseStoreLease(context.Context, *ReleaseStoreLeaseRequest) (*ReleaseStoreLeaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReleaseStoreLease not implemented")
+}
+func (UnimplementedGNSServer) ListStoreLeases(context.Context, *ListStoreLeasesRequest) (*ListStoreLeasesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListStoreLeases not implemented")
 }
 func (UnimplementedGNSServer) mustEmbedUnimplementedGNSServer() {}
 func (UnimplementedGNSServer) testEmbeddedByValue()             {}
@@ -457,6 +524,78 @@ func _GNS_Remove_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GNS_AcquireStoreLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcquireStoreLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GNSServer).AcquireStoreLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GNS_AcquireStoreLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GNSServer).AcquireStoreLease(ctx, req.(*AcquireStoreLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GNS_RenewStoreLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewStoreLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GNSServer).RenewStoreLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GNS_RenewStoreLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GNSServer).RenewStoreLease(ctx, req.(*RenewStoreLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GNS_ReleaseStoreLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseStoreLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GNSServer).ReleaseStoreLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GNS_ReleaseStoreLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GNSServer).ReleaseStoreLease(ctx, req.(*ReleaseStoreLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GNS_ListStoreLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStoreLeasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GNSServer).ListStoreLeases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GNS_ListStoreLeases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GNSServer).ListStoreLeases(ctx, req.(*ListStoreLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GNS_ServiceDesc is the grpc.ServiceDesc for GNS service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -495,6 +634,22 @@ var GNS_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _GNS_Remove_Handler,
+		},
+		{
+			MethodName: "AcquireStoreLease",
+			Handler:    _GNS_AcquireStoreLease_Handler,
+		},
+		{
+			MethodName: "RenewStoreLease",
+			Handler:    _GNS_RenewStoreLease_Handler,
+		},
+		{
+			MethodName: "ReleaseStoreLease",
+			Handler:    _GNS_ReleaseStoreLease_Handler,
+		},
+		{
+			MethodName: "ListStoreLeases",
+			Handler:    _GNS_ListStoreLeases_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

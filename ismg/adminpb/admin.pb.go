@@ -1296,6 +1296,241 @@ func (x *AuditResponse) GetEntries() []*AuditEntry {
 	return nil
 }
 
+// Store is one durable store this node owns or may adopt (region HA).
+type Store struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	StoreId         string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Role            string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`     // "own" or "adoptable"
+	State           string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`   // own: held, fenced; adoptable: watching, adopting, draining, drained
+	Holder          string                 `protobuf:"bytes,4,opt,name=holder,proto3" json:"holder,omitempty"` // the lease holder in the GNS, "" if none
+	Token           uint64                 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresUnixNano int64                  `protobuf:"varint,6,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
+	Pending         int64                  `protobuf:"varint,7,opt,name=pending,proto3" json:"pending,omitempty"` // messages still in the store (MT, reports, awaiting receipts)
+	Drained         int64                  `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"` // messages drained since adoption
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Store) Reset() {
+	*x = Store{}
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Store) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Store) ProtoMessage() {}
+
+func (x *Store) ProtoReflect() protoreflect.Message {
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Store.ProtoReflect.Descriptor instead.
+func (*Store) Descriptor() ([]byte, []int) {
+	return file_ismg_adminpb_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Store) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *Store) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Store) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Store) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *Store) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *Store) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *Store) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *Store) GetDrained() int64 {
+	if x != nil {
+		return x.Drained
+	}
+	return 0
+}
+
+type ListStoresRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStoresRequest) Reset() {
+	*x = ListStoresRequest{}
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStoresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStoresRequest) ProtoMessage() {}
+
+func (x *ListStoresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStoresRequest.ProtoReflect.Descriptor instead.
+func (*ListStoresRequest) Descriptor() ([]byte, []int) {
+	return file_ismg_adminpb_admin_proto_rawDescGZIP(), []int{24}
+}
+
+type ListStoresResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stores        []*Store               `protobuf:"bytes,1,rep,name=stores,proto3" json:"stores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStoresResponse) Reset() {
+	*x = ListStoresResponse{}
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStoresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStoresResponse) ProtoMessage() {}
+
+func (x *ListStoresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStoresResponse.ProtoReflect.Descriptor instead.
+func (*ListStoresResponse) Descriptor() ([]byte, []int) {
+	return file_ismg_adminpb_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListStoresResponse) GetStores() []*Store {
+	if x != nil {
+		return x.Stores
+	}
+	return nil
+}
+
+type AdoptRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// force adopts even if the lease has not lapsed for ha.adopt_after (the
+	// lease must still have lapsed: a live owner is never overruled).
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdoptRequest) Reset() {
+	*x = AdoptRequest{}
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdoptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdoptRequest) ProtoMessage() {}
+
+func (x *AdoptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ismg_adminpb_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdoptRequest.ProtoReflect.Descriptor instead.
+func (*AdoptRequest) Descriptor() ([]byte, []int) {
+	return file_ismg_adminpb_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AdoptRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *AdoptRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 var File_ismg_adminpb_admin_proto protoreflect.FileDescriptor
 
 const file_ismg_adminpb_admin_proto_rawDesc = "" +
@@ -1382,7 +1617,22 @@ const file_ismg_adminpb_admin_proto_rawDesc = "" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x16\n" +
 	"\x06result\x18\a \x01(\tR\x06result\"K\n" +
 	"\rAuditResponse\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .tandem.ismg.admin.v1.AuditEntryR\aentries2\xee\v\n" +
+	"\aentries\x18\x01 \x03(\v2 .tandem.ismg.admin.v1.AuditEntryR\aentries\"\xda\x01\n" +
+	"\x05Store\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
+	"\x06holder\x18\x04 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x05 \x01(\x04R\x05token\x12*\n" +
+	"\x11expires_unix_nano\x18\x06 \x01(\x03R\x0fexpiresUnixNano\x12\x18\n" +
+	"\apending\x18\a \x01(\x03R\apending\x12\x18\n" +
+	"\adrained\x18\b \x01(\x03R\adrained\"\x13\n" +
+	"\x11ListStoresRequest\"I\n" +
+	"\x12ListStoresResponse\x123\n" +
+	"\x06stores\x18\x01 \x03(\v2\x1b.tandem.ismg.admin.v1.StoreR\x06stores\"?\n" +
+	"\fAdoptRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force2\x99\r\n" +
 	"\x05Admin\x12V\n" +
 	"\aListSPs\x12$.tandem.ismg.admin.v1.ListSPsRequest\x1a%.tandem.ismg.admin.v1.ListSPsResponse\x12>\n" +
 	"\x05GetSP\x12\x1b.tandem.ismg.admin.v1.SPRef\x1a\x18.tandem.ismg.admin.v1.SP\x12>\n" +
@@ -1402,7 +1652,10 @@ const file_ismg_adminpb_admin_proto_rawDesc = "" +
 	"\x05Drain\x12\".tandem.ismg.admin.v1.DrainRequest\x1a!.tandem.ismg.admin.v1.DrainStatus\x12]\n" +
 	"\x0eGetDrainStatus\x12(.tandem.ismg.admin.v1.DrainStatusRequest\x1a!.tandem.ismg.admin.v1.DrainStatus\x12Q\n" +
 	"\x06Reload\x12#.tandem.ismg.admin.v1.ReloadRequest\x1a\".tandem.ismg.admin.v1.ReloadReport\x12P\n" +
-	"\x05Audit\x12\".tandem.ismg.admin.v1.AuditRequest\x1a#.tandem.ismg.admin.v1.AuditResponseB+Z)github.com/tandem-sms/tandem/ismg/adminpbb\x06proto3"
+	"\x05Audit\x12\".tandem.ismg.admin.v1.AuditRequest\x1a#.tandem.ismg.admin.v1.AuditResponse\x12_\n" +
+	"\n" +
+	"ListStores\x12'.tandem.ismg.admin.v1.ListStoresRequest\x1a(.tandem.ismg.admin.v1.ListStoresResponse\x12H\n" +
+	"\x05Adopt\x12\".tandem.ismg.admin.v1.AdoptRequest\x1a\x1b.tandem.ismg.admin.v1.StoreB+Z)github.com/tandem-sms/tandem/ismg/adminpbb\x06proto3"
 
 var (
 	file_ismg_adminpb_admin_proto_rawDescOnce sync.Once
@@ -1416,7 +1669,7 @@ func file_ismg_adminpb_admin_proto_rawDescGZIP() []byte {
 	return file_ismg_adminpb_admin_proto_rawDescData
 }
 
-var file_ismg_adminpb_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ismg_adminpb_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ismg_adminpb_admin_proto_goTypes = []any{
 	(*SP)(nil),                   // 0: tandem.ismg.admin.v1.SP
 	(*SPRef)(nil),                // 1: tandem.ismg.admin.v1.SPRef
@@ -1441,6 +1694,10 @@ var file_ismg_adminpb_admin_proto_goTypes = []any{
 	(*AuditRequest)(nil),         // 20: tandem.ismg.admin.v1.AuditRequest
 	(*AuditEntry)(nil),           // 21: tandem.ismg.admin.v1.AuditEntry
 	(*AuditResponse)(nil),        // 22: tandem.ismg.admin.v1.AuditResponse
+	(*Store)(nil),                // 23: tandem.ismg.admin.v1.Store
+	(*ListStoresRequest)(nil),    // 24: tandem.ismg.admin.v1.ListStoresRequest
+	(*ListStoresResponse)(nil),   // 25: tandem.ismg.admin.v1.ListStoresResponse
+	(*AdoptRequest)(nil),         // 26: tandem.ismg.admin.v1.AdoptRequest
 }
 var file_ismg_adminpb_admin_proto_depIdxs = []int32{
 	0,  // 0: tandem.ismg.admin.v1.ListSPsResponse.sps:type_name -> tandem.ismg.admin.v1.SP
@@ -1448,49 +1705,54 @@ var file_ismg_adminpb_admin_proto_depIdxs = []int32{
 	6,  // 2: tandem.ismg.admin.v1.DestRules.rules:type_name -> tandem.ismg.admin.v1.DestRule
 	9,  // 3: tandem.ismg.admin.v1.ListLinksResponse.links:type_name -> tandem.ismg.admin.v1.Link
 	21, // 4: tandem.ismg.admin.v1.AuditResponse.entries:type_name -> tandem.ismg.admin.v1.AuditEntry
-	2,  // 5: tandem.ismg.admin.v1.Admin.ListSPs:input_type -> tandem.ismg.admin.v1.ListSPsRequest
-	1,  // 6: tandem.ismg.admin.v1.Admin.GetSP:input_type -> tandem.ismg.admin.v1.SPRef
-	0,  // 7: tandem.ismg.admin.v1.Admin.CreateSP:input_type -> tandem.ismg.admin.v1.SP
-	4,  // 8: tandem.ismg.admin.v1.Admin.ModifySP:input_type -> tandem.ismg.admin.v1.ModifySPRequest
-	1,  // 9: tandem.ismg.admin.v1.Admin.SuspendSP:input_type -> tandem.ismg.admin.v1.SPRef
-	1,  // 10: tandem.ismg.admin.v1.Admin.ResumeSP:input_type -> tandem.ismg.admin.v1.SPRef
-	1,  // 11: tandem.ismg.admin.v1.Admin.DeleteSP:input_type -> tandem.ismg.admin.v1.SPRef
-	7,  // 12: tandem.ismg.admin.v1.Admin.ListDestRules:input_type -> tandem.ismg.admin.v1.ListDestRulesRequest
-	6,  // 13: tandem.ismg.admin.v1.Admin.AddDestRule:input_type -> tandem.ismg.admin.v1.DestRule
-	6,  // 14: tandem.ismg.admin.v1.Admin.RemoveDestRule:input_type -> tandem.ismg.admin.v1.DestRule
-	11, // 15: tandem.ismg.admin.v1.Admin.ListLinks:input_type -> tandem.ismg.admin.v1.ListLinksRequest
-	10, // 16: tandem.ismg.admin.v1.Admin.StopLink:input_type -> tandem.ismg.admin.v1.LinkRef
-	10, // 17: tandem.ismg.admin.v1.Admin.StartLink:input_type -> tandem.ismg.admin.v1.LinkRef
-	14, // 18: tandem.ismg.admin.v1.Admin.GetLogLevel:input_type -> tandem.ismg.admin.v1.GetLogLevelRequest
-	13, // 19: tandem.ismg.admin.v1.Admin.SetLogLevel:input_type -> tandem.ismg.admin.v1.LogLevel
-	15, // 20: tandem.ismg.admin.v1.Admin.Drain:input_type -> tandem.ismg.admin.v1.DrainRequest
-	16, // 21: tandem.ismg.admin.v1.Admin.GetDrainStatus:input_type -> tandem.ismg.admin.v1.DrainStatusRequest
-	18, // 22: tandem.ismg.admin.v1.Admin.Reload:input_type -> tandem.ismg.admin.v1.ReloadRequest
-	20, // 23: tandem.ismg.admin.v1.Admin.Audit:input_type -> tandem.ismg.admin.v1.AuditRequest
-	3,  // 24: tandem.ismg.admin.v1.Admin.ListSPs:output_type -> tandem.ismg.admin.v1.ListSPsResponse
-	0,  // 25: tandem.ismg.admin.v1.Admin.GetSP:output_type -> tandem.ismg.admin.v1.SP
-	0,  // 26: tandem.ismg.admin.v1.Admin.CreateSP:output_type -> tandem.ismg.admin.v1.SP
-	0,  // 27: tandem.ismg.admin.v1.Admin.ModifySP:output_type -> tandem.ismg.admin.v1.SP
-	0,  // 28: tandem.ismg.admin.v1.Admin.SuspendSP:output_type -> tandem.ismg.admin.v1.SP
-	0,  // 29: tandem.ismg.admin.v1.Admin.ResumeSP:output_type -> tandem.ismg.admin.v1.SP
-	5,  // 30: tandem.ismg.admin.v1.Admin.DeleteSP:output_type -> tandem.ismg.admin.v1.DeleteSPResponse
-	8,  // 31: tandem.ismg.admin.v1.Admin.ListDestRules:output_type -> tandem.ismg.admin.v1.DestRules
-	8,  // 32: tandem.ismg.admin.v1.Admin.AddDestRule:output_type -> tandem.ismg.admin.v1.DestRules
-	8,  // 33: tandem.ismg.admin.v1.Admin.RemoveDestRule:output_type -> tandem.ismg.admin.v1.DestRules
-	12, // 34: tandem.ismg.admin.v1.Admin.ListLinks:output_type -> tandem.ismg.admin.v1.ListLinksResponse
-	9,  // 35: tandem.ismg.admin.v1.Admin.StopLink:output_type -> tandem.ismg.admin.v1.Link
-	9,  // 36: tandem.ismg.admin.v1.Admin.StartLink:output_type -> tandem.ismg.admin.v1.Link
-	13, // 37: tandem.ismg.admin.v1.Admin.GetLogLevel:output_type -> tandem.ismg.admin.v1.LogLevel
-	13, // 38: tandem.ismg.admin.v1.Admin.SetLogLevel:output_type -> tandem.ismg.admin.v1.LogLevel
-	17, // 39: tandem.ismg.admin.v1.Admin.Drain:output_type -> tandem.ismg.admin.v1.DrainStatus
-	17, // 40: tandem.ismg.admin.v1.Admin.GetDrainStatus:output_type -> tandem.ismg.admin.v1.DrainStatus
-	19, // 41: tandem.ismg.admin.v1.Admin.Reload:output_type -> tandem.ismg.admin.v1.ReloadReport
-	22, // 42: tandem.ismg.admin.v1.Admin.Audit:output_type -> tandem.ismg.admin.v1.AuditResponse
-	24, // [24:43] is the sub-list for method output_type
-	5,  // [5:24] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	23, // 5: tandem.ismg.admin.v1.ListStoresResponse.stores:type_name -> tandem.ismg.admin.v1.Store
+	2,  // 6: tandem.ismg.admin.v1.Admin.ListSPs:input_type -> tandem.ismg.admin.v1.ListSPsRequest
+	1,  // 7: tandem.ismg.admin.v1.Admin.GetSP:input_type -> tandem.ismg.admin.v1.SPRef
+	0,  // 8: tandem.ismg.admin.v1.Admin.CreateSP:input_type -> tandem.ismg.admin.v1.SP
+	4,  // 9: tandem.ismg.admin.v1.Admin.ModifySP:input_type -> tandem.ismg.admin.v1.ModifySPRequest
+	1,  // 10: tandem.ismg.admin.v1.Admin.SuspendSP:input_type -> tandem.ismg.admin.v1.SPRef
+	1,  // 11: tandem.ismg.admin.v1.Admin.ResumeSP:input_type -> tandem.ismg.admin.v1.SPRef
+	1,  // 12: tandem.ismg.admin.v1.Admin.DeleteSP:input_type -> tandem.ismg.admin.v1.SPRef
+	7,  // 13: tandem.ismg.admin.v1.Admin.ListDestRules:input_type -> tandem.ismg.admin.v1.ListDestRulesRequest
+	6,  // 14: tandem.ismg.admin.v1.Admin.AddDestRule:input_type -> tandem.ismg.admin.v1.DestRule
+	6,  // 15: tandem.ismg.admin.v1.Admin.RemoveDestRule:input_type -> tandem.ismg.admin.v1.DestRule
+	11, // 16: tandem.ismg.admin.v1.Admin.ListLinks:input_type -> tandem.ismg.admin.v1.ListLinksRequest
+	10, // 17: tandem.ismg.admin.v1.Admin.StopLink:input_type -> tandem.ismg.admin.v1.LinkRef
+	10, // 18: tandem.ismg.admin.v1.Admin.StartLink:input_type -> tandem.ismg.admin.v1.LinkRef
+	14, // 19: tandem.ismg.admin.v1.Admin.GetLogLevel:input_type -> tandem.ismg.admin.v1.GetLogLevelRequest
+	13, // 20: tandem.ismg.admin.v1.Admin.SetLogLevel:input_type -> tandem.ismg.admin.v1.LogLevel
+	15, // 21: tandem.ismg.admin.v1.Admin.Drain:input_type -> tandem.ismg.admin.v1.DrainRequest
+	16, // 22: tandem.ismg.admin.v1.Admin.GetDrainStatus:input_type -> tandem.ismg.admin.v1.DrainStatusRequest
+	18, // 23: tandem.ismg.admin.v1.Admin.Reload:input_type -> tandem.ismg.admin.v1.ReloadRequest
+	20, // 24: tandem.ismg.admin.v1.Admin.Audit:input_type -> tandem.ismg.admin.v1.AuditRequest
+	24, // 25: tandem.ismg.admin.v1.Admin.ListStores:input_type -> tandem.ismg.admin.v1.ListStoresRequest
+	26, // 26: tandem.ismg.admin.v1.Admin.Adopt:input_type -> tandem.ismg.admin.v1.AdoptRequest
+	3,  // 27: tandem.ismg.admin.v1.Admin.ListSPs:output_type -> tandem.ismg.admin.v1.ListSPsResponse
+	0,  // 28: tandem.ismg.admin.v1.Admin.GetSP:output_type -> tandem.ismg.admin.v1.SP
+	0,  // 29: tandem.ismg.admin.v1.Admin.CreateSP:output_type -> tandem.ismg.admin.v1.SP
+	0,  // 30: tandem.ismg.admin.v1.Admin.ModifySP:output_type -> tandem.ismg.admin.v1.SP
+	0,  // 31: tandem.ismg.admin.v1.Admin.SuspendSP:output_type -> tandem.ismg.admin.v1.SP
+	0,  // 32: tandem.ismg.admin.v1.Admin.ResumeSP:output_type -> tandem.ismg.admin.v1.SP
+	5,  // 33: tandem.ismg.admin.v1.Admin.DeleteSP:output_type -> tandem.ismg.admin.v1.DeleteSPResponse
+	8,  // 34: tandem.ismg.admin.v1.Admin.ListDestRules:output_type -> tandem.ismg.admin.v1.DestRules
+	8,  // 35: tandem.ismg.admin.v1.Admin.AddDestRule:output_type -> tandem.ismg.admin.v1.DestRules
+	8,  // 36: tandem.ismg.admin.v1.Admin.RemoveDestRule:output_type -> tandem.ismg.admin.v1.DestRules
+	12, // 37: tandem.ismg.admin.v1.Admin.ListLinks:output_type -> tandem.ismg.admin.v1.ListLinksResponse
+	9,  // 38: tandem.ismg.admin.v1.Admin.StopLink:output_type -> tandem.ismg.admin.v1.Link
+	9,  // 39: tandem.ismg.admin.v1.Admin.StartLink:output_type -> tandem.ismg.admin.v1.Link
+	13, // 40: tandem.ismg.admin.v1.Admin.GetLogLevel:output_type -> tandem.ismg.admin.v1.LogLevel
+	13, // 41: tandem.ismg.admin.v1.Admin.SetLogLevel:output_type -> tandem.ismg.admin.v1.LogLevel
+	17, // 42: tandem.ismg.admin.v1.Admin.Drain:output_type -> tandem.ismg.admin.v1.DrainStatus
+	17, // 43: tandem.ismg.admin.v1.Admin.GetDrainStatus:output_type -> tandem.ismg.admin.v1.DrainStatus
+	19, // 44: tandem.ismg.admin.v1.Admin.Reload:output_type -> tandem.ismg.admin.v1.ReloadReport
+	22, // 45: tandem.ismg.admin.v1.Admin.Audit:output_type -> tandem.ismg.admin.v1.AuditResponse
+	25, // 46: tandem.ismg.admin.v1.Admin.ListStores:output_type -> tandem.ismg.admin.v1.ListStoresResponse
+	23, // 47: tandem.ismg.admin.v1.Admin.Adopt:output_type -> tandem.ismg.admin.v1.Store
+	27, // [27:48] is the sub-list for method output_type
+	6,  // [6:27] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ismg_adminpb_admin_proto_init() }
@@ -1504,7 +1766,7 @@ func file_ismg_adminpb_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ismg_adminpb_admin_proto_rawDesc), len(file_ismg_adminpb_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,8 @@ const (
 	Admin_GetDrainStatus_FullMethodName = "/tandem.ismg.admin.v1.Admin/GetDrainStatus"
 	Admin_Reload_FullMethodName         = "/tandem.ismg.admin.v1.Admin/Reload"
 	Admin_Audit_FullMethodName          = "/tandem.ismg.admin.v1.Admin/Audit"
+	Admin_ListStores_FullMethodName     = "/tandem.ismg.admin.v1.Admin/ListStores"
+	Admin_Adopt_FullMethodName          = "/tandem.ismg.admin.v1.Admin/Adopt"
 )
 
 // AdminClient is the client API for Admin service.
@@ -68,6 +70,9 @@ type AdminClient interface {
 	GetDrainStatus(ctx context.Context, in *DrainStatusRequest, opts ...grpc.CallOption) (*DrainStatus, error)
 	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadReport, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*AuditResponse, error)
+	// Region HA: the stores this node owns or may adopt, and adopting one.
+	ListStores(ctx context.Context, in *ListStoresRequest, opts ...grpc.CallOption) (*ListStoresResponse, error)
+	Adopt(ctx context.Context, in *AdoptRequest, opts ...grpc.CallOption) (*Store, error)
 }
 
 type adminClient struct {
@@ -268,6 +273,26 @@ func (c *adminClient) Audit(ctx context.Context, in *AuditRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *adminClient) ListStores(ctx context.Context, in *ListStoresRequest, opts ...grpc.CallOption) (*ListStoresResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStoresResponse)
+	err := c.cc.Invoke(ctx, Admin_ListStores_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Adopt(ctx context.Context, in *AdoptRequest, opts ...grpc.CallOption) (*Store, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Store)
+	err := c.cc.Invoke(ctx, Admin_Adopt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -291,6 +316,9 @@ type AdminServer interface {
 	GetDrainStatus(context.Context, *DrainStatusRequest) (*DrainStatus, error)
 	Reload(context.Context, *ReloadRequest) (*ReloadReport, error)
 	Audit(context.Context, *AuditRequest) (*AuditResponse, error)
+	// Region HA: the stores this node owns or may adopt, and adopting one.
+	ListStores(context.Context, *ListStoresRequest) (*ListStoresResponse, error)
+	Adopt(context.Context, *AdoptRequest) (*Store, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -357,6 +385,12 @@ func (UnimplementedAdminServer) Reload(context.Context, *ReloadRequest) (*Reload
 }
 func (UnimplementedAdminServer) Audit(context.Context, *AuditRequest) (*AuditResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
+}
+func (UnimplementedAdminServer) ListStores(context.Context, *ListStoresRequest) (*ListStoresResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListStores not implemented")
+}
+func (UnimplementedAdminServer) Adopt(context.Context, *AdoptRequest) (*Store, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Adopt not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -721,6 +755,42 @@ func _Admin_Audit_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListStores_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStoresRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListStores(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListStores_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListStores(ctx, req.(*ListStoresRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Adopt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdoptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Adopt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Adopt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Adopt(ctx, req.(*AdoptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -803,6 +873,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Audit",
 			Handler:    _Admin_Audit_Handler,
+		},
+		{
+			MethodName: "ListStores",
+			Handler:    _Admin_ListStores_Handler,
+		},
+		{
+			MethodName: "Adopt",
+			Handler:    _Admin_Adopt_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -86,6 +86,8 @@ function render(s) {
   } });
   rows("sps", s.sps, { key: (x) => x.sp_id, cols: (x) => [x.sp_id, x.name, x.sessions, x.remotes.join(", "), x.queue_depth] });
   rows("queues", s.queues, { key: (q) => q.name, cols: (q) => [q.name, el("td", { class: "num" }, q.depth)] });
+  rows("stores", s.stores || [], { key: (x) => x.store_id, cols: (x) => [x.store_id, x.role, x.state, x.holder, x.token,
+    x.expires_unix_nano ? new Date(x.expires_unix_nano / 1e6).toLocaleTimeString() : "", x.pending, x.drained] });
   $("errors").replaceChildren(...s.recent_errors.map((e) => el("li", { class: "lvl-" + e.level },
     el("time", {}, new Date(e.time).toLocaleTimeString()), " ", e.level, " ", e.message, " ",
     el("code", {}, Object.entries(e.attrs).map(([k, v]) => k + "=" + v).join(" ")))));
