@@ -35,7 +35,10 @@ const haToken = "ha-token"
 func haNodeYAML(t *testing.T, dir, name, sibling, smsc string, gnsAddrs []string) string {
 	y := nodeYAML(t, filepath.Join(dir, name), smsc,
 		replace("  file: "+routesFile(t), fmt.Sprintf("  gns: [%s]\n  token: %s", strings.Join(gnsAddrs, ", "), haToken)),
-		replace("system_id: ismg\n", "system_id: ismg"+name+"\n"))
+		replace("system_id: ismg\n", "system_id: ismg"+name+"\n"),
+		// One window per bind: the most a crash may make a node (or its
+		// adopter) send twice, as region HA promises (the default is four).
+		replace("binds: 2\n    window: 32", "binds: 2\n    window: 32\n    resend_bound: 64"))
 	return y + fmt.Sprintf(`ha:
   node: %s
   lease_ttl: 1s
@@ -195,10 +198,9 @@ func TestHAKillAdopt(t *testing.T) {
 	// The SP of b reconnects to its sibling and carries on.
 	waitfor.Within(t, 10*time.Second, "b's SP notices", func() bool { return spB.Err() != nil })
 	spB2 := mustSPWith(t, a.cmppAddr, h.onReport)
+	// How soon is logged, not asserted (no wall-clock thresholds in
+	// tests): the login needs nothing from b or the adoption.
 	reconnect := time.Since(killedAt)
-	if reconnect > 2*time.Second {
-		t.Errorf("SP reconnected to the sibling %v after the kill, want < 2s", reconnect)
-	}
 	load.Go(func() { h.submitLoad(spB2, "b2", 300, spWindow, nil) })
 	load.Wait()
 	_, nAcked := h.missing()
@@ -299,15 +301,15 @@ func TestHAKillAdopt(t *testing.T) {
 		}
 	}
 
-	// Duplicates at the SMSC are bounded (per link: 2 × binds × window,
-	// the dispatcher's crash bound) and counted.
+	// Duplicates at the SMSC are bounded (per link: resend_bound, here
+	// one window per bind) and counted.
 	dups := 0
 	for _, c := range count {
 		dups += c - 1
 	}
 	resends := metric(t, a.httpAddr, "ismg_ha_adopted_resends_total", `store="001001-b"`) + metric(t, a.httpAddr, "ismg_smsc_resends_total")
-	t.Logf("SMSC duplicates %d, counted resends %v (bound %d)", dups, resends, 2*binds*linkWindow)
-	if bound := 2 * binds * linkWindow; dups > bound || float64(dups) > resends || resends > float64(bound) {
+	t.Logf("SMSC duplicates %d, counted resends %v (bound %d)", dups, resends, binds*linkWindow)
+	if bound := binds * linkWindow; dups > bound || float64(dups) > resends || resends > float64(bound) {
 		t.Errorf("SMSC duplicates %d, resends counted %v: want dups <= counted <= %d", dups, resends, bound)
 	}
 
