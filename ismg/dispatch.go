@@ -71,9 +71,7 @@ func (lr *linkRuntime) dispatch(ctx, hard context.Context) error {
 		}
 		if n.fenced() {
 			// The store's lease is gone (lease.go): not one more MT.
-			for range free {
-				lr.releaseSlots()
-			}
+			lr.durable.put(free)
 			return errFenced
 		}
 		items, err := n.st.Lease(lr.q.queue(), time.Now(), free)
@@ -147,12 +145,18 @@ func (lr *linkRuntime) sendMarked(hard context.Context, wg *sync.WaitGroup) {
 		select {
 		case mb := <-lr.marked:
 			for i, j := range mb.jobs {
-				if !lr.takeWindow(hard) {
-					// Shut down past the deadline: leave the rest in
-					// flight (marked; the next start resends them).
-					for range mb.jobs[i:] {
-						lr.releaseSlots()
-					}
+				ok := lr.takeWindow(hard)
+				if ok && lr.n.fenced() {
+					// The store's lease went while this batch waited:
+					// not one more submit_sm from it.
+					lr.freeWindow()
+					ok = false
+				}
+				if !ok {
+					// Shut down past the deadline, or fenced: leave the
+					// rest in flight (marked; the next start, or the
+					// adopter, resends them, counted).
+					lr.durable.put(len(mb.jobs) - i)
 					break
 				}
 				lr.run(j, hard, wg)
