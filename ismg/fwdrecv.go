@@ -39,6 +39,11 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 		respond(result)
 	}
 	bucket, key := dedupKey(f)
+	if peer == n.gw {
+		// A sibling's FWD (sibling.go): the same record may come back
+		// after a round trip between siblings, one hop further each time.
+		key = append(key, f.NodesCount)
+	}
 	if _, err := n.st.GetKV(bucket, key); err == nil {
 		answer(cmpp.ResultOK, "duplicate") // already durable here: the FWD_RESP was lost
 		return
@@ -104,6 +109,9 @@ const (
 
 // fwdIn decides what a received FWD becomes.
 func (n *Node) fwdIn(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	if peer == n.gw {
+		return n.fwdInSibling(f)
+	}
 	switch f.MsgFwdType {
 	case cmpp.FwdMT:
 		return n.fwdInMT(peer, f)
