@@ -116,8 +116,8 @@ type MsgIDGenerator struct {
 	shift uint
 	node  uint64
 	now   func() time.Time
-	loc     *time.Location
-	tick    atomic.Uint64
+	loc   *time.Location
+	tick  atomic.Uint64
 	// ceiling is the last tick that may be handed out: (reserved second+1)<<shift - 1,
 	// or 0 for none (see SetCeiling).
 	ceiling atomic.Uint64
