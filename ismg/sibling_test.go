@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandem-sms/tandem/cmpp"
 	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 	"github.com/tandem-sms/tandem/smstext"
 )
@@ -309,5 +310,30 @@ func TestSiblingPeerAndStatus(t *testing.T) {
 	}
 	if got := metric(t, c.a.env.node.HTTPAddr(), "ismg_siblings_live", `node="bj-a"`); got != 1 {
 		t.Errorf("A's live siblings: %v", got)
+	}
+}
+
+// TestSiblingQueueReturnsHome: what waits for a sibling that is gone (here
+// a sib:<node>/<sp> queue left for a node no longer in the gossip, as
+// after it died with the record queued) goes back to the SP's out queue
+// and reaches the SP where it logs in.
+func TestSiblingQueueReturnsHome(t *testing.T) {
+	c := startSiblings(t, nil)
+	n := c.a.env.node
+	id := cmpp.MakeMsgID(time.Now(), 1001, 5)
+	o := outRecord{Report: true, DestID: testSrc, SrcTerminalID: bjNumber, Created: time.Now(), OrigMsgID: id,
+		Stat: cmpp.StatDelivered, SubmitTime: "2601010000", DoneTime: "2601010000", DestTerminalID: bjNumber}
+	q := sibQueue("bj-gone", testSP)
+	if err := n.commit(context.Background(), queue.Enqueue(q.queue(), id, time.Time{}, o.Append(nil))); err != nil {
+		t.Fatal(err)
+	}
+	n.ensureFwdQueue(q)
+	s := mustSP(t, n.CMPPAddr(), cmpp.V30)
+	ds := s.waitDelivers(t, 30*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 1 })
+	if reports(ds)[id].Stat != cmpp.StatDelivered {
+		t.Fatalf("reports %+v", reports(ds))
+	}
+	if got := metric(t, n.HTTPAddr(), "ismg_sibling_returned_total"); got != 1 {
+		t.Errorf("returned %v, want 1", got)
 	}
 }
