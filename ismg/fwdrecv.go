@@ -105,6 +105,9 @@ const (
 	reasonFwdEarly  = "early"    // an MT report ahead of its MT's move to await: resend later
 	reasonFwdBounce = "bounce"   // an MT we forwarded to the sender, sent back: resend later
 	reasonFwdStruct = "structure"
+	// reasonFwdOwnerDown: an MT report for an MT another node of this
+	// gateway forwarded, and that node is not alive: resend later.
+	reasonFwdOwnerDown = "owner_down"
 )
 
 // fwdIn decides what a received FWD becomes.
@@ -313,6 +316,10 @@ func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	}
 	if err != nil || r.Peer != peer {
 		unlock()
+		if in, ref, relayed := n.relayReport(peer, f, &rep); relayed {
+			// Another node of this gateway forwarded the MT (sibling.go).
+			return in, ref
+		}
 		n.m.FwdReportsUnknown.Inc()
 		n.log.Info("MT report for a message not waiting here dropped", "peer", peer, LogKeyMsgID, id, "stat", rep.Stat)
 		return fwdIntake{}, accepted // nothing to do; the key still drops its resends

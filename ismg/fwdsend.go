@@ -178,7 +178,7 @@ func (fw *forwarder) waitPeer(ctx, hard context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		if fw.sib != "" {
+		if fw.sib != "" && fw.sp != relaySP {
 			// The sibling is gone, draining or unreachable: what waits
 			// for it goes back to the SP's queue, whose deliverer decides
 			// again (this node, another sibling, or wait).

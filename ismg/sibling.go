@@ -53,6 +53,18 @@ import (
 // apart without shared dedup state.
 const maxSiblingHops = 8
 
+// relaySP names the sibling queues of relayed peer reports
+// (sib:<node>/-): a peer gateway spreads its FWDs over the live nodes of
+// this gateway, so the type 2 report of an MT that node A forwarded may
+// reach node B. B finds no MT waiting for it in its await; the Msg_Id's
+// node index (its sequence's top node_bits bits) names A, so B stores the
+// report for A (durably, its dedup key with it, before the peer's
+// FWD_RESP) and passes it on as a sibling FWD type 2 with an empty
+// Msg_Src and the peer's code in Fee_terminal_Id; A applies it as if the
+// peer had sent it there. While A is not alive, B answers the peer Result
+// 8, and the peer resends later.
+const relaySP = "-"
+
 // siblingsOn reports whether this node passes reports and MO to siblings.
 func (n *Node) siblingsOn() bool {
 	return n.members != nil && n.peers != nil && n.peers.SiblingsEnabled()
@@ -186,6 +198,56 @@ func (d *deliverer) handOff(hard context.Context) (<-chan struct{}, bool, error)
 	}
 }
 
+// reportOwner names the node of this gateway that issued Msg_Id id (and
+// so forwarded its MT and waits for its report): "" and mine when it is
+// this node, or the id is not of this gateway or siblings are off; ""
+// and not mine when that node is not alive now.
+func (n *Node) reportOwner(id uint64) (node string, mine bool) {
+	bits := n.cfg.Gateway.NodeBits
+	m := cmpp.UnpackMsgID(id)
+	if !n.siblingsOn() || bits == 0 || m.Gateway != n.gwNum {
+		return "", true
+	}
+	index := int(m.Seq >> (16 - bits))
+	if index == n.cfg.Gateway.NodeIndex {
+		return "", true
+	}
+	for _, mb := range n.members.Members() {
+		if mb.Gateway == n.gw && !mb.Self && int(mb.NodeBits) == bits && int(mb.NodeIndex) == index {
+			if mb.Health == federation.HealthOK && n.peers.Sibling(mb.Name) != nil {
+				return mb.Name, false
+			}
+		}
+	}
+	return "", false
+}
+
+// relayReport takes a peer's MT report (type 2) for an MT another node of
+// this gateway forwarded: queued for that node (relaySP). relayed is
+// false when the MT was this node's (the caller drops the report).
+func (n *Node) relayReport(peer string, f *cmpp.Fwd, rep *cmpp.Report) (fwdIntake, refusal, bool) {
+	node, mine := n.reportOwner(f.MsgID)
+	if mine {
+		return fwdIntake{}, accepted, false
+	}
+	if node == "" {
+		return fwdIntake{}, refusal{cmpp.ResultFlowControl, reasonFwdOwnerDown}, true
+	}
+	o := outRecord{
+		Report: true, DestID: f.DestID, ServiceID: f.ServiceID, TPPID: f.TPPID, SrcTerminalID: f.SrcID, LinkID: f.LinkID,
+		Created: time.Now(), OrigMsgID: rep.MsgID, Stat: rep.Stat, SubmitTime: rep.SubmitTime, DoneTime: rep.DoneTime,
+		DestTerminalID: rep.DestTerminalID, SMSCSequence: rep.SMSCSequence,
+		fedFields: fedFields{FromGW: peer, FwdType: cmpp.FwdMTReport},
+	}
+	q := sibQueue(node, relaySP)
+	in := fwdIntake{ops: []queue.Op{queue.Enqueue(q.queue(), f.MsgID, time.Time{}, o.Append(nil))}}
+	in.done = func() {
+		n.m.SiblingHandoffs.WithLabelValues(n.gw, n.nodeName()).Inc()
+		n.ensureFwdQueue(q)
+	}
+	return in, accepted, true
+}
+
 // splitSibQueue reads the node and SP of a sib:<node>/<sp> queue.
 func splitSibQueue(q queueRef) (node, sp string, ok bool) {
 	i := strings.LastIndexByte(q.name, '/')
@@ -197,6 +259,9 @@ func splitSibQueue(q queueRef) (node, sp string, ok bool) {
 
 // sibFwd is the FWD of an out record going to a sibling node.
 func (n *Node) sibFwd(sp string, id uint64, o *outRecord) *cmpp.Fwd {
+	if sp == relaySP {
+		sp = "" // a relayed peer report: Fee_terminal_Id is the peer
+	}
 	f := &cmpp.Fwd{
 		SourceID: n.gw, DestinationID: n.gw, NodesCount: o.Nodes + 1, MsgID: id, PkTotal: 1, PkNumber: 1,
 		MsgSrc: sp, ServiceID: o.ServiceID, TPPID: o.TPPID, LinkID: o.LinkID,
@@ -219,6 +284,15 @@ func (n *Node) sibFwd(sp string, id uint64, o *outRecord) *cmpp.Fwd {
 // SP this node does not know is refused with Result 9; the sibling takes
 // the record back into its own queue.
 func (n *Node) fwdInSibling(f *cmpp.Fwd) (fwdIntake, refusal) {
+	if f.MsgSrc == "" && f.MsgFwdType == cmpp.FwdMTReport {
+		// A peer's report relayed by the sibling it reached (relaySP).
+		peer := f.FeeTerminalID
+		if peer == "" || peer == n.gw {
+			return fwdIntake{}, refusal{cmpp.ResultBadStructure, reasonFwdStruct}
+		}
+		n.m.SiblingReceived.WithLabelValues(n.gw, n.nodeName(), "relayed_report").Inc()
+		return n.fwdInReport(peer, f)
+	}
 	sp := (*n.sps.Load())[f.MsgSrc]
 	if sp == nil || sp.acct.Load() == nil {
 		return fwdIntake{}, refusal{cmpp.ResultFwdDecision, reasonFwdRoute}
@@ -261,6 +335,9 @@ func (n *Node) returnHome(ctx context.Context, q queueRef) {
 		n.log.Error("sibling queue with a bad name left alone", LogKeyQueue, q.queue())
 		return
 	}
+	if spID == relaySP {
+		return // only its node can apply a relayed report: it waits for it
+	}
 	home := n.outQueueOf(spID)
 	for {
 		items, err := n.st.Lease(q.queue(), time.Now().Add(time.Hour), 256)
@@ -288,6 +365,15 @@ func (n *Node) returnOne(ctx context.Context, q queueRef, id uint64) {
 	_, spID, ok := splitSibQueue(q)
 	if !ok {
 		n.st.Release(q.queue(), id)
+		return
+	}
+	if spID == relaySP {
+		// The owner refused a relayed report for good: nothing else can
+		// apply it.
+		n.log.Warn("relayed MT report refused by its node: dropped", LogKeyQueue, q.queue(), LogKeyMsgID, id)
+		if err := n.commit(ctx, queue.Remove(q.queue(), id)); err != nil {
+			n.st.Release(q.queue(), id)
+		}
 		return
 	}
 	if err := n.commit(ctx, queue.Move(q.queue(), n.outQueueOf(spID).queue(), id, time.Time{}, nil)); err != nil {

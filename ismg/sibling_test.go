@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tandem-sms/tandem/cmpp"
+	"github.com/tandem-sms/tandem/cmpp/cmpptest"
+	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/internal/waitfor"
 	"github.com/tandem-sms/tandem/ismg/queue"
 	"github.com/tandem-sms/tandem/sim/smscsim"
@@ -33,8 +36,18 @@ type sibCluster struct {
 // "bj-a", "bj-b" or "gz").
 func startSiblings(t *testing.T, mod func(node, y string) string) *sibCluster {
 	t.Helper()
+	return startSiblingsGZ(t, mod, "")
+}
+
+// startSiblingsGZ is startSiblings with gateway 020001 at gzAddr, served
+// by the test instead of a node, when gzAddr is set.
+func startSiblingsGZ(t *testing.T, mod func(node, y string) string, gzAddr string) *sibCluster {
+	t.Helper()
 	root := t.TempDir()
 	fwd := map[string]string{"bj-a": freeAddr(t), "bj-b": freeAddr(t), "gz": freeAddr(t)}
+	if gzAddr != "" {
+		fwd["gz"] = gzAddr
+	}
 	gossip := map[string]string{"bj-a": freeAddr(t), "bj-b": freeAddr(t), "gz": freeAddr(t)}
 	// The table's fwd_addr of 001001 is bj-a's: peers that do not gossip
 	// reach the gateway there.
@@ -78,7 +91,9 @@ delivery:
 	c := &sibCluster{}
 	c.a = site("bj-a", "001001", 0) // the seed first: the others join it at once
 	c.b = site("bj-b", "001001", 1)
-	c.gz = site("gz", "020001", 0)
+	if gzAddr == "" {
+		c.gz = site("gz", "020001", 0)
+	}
 	waitfor.Cond(t, "the two Beijing nodes to link up as siblings", func() bool {
 		return siblingLinkUp(c.a.env.node, "bj-b") && siblingLinkUp(c.b.env.node, "bj-a")
 	})
@@ -335,5 +350,66 @@ func TestSiblingQueueReturnsHome(t *testing.T) {
 	}
 	if got := metric(t, n.HTTPAddr(), "ismg_sibling_returned_total"); got != 1 {
 		t.Errorf("returned %v, want 1", got)
+	}
+}
+
+// TestSiblingPeerReportRelayed: a peer gateway spreads its FWDs over the
+// gateway's live nodes, so the status report of an MT that node A
+// forwarded may reach node B. B relays it to A (the Msg_Id's node index
+// names A), and the SP, logged in to A, gets it.
+func TestSiblingPeerReportRelayed(t *testing.T) {
+	// Gateway 020001 is played by the test: a FWD server that takes A's MT.
+	pc := federation.DefaultPeerConfig()
+	pc.Gateway, pc.Default.Secret, pc.Default.AllowedIPs = "020001", fedPeerSecret, []string{"127.0.0.1"}
+	took := make(chan *cmpp.Fwd, 1)
+	gzSrv, err := federation.NewFwdServer(pc, federation.FwdReceiverFunc(func(_ string, f *cmpp.Fwd, respond func(uint32)) {
+		took <- f
+		respond(cmpp.ResultOK)
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gzSrv.Serve(ln) }()
+	t.Cleanup(func() { _ = gzSrv.Close() })
+	c := startSiblingsGZ(t, nil, ln.Addr().String())
+
+	onA := mustSP(t, c.a.env.node.CMPPAddr(), cmpp.V30)
+	r := onA.submit(t, submitPDU(gzNumber, 0, []byte("south via A")))
+	if r.Result != 0 {
+		t.Fatalf("SUBMIT: Result %d", r.Result)
+	}
+	mt := <-took
+	waitfor.Cond(t, "A's MT to wait in await for 020001's report", func() bool {
+		it, err := c.a.env.node.Store().Get(qAwait, r.MsgID)
+		return err == nil && it.ID == mt.MsgID
+	})
+
+	// 020001's report reaches B.
+	raw := cmpptest.DialRaw(t, c.b.env.node.FWDAddr())
+	if resp := raw.Connect("020001", fedPeerSecret, cmpp.V30); resp.Status != 0 {
+		t.Fatalf("peer CONNECT at B: status %d", resp.Status)
+	}
+	f := &cmpp.Fwd{SourceID: "020001", DestinationID: "001001", NodesCount: 1, MsgID: mt.MsgID,
+		PkTotal: 1, PkNumber: 1, SrcID: gzNumber, DestID: testSrc}
+	f.SetReport(&cmpp.Report{MsgID: mt.MsgID, Stat: cmpp.StatDelivered, SubmitTime: "2601010000", DoneTime: "2601010000",
+		DestTerminalID: gzNumber}, cmpp.V30)
+	seq := raw.NextSeq()
+	raw.WritePDU(seq, f)
+	if _, p := raw.MustReadPDU(); p.(*cmpp.FwdResp).Result != 0 {
+		t.Fatalf("B's FWD_RESP: %+v", p)
+	}
+	ds := onA.waitDelivers(t, 30*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 1 })
+	if rep := reports(ds)[r.MsgID]; rep.Stat != cmpp.StatDelivered || rep.DestTerminalID != gzNumber {
+		t.Fatalf("report at A: %+v", reports(ds))
+	}
+	if got := metric(t, c.a.env.node.HTTPAddr(), "ismg_sibling_received_total", `type="relayed_report"`); got != 1 {
+		t.Errorf("A took %v relayed reports, want 1", got)
+	}
+	if got := metric(t, c.b.env.node.HTTPAddr(), "ismg_fwd_reports_unknown_total"); got != 0 {
+		t.Errorf("B dropped %v reports as unknown", got)
 	}
 }
