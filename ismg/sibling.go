@@ -360,7 +360,8 @@ func (n *Node) returnHome(ctx context.Context, q queueRef) {
 }
 
 // returnOne moves one leased record of a sibling queue back to its SP's
-// out queue (the sibling refused it).
+// out queue (the sibling refused it: it does not know the SP, say), due
+// after federation.retry_max.
 func (n *Node) returnOne(ctx context.Context, q queueRef, id uint64) {
 	_, spID, ok := splitSibQueue(q)
 	if !ok {
@@ -376,7 +377,10 @@ func (n *Node) returnOne(ctx context.Context, q queueRef, id uint64) {
 		}
 		return
 	}
-	if err := n.commit(ctx, queue.Move(q.queue(), n.outQueueOf(spID).queue(), id, time.Time{}, nil)); err != nil {
+	// Not due at once: the deliverer would hand it to the same sibling
+	// again, which refuses it again.
+	due := time.Now().Add(n.cfg.Federation.RetryMax)
+	if err := n.commit(ctx, queue.Move(q.queue(), n.outQueueOf(spID).queue(), id, due, nil)); err != nil {
 		if !errors.Is(err, queue.ErrNotFound) {
 			n.log.Error("take a DELIVER back from a sibling queue", LogKeyQueue, q.queue(), LogKeyMsgID, id, LogKeyErr, err)
 		}
