@@ -94,8 +94,10 @@ var ErrMsgIDCount = errors.New("cmpp: Msg_Id count out of range")
 // MsgIDGenerator hands out Msg_Ids that are unique for one gateway code,
 // under concurrency and across restarts.
 //
-// Its state is one atomic "tick", unix second<<16 | sequence, of the last id
-// handed out. The next tick is max(last+1, now<<16), claimed with a CAS:
+// Its state is one atomic "tick", unix second<<shift | sequence, of the
+// last id handed out (shift is 16, or 16 minus the node bits of a gateway
+// served by several nodes). The next tick is max(last+1, now<<shift),
+// claimed with a CAS:
 //   - 65536 ids in one second carry into the next second, so a burst
 //     borrows time from the future rather than wrapping onto an id already
 //     used;
@@ -108,10 +110,15 @@ var ErrMsgIDCount = errors.New("cmpp: Msg_Id count out of range")
 // implementation.
 type MsgIDGenerator struct {
 	gateway uint64
-	now     func() time.Time
-	loc     *time.Location
-	tick    atomic.Uint64
-	// ceiling is the last tick that may be handed out: (reserved second+1)<<16 - 1,
+	// The node split (NewNodeMsgIDGenerator): the sequence's top
+	// 16-shift bits carry the node's index, the low shift bits the
+	// node's own count; a single node has shift 16 and node 0.
+	shift uint
+	node  uint64
+	now   func() time.Time
+	loc   *time.Location
+	tick  atomic.Uint64
+	// ceiling is the last tick that may be handed out: (reserved second+1)<<shift - 1,
 	// or 0 for none (see SetCeiling).
 	ceiling atomic.Uint64
 	// prefix caches the time bits of the current second, so Next does not
@@ -130,18 +137,48 @@ type msgIDPrefix struct {
 // persisted by the previous run, or the zero Time on first start: every id
 // handed out is in a later second than notBefore.
 func NewMsgIDGenerator(gateway uint32, now func() time.Time, notBefore time.Time) *MsgIDGenerator {
+	g, _ := NewNodeMsgIDGenerator(gateway, 0, 0, now, notBefore)
+	return g
+}
+
+// MaxNodeBits is the most bits of the 16-bit sequence a gateway may give
+// to its node index: up to 2^MaxNodeBits nodes, each with 65536>>bits ids
+// a second.
+const MaxNodeBits = 8
+
+// ErrBadNodeIndex reports a node index or node bits out of range.
+var ErrBadNodeIndex = errors.New("cmpp: bad Msg_Id node index")
+
+// NewNodeMsgIDGenerator returns the generator of node index of a gateway
+// served by up to 2^bits nodes (bits 0..MaxNodeBits): the 16-bit sequence
+// of its ids carries index in its top bits and the node's own count in
+// other 16-bits bits, so two nodes of one gateway never issue the same
+// id, and each has 65536>>bits ids a second. Past them a burst borrows
+// the next second, as a single node does past 65,536.
+func NewNodeMsgIDGenerator(gateway uint32, index, bits uint, now func() time.Time, notBefore time.Time) (*MsgIDGenerator, error) {
+	if bits > MaxNodeBits || index >= 1<<bits {
+		return nil, fmt.Errorf("%w: index %d with %d node bits (want index < 2^bits, bits <= %d)", ErrBadNodeIndex, index, bits, MaxNodeBits)
+	}
+	shift := 16 - bits
 	g := &MsgIDGenerator{
 		gateway: uint64(gateway&gatewayMask) << 16,
+		shift:   shift,
+		node:    uint64(index) << shift,
 		now:     now,
 		loc:     now().Location(),
 	}
 	if !notBefore.IsZero() {
 		if s := notBefore.Unix(); s >= 0 {
-			g.tick.Store(uint64(s+1)<<16 - 1)
+			g.tick.Store(uint64(s+1)<<shift - 1)
 		}
 	}
-	return g
+	return g, nil
 }
+
+// PerSecond is how many ids the generator hands out in one second before
+// it borrows the next: 65536 for a single node, 65536>>bits for a node of
+// a gateway split 2^bits ways.
+func (g *MsgIDGenerator) PerSecond() int { return 1 << g.shift }
 
 // ErrMsgIDReserve reports that the next Msg_Id would fall in a second
 // beyond the ceiling (SetCeiling): the owner has not yet durably reserved
@@ -158,7 +195,7 @@ func (g *MsgIDGenerator) SetCeiling(last time.Time) {
 	if s < 0 {
 		return
 	}
-	c := uint64(s+1)<<16 - 1
+	c := uint64(s+1)<<g.shift - 1
 	for {
 		cur := g.ceiling.Load()
 		if c <= cur || g.ceiling.CompareAndSwap(cur, c) {
@@ -174,7 +211,7 @@ func (g *MsgIDGenerator) Ceiling() time.Time {
 	if c == 0 {
 		return time.Time{}
 	}
-	return time.Unix(int64(c>>16), 0).In(g.loc)
+	return time.Unix(int64(c>>g.shift), 0).In(g.loc)
 }
 
 // Next returns a new Msg_Id, or 0 (never a valid Msg_Id: its month is 0)
@@ -192,20 +229,21 @@ func (g *MsgIDGenerator) Next() uint64 {
 // first: the ids are first..first+n-1, all in one second, so the sequence
 // part never wraps inside the group.
 func (g *MsgIDGenerator) NextN(n int) (uint64, error) {
-	if n < 1 || n > 1<<16 {
+	if n < 1 || n > 1<<g.shift {
 		return 0, fmt.Errorf("%w: %d", ErrMsgIDCount, n)
 	}
 	span := uint64(n - 1)
 	now := g.nowTick()
+	mask := uint64(1)<<g.shift - 1
 	for {
 		cur := g.tick.Load()
 		start := max(cur+1, now)
-		if start&0xffff+span > 0xffff {
-			start = (start>>16 + 1) << 16
+		if start&mask+span > mask {
+			start = (start>>g.shift + 1) << g.shift
 		}
 		if c := g.ceiling.Load(); c != 0 && start+span > c {
 			return 0, fmt.Errorf("%w: %d ids from %v, reserved up to %v", ErrMsgIDReserve, n,
-				time.Unix(int64(start>>16), 0).In(g.loc).Format(time.TimeOnly), g.Ceiling().Format(time.TimeOnly))
+				time.Unix(int64(start>>g.shift), 0).In(g.loc).Format(time.TimeOnly), g.Ceiling().Format(time.TimeOnly))
 		}
 		if g.tick.CompareAndSwap(cur, start+span) {
 			return g.pack(start), nil
@@ -222,7 +260,7 @@ func (g *MsgIDGenerator) HighWater() time.Time {
 	if t == 0 {
 		return time.Time{}
 	}
-	return time.Unix(int64(t>>16), 0).In(g.loc)
+	return time.Unix(int64(t>>g.shift), 0).In(g.loc)
 }
 
 func (g *MsgIDGenerator) nowTick() uint64 {
@@ -230,15 +268,15 @@ func (g *MsgIDGenerator) nowTick() uint64 {
 	if s < 0 {
 		s = 0
 	}
-	return uint64(s) << 16
+	return uint64(s) << g.shift
 }
 
 func (g *MsgIDGenerator) pack(tick uint64) uint64 {
-	sec := tick >> 16
+	sec := tick >> g.shift
 	p := g.prefix.Load()
 	if p == nil || p.sec != sec {
-		p = &msgIDPrefix{sec: sec, bits: msgIDTimeBits(time.Unix(int64(sec), 0).In(g.loc)) | g.gateway}
+		p = &msgIDPrefix{sec: sec, bits: msgIDTimeBits(time.Unix(int64(sec), 0).In(g.loc)) | g.gateway | g.node}
 		g.prefix.Store(p)
 	}
-	return p.bits | tick&0xffff
+	return p.bits | tick&(1<<g.shift-1)
 }

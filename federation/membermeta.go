@@ -34,6 +34,11 @@ type NodeMeta struct {
 	Region  string // at most MaxRegionLen bytes
 	FwdAddr string // host:port, at most MaxFwdAddrLen bytes; empty: takes no FWDs
 	Health  Health
+	// NodeBits and NodeIndex are the node's share of its gateway's Msg_Id
+	// sequence (version 2): the sequence's top NodeBits bits are
+	// NodeIndex. Siblings compare them to find a misconfigured gateway
+	// (two nodes with one index, or different bits).
+	NodeBits, NodeIndex uint8
 }
 
 // Limits of the meta encoding. A whole meta is at most MaxMetaLen bytes,
@@ -41,17 +46,19 @@ type NodeMeta struct {
 const (
 	MaxRegionLen  = 64
 	MaxFwdAddrLen = 255
-	MaxMetaLen    = 2 + 6 + 1 + MaxRegionLen + 1 + MaxFwdAddrLen
+	MaxMetaLen    = 2 + 6 + 1 + MaxRegionLen + 1 + MaxFwdAddrLen + 2
 	metaVersion1  = 1
+	metaVersion2  = 2 // adds NodeBits, NodeIndex
 )
 
 // ErrBadMeta is wrapped by every DecodeNodeMeta error.
 var ErrBadMeta = errors.New("federation: bad node meta")
 
-// AppendNodeMeta appends m's encoding to b: a version byte (1), Health,
+// AppendNodeMeta appends m's encoding to b: a version byte (2), Health,
 // Gateway (6 ASCII digits), then Region and FwdAddr each as a length byte
-// and that many bytes. Later versions only append fields, so a decoder
-// reads the fields it knows from any version >= 1 and ignores the rest.
+// and that many bytes, then NodeBits and NodeIndex (version 2). Later
+// versions only append fields, so a decoder reads the fields it knows
+// from any version >= 1 and ignores the rest.
 func AppendNodeMeta(b []byte, m NodeMeta) ([]byte, error) {
 	switch {
 	case !isGatewayCode(m.Gateway):
@@ -61,12 +68,13 @@ func AppendNodeMeta(b []byte, m NodeMeta) ([]byte, error) {
 	case len(m.FwdAddr) > MaxFwdAddrLen:
 		return b, fmt.Errorf("%w: FwdAddr is %d bytes, at most %d", ErrBadMeta, len(m.FwdAddr), MaxFwdAddrLen)
 	}
-	b = append(b, metaVersion1, byte(m.Health))
+	b = append(b, metaVersion2, byte(m.Health))
 	b = append(b, m.Gateway...)
 	b = append(b, byte(len(m.Region)))
 	b = append(b, m.Region...)
 	b = append(b, byte(len(m.FwdAddr)))
-	return append(b, m.FwdAddr...), nil
+	b = append(b, m.FwdAddr...)
+	return append(b, m.NodeBits, m.NodeIndex), nil
 }
 
 // DecodeNodeMeta decodes a meta written by AppendNodeMeta (or a later
@@ -95,8 +103,14 @@ func DecodeNodeMeta(b []byte) (NodeMeta, error) {
 	if m.Region, rest, ok = lenPrefixed(rest); !ok {
 		return NodeMeta{}, short("Region")
 	}
-	if m.FwdAddr, _, ok = lenPrefixed(rest); !ok {
+	if m.FwdAddr, rest, ok = lenPrefixed(rest); !ok {
 		return NodeMeta{}, short("FwdAddr")
+	}
+	if b[0] >= metaVersion2 {
+		if len(rest) < 2 {
+			return NodeMeta{}, short("NodeBits/NodeIndex")
+		}
+		m.NodeBits, m.NodeIndex = rest[0], rest[1]
 	}
 	return m, nil
 }

@@ -11,12 +11,13 @@ import (
 
 // TestNodeMetaBytes pins the encoding byte by byte.
 func TestNodeMetaBytes(t *testing.T) {
-	m := federation.NodeMeta{Gateway: "020001", Region: "south", FwdAddr: "10.0.0.5:7930", Health: federation.HealthDraining}
+	m := federation.NodeMeta{Gateway: "020001", Region: "south", FwdAddr: "10.0.0.5:7930", Health: federation.HealthDraining,
+		NodeBits: 1, NodeIndex: 1}
 	b, err := federation.AppendNodeMeta(nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []byte("\x01\x01020001\x05south\x0d10.0.0.5:7930")
+	want := []byte("\x02\x01020001\x05south\x0d10.0.0.5:7930\x01\x01")
 	if !bytes.Equal(b, want) {
 		t.Fatalf("% x\nwant % x", b, want)
 	}
@@ -25,9 +26,15 @@ func TestNodeMetaBytes(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	// A later version that appends a field still reads.
-	later := append([]byte{2}, append(b[1:], 0x01, 0x07)...)
+	later := append([]byte{3}, append(b[1:], 0x01, 0x07)...)
 	if got, err := federation.DecodeNodeMeta(later); err != nil || got != m {
-		t.Fatalf("version 2: %+v %v", got, err)
+		t.Fatalf("version 3: %+v %v", got, err)
+	}
+	// Version 1 (no node split) still reads, as node 0 of 1.
+	v1 := []byte("\x01\x01020001\x05south\x0d10.0.0.5:7930")
+	m.NodeBits, m.NodeIndex = 0, 0
+	if got, err := federation.DecodeNodeMeta(v1); err != nil || got != m {
+		t.Fatalf("version 1: %+v %v", got, err)
 	}
 }
 
@@ -46,6 +53,7 @@ func TestNodeMetaErrors(t *testing.T) {
 		{"\x01\x00020001\x05sou", "Region"},
 		{"\x01\x00020001\x05south", "FwdAddr"},
 		{"\x01\x00020001\x05south\x04abc", "FwdAddr"},
+		{"\x02\x00020001\x05south\x00\x01", "NodeBits"},
 	} {
 		_, err := federation.DecodeNodeMeta([]byte(tc.in))
 		if !errors.Is(err, federation.ErrBadMeta) || !strings.Contains(err.Error(), tc.field) {

@@ -38,6 +38,9 @@ type MembershipConfig struct {
 	// FwdAddr is the FWD address peers dial for this node (its
 	// listen.fwd as reachable from them); empty: the node takes no FWDs.
 	FwdAddr string
+	// NodeBits and NodeIndex are gossiped in the meta (NodeMeta): the
+	// node's share of its gateway's Msg_Id sequence.
+	NodeBits, NodeIndex uint8
 	// Bind is the gossip address, UDP and TCP on one port (memberlist's
 	// default port is 7946); port 0 picks a free one.
 	Bind string
@@ -236,6 +239,10 @@ type Membership struct {
 
 	stopMu  sync.Mutex
 	stopped bool // Shutdown was called: Leave would panic
+
+	// SP presence (membersps.go): who is logged in where.
+	sps     *spTable
+	spQueue *memberlist.TransmitLimitedQueue
 }
 
 // memberView is one published set of alive members and the channel
@@ -264,7 +271,10 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		m:        cfg.Metrics,
 		members:  map[string]Member{},
 		gateways: map[string]bool{},
+		sps:      newSPTable(),
 	}
+	m.sps.nodes[cfg.NodeName] = &nodeSPs{inc: uint64(time.Now().UnixNano()), sps: map[string]spCount{}}
+	m.spQueue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return max(1, len(m.Members())) }, RetransmitMult: 3}
 	if err := m.setMeta(HealthOK); err != nil {
 		return nil, err
 	}
@@ -305,7 +315,8 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 }
 
 func (m *Membership) setMeta(h Health) error {
-	b, err := NodeMeta{Gateway: m.cfg.Gateway, Region: m.cfg.Region, FwdAddr: m.cfg.FwdAddr, Health: h}.encode()
+	b, err := NodeMeta{Gateway: m.cfg.Gateway, Region: m.cfg.Region, FwdAddr: m.cfg.FwdAddr, Health: h,
+		NodeBits: m.cfg.NodeBits, NodeIndex: m.cfg.NodeIndex}.encode()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidMembershipConfig, err)
 	}
@@ -452,6 +463,7 @@ func (e *memberEvents) NotifyLeave(n *memberlist.Node) {
 		return
 	}
 	delete(m.members, n.Name)
+	m.sps.forget(n.Name)
 	state := "dead"
 	if n.State == memberlist.StateLeft {
 		state = "left"
@@ -485,8 +497,8 @@ func (m *Membership) upsert(n *memberlist.Node, event string) {
 	m.publishLocked()
 }
 
-// memberDelegate gives memberlist this node's meta; Tandem sends no user
-// messages over gossip.
+// memberDelegate gives memberlist this node's meta, and carries the SP
+// presence entries (membersps.go) as user messages and push/pull state.
 type memberDelegate Membership
 
 func (d *memberDelegate) NodeMeta(limit int) []byte {
@@ -496,10 +508,25 @@ func (d *memberDelegate) NodeMeta(limit int) []byte {
 	}
 	return b
 }
-func (*memberDelegate) NotifyMsg([]byte)                    {}
-func (*memberDelegate) GetBroadcasts(int, int) [][]byte     { return nil }
-func (*memberDelegate) LocalState(bool) []byte              { return nil }
-func (*memberDelegate) MergeRemoteState(buf []byte, _ bool) {}
+func (d *memberDelegate) NotifyMsg(b []byte) { (*Membership)(d).mergeSPs(b, "broadcast") }
+func (d *memberDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.spQueue.GetBroadcasts(overhead, limit)
+}
+func (d *memberDelegate) LocalState(bool) []byte { return d.sps.state() }
+func (d *memberDelegate) MergeRemoteState(buf []byte, _ bool) {
+	(*Membership)(d).mergeSPs(buf, "state")
+}
+
+// mergeSPs applies SP presence from another member.
+func (m *Membership) mergeSPs(b []byte, kind string) {
+	if len(b) == 0 {
+		return
+	}
+	if _, err := m.sps.merge(b, m.cfg.NodeName); err != nil {
+		m.m.MemberEvents.WithLabelValues("bad_sps").Inc()
+		m.log.Warn("gossip SP presence unreadable", "kind", kind, keyErr, err)
+	}
+}
 
 // memberlistLog turns memberlist's log lines ("[WARN] memberlist: ...")
 // into slog records at the matching level. Warnings and errors are

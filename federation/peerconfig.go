@@ -38,6 +38,13 @@ type PeerConfig struct {
 	Default PeerSettings
 	// Peers are per-gateway settings, Code set in each.
 	Peers []PeerSettings
+	// Siblings, with a Secret, lets the other nodes of this gateway log
+	// in (CONNECT Source_Addr = this gateway's own code and this secret)
+	// and makes the sibling links (peersiblings.go) log in to them:
+	// status reports and MO pass between the nodes of a gateway over
+	// them. Its zero fields take Default's; Code stays empty. Without a
+	// Secret a login with our own code is refused, as before.
+	Siblings PeerSettings
 
 	// MaxPending caps the connections to the FWD server that have not
 	// logged in yet, MaxPendingPerIP those from one address (cmpp.Server).
@@ -170,6 +177,12 @@ func (c PeerConfig) Validate() error {
 			return err
 		}
 		anySecret = anySecret || p.Secret != ""
+	}
+	if c.Siblings.Code != "" {
+		return badPeer("Siblings.Code", "must be empty (the siblings share this gateway's code)")
+	}
+	if err := c.Siblings.check("Siblings", false); err != nil {
+		return err
 	}
 	switch {
 	case !anySecret:
@@ -315,8 +328,10 @@ func (p *peer) sessionConfig(log *slog.Logger) cmpp.Config {
 // peerBook holds every resolved peer: the listed ones by code, and Default
 // for the others.
 type peerBook struct {
-	listed map[string]*peer
-	def    *peer
+	listed  map[string]*peer
+	def     *peer
+	self    string
+	sibling *peer // PeerConfig.Siblings resolved, or nil: siblings off
 }
 
 // resolvePeers resolves cfg (validated) and loads the client TLS files.
@@ -325,7 +340,13 @@ func resolvePeers(cfg PeerConfig) (*peerBook, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &peerBook{listed: make(map[string]*peer, len(cfg.Peers)), def: def}
+	b := &peerBook{listed: make(map[string]*peer, len(cfg.Peers)), def: def, self: cfg.Gateway}
+	if cfg.Siblings.Secret != "" {
+		if b.sibling, err = resolvePeer(cfg.Siblings, cfg.Default, "Siblings"); err != nil {
+			return nil, err
+		}
+		b.sibling.code = cfg.Gateway
+	}
 	for i, s := range cfg.Peers {
 		p, err := resolvePeer(s, cfg.Default, fmt.Sprintf("Peers[%d]", i))
 		if err != nil {
@@ -338,6 +359,9 @@ func resolvePeers(cfg PeerConfig) (*peerBook, error) {
 
 // get returns the settings of code: its own, or Default's under its code.
 func (b *peerBook) get(code string) *peer {
+	if code == b.self && b.sibling != nil {
+		return b.sibling
+	}
 	if p := b.listed[code]; p != nil {
 		return p
 	}

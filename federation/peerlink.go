@@ -116,6 +116,13 @@ func newLink(cfg PeerConfig, book *peerBook, m *PeerMetrics, code string, addrs 
 	if p.secret == "" {
 		return nil, badPeer("Peers", "has no entry for %q with a secret, and Default.Secret is empty", code)
 	}
+	return newLinkTo(cfg, book, m, code, p, addrs, recv)
+}
+
+// newLinkTo builds a link to code with settings p: a peer gateway's
+// (newLink), or a sibling node's (code is our own, p the Siblings
+// settings).
+func newLinkTo(cfg PeerConfig, _ *peerBook, m *PeerMetrics, code string, p *peer, addrs []string, recv FwdReceiver) (*Link, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -58,11 +58,12 @@ type Peers struct {
 	m    *PeerMetrics
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	links   map[string]*peerRun
-	ctx     context.Context // Run's; nil before Run
-	done    bool            // Run returned
-	running sync.WaitGroup  // links' Run goroutines
+	mu       sync.Mutex
+	links    map[string]*peerRun
+	siblings map[string]*peerRun // sibling links by node name (peersiblings.go)
+	ctx      context.Context     // Run's; nil before Run
+	done     bool                // Run returned
+	running  sync.WaitGroup      // links' Run goroutines
 }
 
 // peerRun is one link and the means to stop it.
@@ -88,7 +89,7 @@ func NewPeers(cfg PeerConfig, recv FwdReceiver) (*Peers, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Peers{cfg: cfg, book: book, recv: recv, m: cfg.Metrics, log: log, links: map[string]*peerRun{}}, nil
+	return &Peers{cfg: cfg, book: book, recv: recv, m: cfg.Metrics, log: log, links: map[string]*peerRun{}, siblings: map[string]*peerRun{}}, nil
 }
 
 // Update makes the links match targets: a link for each target (our own
@@ -168,6 +169,9 @@ func (p *Peers) Run(ctx context.Context) error {
 	for code, r := range p.links {
 		p.startLocked(code, r)
 	}
+	for _, r := range p.siblings {
+		p.startSiblingLocked(r)
+	}
 	p.mu.Unlock()
 	<-ctx.Done()
 	// No link starts after done is set, so the Wait below sees them all.
@@ -190,6 +194,7 @@ func (p *Peers) Follow(ctx context.Context, table func() (*routing.Table, <-chan
 		var live func(string) []Member
 		if ms != nil {
 			membersChanged, live = ms.Changed(), ms.Live
+			p.UpdateSiblings(SiblingTargets(ms.NodeName(), p.cfg.Gateway, ms.Members()))
 		}
 		p.Update(PeerTargets(p.cfg.Gateway, t.Gateways(), live))
 		select {

@@ -91,6 +91,9 @@ func TestPeersFollowTargets(t *testing.T) {
 		}
 		return true
 	})
+	// The server counts the session before the link has read its
+	// CONNECT_RESP: wait for the link's side too.
+	waitReady(t, p.Link(gwGZ))
 	if err := send(gwGZ); err != nil {
 		t.Fatal(err)
 	}

@@ -178,8 +178,10 @@ func (s *FwdServer) Sessions() []ServerSession {
 	return out
 }
 
-// authenticate decides a peer's CONNECT. Refusals: locked out → status 5;
-// not a gateway code, our own code, not a known peer, or no secret for it
+// authenticate decides a peer's CONNECT. A sibling (another node of this
+// gateway) logs in with our own code and PeerConfig.Siblings' secret.
+// Refusals: locked out → status 5; not a gateway code, our own code
+// without siblings, not a known peer, or no secret for it
 // → 2 (illegal source address); source IP not allowed → 5; bad
 // AuthenticatorSource → 3. Unknown codes and bad secrets count towards
 // the lockout.
@@ -200,7 +202,8 @@ func (s *FwdServer) authenticate(_ context.Context, remote net.Addr, c *cmpp.Con
 	if s.guard.Blocked(ip, code, now, s.limits) {
 		return refuse(LoginBlocked, cmpp.ConnectOther, false)
 	}
-	if !isGatewayCode(code) || code == s.gateway || s.isPeer != nil && !s.isPeer(code) {
+	sibling := code == s.gateway && s.book.sibling != nil // another node of this gateway
+	if !isGatewayCode(code) || code == s.gateway && !sibling || !sibling && s.isPeer != nil && !s.isPeer(code) {
 		return refuse(LoginUnknownPeer, cmpp.ConnectBadSource, true)
 	}
 	p := s.book.get(code)

@@ -54,6 +54,11 @@ type GatewayConfig struct {
 	Code   string `yaml:"code"`   // 6-digit ISMG code, e.g. "001001"
 	Region string `yaml:"region"` // region name used by SP partitions
 	Name   string `yaml:"name"`
+	// Node, NodeIndex and NodeBits place this node among the nodes
+	// (siblings) serving one gateway code (siblingconfig.go).
+	Node      string `yaml:"node"`
+	NodeIndex int    `yaml:"node_index"`
+	NodeBits  int    `yaml:"node_bits"`
 }
 
 // ListenConfig holds the node's listen addresses.

@@ -20,6 +20,7 @@ func (c *Config) Validate() error {
 	c.checkSPs(p.bad)
 	c.checkSMSCs(p.bad)
 	c.checkFederation(p.bad)
+	c.checkSiblings(p.bad)
 	c.checkAdmin(p.bad)
 	c.checkHA(p.bad)
 	if len(p.list) > 0 {

@@ -216,6 +216,8 @@ func TestConsoleToken(t *testing.T) {
 	if code := getJSON(t, base+"/status", "sesame", &st); code != http.StatusOK || st.Node.Gateway != "001001" {
 		t.Errorf("/status with the token: %d %+v", code, st.Node)
 	}
+	// /healthz is 503 until the SMSC link's first bind is up.
+	waitfor.Cond(t, "the SMSC bind", func() bool { return e.node.links["north"].link.Status().Ready > 0 })
 	for _, p := range []string{"/healthz", "/", "/console.js"} {
 		if code, err := httpGet(e.node.HTTPAddr(), p); err != nil || code != http.StatusOK {
 			t.Errorf("GET %s: %d %v", p, code, err)

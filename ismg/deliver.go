@@ -72,6 +72,10 @@ type deliverer struct {
 	lastSweep time.Time
 	expired   []expiredOut // leased past deliver_ttl: removed in this round's commit
 	moGWs     []string     // peer gateways this round's MO reports go to
+	// While the SP has no session here: closed when SP presence or the
+	// member view changes (sibling.go), so the SP showing up on a sibling
+	// wakes the deliverer.
+	presence, view <-chan struct{}
 }
 
 // settle takes the answers that came since the last round and starts this
@@ -102,6 +106,14 @@ func (d *deliverer) lease(sess *cmpp.Session, hard context.Context) (items []que
 	if a := sp.acct.Load(); a != nil {
 		window = a.Window
 	}
+	d.presence, d.view = nil, nil
+	if sess == nil {
+		// Taken before handOff reads the presence, so no change is missed.
+		d.presence, d.view = n.siblingWatch()
+		if w, handed, err := d.handOff(hard); handed || err != nil {
+			return nil, w, err
+		}
+	}
 	switch {
 	case sess != nil && d.inflight < window:
 		watch = n.st.Watch(sp.q.queue())
@@ -127,7 +139,8 @@ func (d *deliverer) wait(ctx context.Context, sess *cmpp.Session, watch, wake <-
 			t = time.NewTimer(max(time.Until(due), time.Millisecond))
 			timer = t.C
 		}
-	} else if sess == nil {
+	}
+	if t == nil && sess == nil {
 		t = time.NewTimer(n.cfg.Delivery.ExpirySweep)
 		timer = t.C
 	}
@@ -139,6 +152,8 @@ func (d *deliverer) wait(ctx context.Context, sess *cmpp.Session, watch, wake <-
 	case <-wake:
 	case <-timer:
 	case <-d.st.kick:
+	case <-d.presence: // nil unless no session and siblings are on
+	case <-d.view:
 	case <-ctx.Done():
 		return false
 	}

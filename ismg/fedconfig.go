@@ -48,6 +48,9 @@ type FederationConfig struct {
 	// spread over the live ones. Forwarding never needs it: a peer that
 	// does not gossip is reached at the route table's fwd_addr.
 	Membership *MembershipConfig `yaml:"membership"`
+	// Siblings, if set, links this node with the other nodes of its
+	// gateway (siblingconfig.go).
+	Siblings *SiblingsConfig `yaml:"siblings"`
 }
 
 // MembershipConfig is this node's part in the gossip among ISMG nodes.
@@ -171,6 +174,9 @@ func (c *Config) peerConfig(m *federation.PeerMetrics) (federation.PeerConfig, e
 	if f.Sessions > 0 {
 		pc.Default.Sessions = f.Sessions
 	}
+	if sc := f.Siblings; sc != nil {
+		pc.Siblings = federation.PeerSettings{Secret: sc.Secret, AllowedIPs: sc.AllowedIPs, Window: sc.Window}
+	}
 	for i, p := range f.Peers {
 		s := federation.PeerSettings{Code: p.Code}
 		if err := set(&s, p.Secret, p.AllowedIPs, p.Window, p.Version, p.ResponseTimeout, p.TLS); err != nil {
@@ -186,6 +192,10 @@ func (c *Config) membershipConfig() federation.MembershipConfig {
 	m := c.Federation.Membership
 	mc := federation.DefaultMembershipConfig()
 	mc.NodeName, mc.Gateway, mc.Region = m.NodeName, c.Gateway.Code, c.Gateway.Region
+	mc.NodeBits, mc.NodeIndex = uint8(c.Gateway.NodeBits), uint8(c.Gateway.NodeIndex)
+	if mc.NodeName == "" {
+		mc.NodeName = c.Gateway.Node
+	}
 	if mc.NodeName == "" {
 		mc.NodeName = c.Gateway.Code + "-" + c.Listen.FWD
 	}

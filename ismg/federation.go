@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/tandem-sms/tandem/federation"
 	"github.com/tandem-sms/tandem/routing"
@@ -18,6 +19,8 @@ import (
 
 // openFederation builds the peer links and the FWD server.
 func (n *Node) openFederation(o options) error {
+	// Once the membership (and so the node's name) is known.
+	defer n.noteNodeInfo()
 	if n.cfg.Listen.FWD == "" {
 		return nil
 	}
@@ -82,7 +85,10 @@ func (n *Node) followPeers(ctx context.Context) error {
 		}
 		return n.table(), nil
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = n.followSiblings(ctx) })
 	n.peers.Follow(ctx, table, n.members)
+	wg.Wait()
 	return nil
 }
 
@@ -98,6 +104,29 @@ func (n *Node) ensureFwdQueue(q queueRef) {
 
 func (n *Node) startFwdQueueLocked(q queueRef) {
 	var f func(ctx context.Context) error
+	if q.kind == queueSib {
+		node, sp, ok := splitSibQueue(q)
+		switch {
+		case !ok:
+			n.log.Error("sibling queue with a bad name left alone", LogKeyQueue, q.queue())
+			return
+		case !n.siblingsOn():
+			// Siblings are off now (the configuration changed): what
+			// waited for one goes back to its SP's queue.
+			f = func(context.Context) error { n.returnHome(n.hardCtx(), q); return nil }
+		default:
+			fw := &forwarder{
+				n: n, gw: n.gw, sib: node, sp: sp, q: q, durable: make(chan struct{}, n.forwardWindow(n.gw)),
+				quit: make(chan struct{}),
+			}
+			fw.marked = make(chan []fwdJob, cap(fw.durable))
+			f = func(ctx context.Context) error { return fw.run(ctx, n.hardCtx()) }
+		}
+		if n.goRun(f) {
+			n.fwdRun[q] = true
+		}
+		return
+	}
 	if n.peers == nil {
 		f = func(ctx context.Context) error { return n.sweepFwd(ctx, q) }
 	} else {

@@ -39,6 +39,11 @@ func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32))
 		respond(result)
 	}
 	bucket, key := dedupKey(f)
+	if peer == n.gw {
+		// A sibling's FWD (sibling.go): the same record may come back
+		// after a round trip between siblings, one hop further each time.
+		key = append(key, f.NodesCount)
+	}
 	if _, err := n.st.GetKV(bucket, key); err == nil {
 		answer(cmpp.ResultOK, "duplicate") // already durable here: the FWD_RESP was lost
 		return
@@ -100,10 +105,16 @@ const (
 	reasonFwdEarly  = "early"    // an MT report ahead of its MT's move to await: resend later
 	reasonFwdBounce = "bounce"   // an MT we forwarded to the sender, sent back: resend later
 	reasonFwdStruct = "structure"
+	// reasonFwdOwnerDown: an MT report for an MT another node of this
+	// gateway forwarded, and that node is not alive: resend later.
+	reasonFwdOwnerDown = "owner_down"
 )
 
 // fwdIn decides what a received FWD becomes.
 func (n *Node) fwdIn(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
+	if peer == n.gw {
+		return n.fwdInSibling(f)
+	}
 	switch f.MsgFwdType {
 	case cmpp.FwdMT:
 		return n.fwdInMT(peer, f)
@@ -305,6 +316,10 @@ func (n *Node) fwdInReport(peer string, f *cmpp.Fwd) (fwdIntake, refusal) {
 	}
 	if err != nil || r.Peer != peer {
 		unlock()
+		if in, ref, relayed := n.relayReport(peer, f, &rep); relayed {
+			// Another node of this gateway forwarded the MT (sibling.go).
+			return in, ref
+		}
 		n.m.FwdReportsUnknown.Inc()
 		n.log.Info("MT report for a message not waiting here dropped", "peer", peer, LogKeyMsgID, id, "stat", rep.Stat)
 		return fwdIntake{}, accepted // nothing to do; the key still drops its resends

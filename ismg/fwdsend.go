@@ -25,8 +25,11 @@ import (
 // is unreachable nothing is leased, so the queue waits and flows in order
 // when the peer returns.
 type forwarder struct {
-	n       *Node
-	gw      string
+	n  *Node
+	gw string
+	// sib and sp are set on a sibling queue's forwarder (sib:<node>/<sp>,
+	// sibling.go): it sends to sibling node sib, gw being our own code.
+	sib, sp string
 	q       queueRef
 	durable chan struct{} // MTs leased and not durably settled: the crash-resend bound
 	marked  chan []fwdJob
@@ -148,7 +151,11 @@ func (fw *forwarder) run(ctx, hard context.Context) error {
 // ctx ends.
 func (fw *forwarder) waitPeer(ctx, hard context.Context) bool {
 	for {
-		if l := fw.n.peers.Link(fw.gw); l != nil {
+		l := fw.n.peers.Link(fw.gw)
+		if fw.sib != "" {
+			l = fw.n.peers.Sibling(fw.sib)
+		}
+		if l != nil {
 			wctx, cancel := context.WithTimeout(ctx, fw.n.cfg.Delivery.ExpirySweep)
 			err := l.WaitReady(wctx)
 			cancel()
@@ -156,6 +163,9 @@ func (fw *forwarder) waitPeer(ctx, hard context.Context) bool {
 				return true
 			}
 		} else {
+			if fw.sib != "" {
+				fw.n.returnHome(hard, fw.q) // see below
+			}
 			// No link: the gateway left the table or has no fwd_addr.
 			// Wait for a route change to bring one.
 			t := time.NewTimer(fw.n.cfg.Delivery.ExpirySweep)
@@ -167,6 +177,13 @@ func (fw *forwarder) waitPeer(ctx, hard context.Context) bool {
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		if fw.sib != "" && fw.sp != relaySP {
+			// The sibling is gone, draining or unreachable: what waits
+			// for it goes back to the SP's queue, whose deliverer decides
+			// again (this node, another sibling, or wait).
+			fw.n.returnHome(hard, fw.q)
+			continue
 		}
 		fw.expireWaiting(hard)
 	}
@@ -267,9 +284,13 @@ func (fw *forwarder) sendMarked(hard context.Context) {
 					rt = 60 * time.Second
 				}
 				t0 := time.Now()
-				err := n.peers.SendAsync(hard, j.f, t0.Add(rt), func(resp *cmpp.FwdResp, err error) {
-					fw.answered(hard, j, t0, err)
-				})
+				cb := func(resp *cmpp.FwdResp, err error) { fw.answered(hard, j, t0, err) }
+				var err error
+				if fw.sib != "" {
+					err = n.peers.SendSibling(hard, fw.sib, j.f, t0.Add(rt), cb)
+				} else {
+					err = n.peers.SendAsync(hard, j.f, t0.Add(rt), cb)
+				}
 				if err != nil {
 					n.tasks.Go(func() { fw.failed(hard, j, err) })
 				}
@@ -356,7 +377,11 @@ func (fw *forwarder) failed(hard context.Context, j *fwdJob, err error) {
 	if errors.As(err, &re) {
 		result = re.Result
 	}
-	n.log.Warn("peer gateway refused a FWD", "peer", fw.gw, LogKeyMsgID, j.it.ID, "kind", kind.String(), "result", result, LogKeyErr, err)
+	n.log.Warn("peer gateway refused a FWD", "peer", fw.gw, "sibling", fw.sib, LogKeyMsgID, j.it.ID, "kind", kind.String(), "result", result, LogKeyErr, err)
+	if fw.sib != "" {
+		n.returnOne(hard, fw.q, j.it.ID) // the SP's deliverer decides again
+		return
+	}
 	if j.mt != nil {
 		n.finalReport(hard, fw.q, j.it.ID, j.mt, fmt.Sprintf("MF:%04d", result%10000), "peer", "")
 		return
@@ -416,6 +441,10 @@ func (fw *forwarder) build(it queue.Item) (fwdJob, error) {
 	}
 	o.Attempts++
 	j.out = &o
+	if fw.sib != "" {
+		j.f = n.sibFwd(fw.sp, it.ID, &o)
+		return j, nil
+	}
 	j.f = n.outFwd(fw.gw, it.ID, &o)
 	return j, nil
 }

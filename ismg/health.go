@@ -9,12 +9,20 @@ import (
 )
 
 func (n *Node) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	// Which node answers: behind one address several nodes may serve a
+	// gateway (sibling.go).
+	g := n.cfg.Gateway
+	w.Header().Set("X-Tandem-Gateway", n.gw)
+	w.Header().Set("X-Tandem-Node", n.nodeName())
+	id := fmt.Sprintf("gateway %s node %s (node_index %d, node_bits %d)", n.gw, n.nodeName(), g.NodeIndex, g.NodeBits)
 	if probs := n.healthProblems(); len(probs) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, strings.Join(probs, "\n"))
+		fmt.Fprintln(w, id)
 		return
 	}
 	fmt.Fprintln(w, "ok")
+	fmt.Fprintln(w, id)
 }
 
 // healthProblems are what makes /healthz answer 503 (none: healthy).

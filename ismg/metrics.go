@@ -43,6 +43,8 @@ type Metrics struct {
 	FwdReportsUnknown prometheus.Counter       // MT reports for no message waiting here
 	FwdDedupForgotten prometheus.Counter       // dedup keys dropped past federation.dedup_window
 	FwdRerouted       prometheus.Counter       // MTs in fwd:<gw> whose number's home changed before they were sent
+
+	siblingMetrics // Region HA: the nodes of one gateway (siblingmetrics.go)
 }
 
 func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
@@ -149,6 +151,7 @@ func newMetrics(reg prometheus.Registerer, st *queue.Store) *Metrics {
 		m.SMSCSubmits, m.SMSCFailures, m.SMSCThrottled, m.SMSCLatency,
 		m.Resends, m.ReportRepeats, m.Receipts, m.Reports, m.ReportLatency, m.MO, m.Expired,
 		m.StoreErrors, m.BillingErrors, m.CDRsMoved, m.OrphansExpired, &storeCollector{st: st})
+	m.siblingMetrics = newSiblingMetrics(reg)
 	return m
 }
 

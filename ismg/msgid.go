@@ -41,7 +41,13 @@ type msgIDs struct {
 
 // openMsgIDs reads the last reserved second and reserves the first lease,
 // durably, before any id can be handed out.
-func openMsgIDs(st *queue.Store, gateway uint32, now func() time.Time) (*msgIDs, error) {
+//
+// A node of a gateway served by several (gateway.node_bits > 0) issues
+// only the ids whose sequence's top node_bits bits are its node_index
+// (cmpp.NewNodeMsgIDGenerator): 65536>>node_bits a second, then it borrows
+// the next second within its reservation, and past that SUBMITs get
+// Result 8 as above.
+func openMsgIDs(st *queue.Store, gateway uint32, index, bits int, now func() time.Time) (*msgIDs, error) {
 	var last time.Time
 	switch v, err := st.GetKV(kvMeta, keyMsgIDHighWater); {
 	case err == nil && len(v) == 8:
@@ -50,10 +56,11 @@ func openMsgIDs(st *queue.Store, gateway uint32, now func() time.Time) (*msgIDs,
 	default:
 		return nil, fmt.Errorf("ismg: read Msg_Id reservation: %w", err)
 	}
-	m := &msgIDs{
-		gen: cmpp.NewMsgIDGenerator(gateway, now, last),
-		st:  st, now: now, kick: make(chan struct{}, 1),
+	gen, err := cmpp.NewNodeMsgIDGenerator(gateway, uint(index), uint(bits), now, last)
+	if err != nil {
+		return nil, fmt.Errorf("ismg: gateway.node_index: %w", err)
 	}
+	m := &msgIDs{gen: gen, st: st, now: now, kick: make(chan struct{}, 1)}
 	if err := m.reserve(context.Background()); err != nil {
 		return nil, err
 	}

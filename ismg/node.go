@@ -255,7 +255,7 @@ func (n *Node) openDurable(o options) error {
 	if err := n.openCDRSeq(); err != nil {
 		return fmt.Errorf("ismg: CDR outbox: %w", err)
 	}
-	n.ids, err = openMsgIDs(n.st, n.gwNum, msgIDClock(n.loc))
+	n.ids, err = openMsgIDs(n.st, n.gwNum, n.cfg.Gateway.NodeIndex, n.cfg.Gateway.NodeBits, msgIDClock(n.loc))
 	return err
 }
 

@@ -20,6 +20,7 @@ const (
 	queueAwait                       // await: MTs an SMSC took, waiting for their receipt
 	queueOrphan                      // orphan: receipts that came before their mapping
 	queueCDR                         // cdr: CDR lines on their way to the CDR files (cdrout.go)
+	queueSib                         // sib:<node>/<sp>: reports and MO for an SP logged in to a sibling node (sibling.go)
 )
 
 // Queue-name spelling in the store (see the package doc for the life cycle).
@@ -30,6 +31,7 @@ const (
 	qAwait     = "await"
 	qOrphan    = "orphan"
 	qCDR       = "cdr"
+	qSibPrefix = "sib:"
 	kvMeta     = "meta"
 )
 
@@ -50,6 +52,9 @@ type queueRef struct {
 func linkQueue(link string) queueRef { return queueRef{queueMT, link, qMTPrefix + link} }
 func fwdQueue(gw string) queueRef    { return queueRef{queueFwd, gw, qFwdPrefix + gw} }
 func outQueue(sp string) queueRef    { return queueRef{queueOut, sp, qOutPrefix + sp} }
+func sibQueue(node, sp string) queueRef {
+	return queueRef{queueSib, node + "/" + sp, qSibPrefix + node + "/" + sp}
+}
 
 var (
 	awaitQueue  = queueRef{queueAwait, "", qAwait}
@@ -77,7 +82,7 @@ func parseQueue(q string) (queueRef, error) {
 	for _, p := range []struct {
 		prefix string
 		kind   queueKind
-	}{{qMTPrefix, queueMT}, {qFwdPrefix, queueFwd}, {qOutPrefix, queueOut}} {
+	}{{qMTPrefix, queueMT}, {qFwdPrefix, queueFwd}, {qOutPrefix, queueOut}, {qSibPrefix, queueSib}} {
 		if name, ok := strings.CutPrefix(q, p.prefix); ok && name != "" {
 			return queueRef{p.kind, name, q}, nil
 		}

@@ -82,7 +82,7 @@ func (n *Node) recover() error {
 			if err != nil {
 				return fmt.Errorf("ismg: recover orphans: %w", err)
 			}
-		case queueFwd:
+		case queueFwd, queueSib:
 			n.fwdRun[ref] = false
 		}
 	}

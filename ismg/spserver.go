@@ -48,7 +48,9 @@ func (n *Node) authenticate(_ context.Context, remote net.Addr, c *cmpp.Connect)
 	if sp.suspended.Load() {
 		return refuse(reasonSuspended, cmpp.ConnectOther)
 	}
-	if !sp.reserve(remote.String(), acct.MaxConnections, now, lim.ConnectTimeout) {
+	// max_connections counts the SP's sessions on the gateway's other
+	// nodes too (sibling.go: as gossip knows them).
+	if !sp.reserve(remote.String(), acct.MaxConnections-n.siblingSessions(sp.id), now, lim.ConnectTimeout) {
 		return refuse("connections", cmpp.ConnectOther)
 	}
 	return acct.Secret, cmpp.ConnectOK
@@ -63,6 +65,7 @@ func (n *Node) onSession(s *cmpp.Session) {
 	}
 	n.conns.Store(s, &spConn{sp: sp})
 	sp.addSession(s)
+	n.noteSPSessions(sp)
 	n.m.SPConnections.WithLabelValues(sp.id).Inc()
 	n.log.Info("SP logged in", LogKeySP, sp.id, LogKeyPeer, s.RemoteAddr().String(), "version", s.Version().String())
 }
@@ -74,6 +77,7 @@ func (n *Node) onClose(s *cmpp.Session, err error) {
 	}
 	c := v.(*spConn)
 	c.sp.removeSession(s)
+	n.noteSPSessions(c.sp)
 	n.m.SPConnections.WithLabelValues(c.sp.id).Dec()
 	n.log.Info("SP session closed", LogKeySP, c.sp.id, LogKeyPeer, s.RemoteAddr().String(), LogKeyErr, err)
 }

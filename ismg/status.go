@@ -23,24 +23,32 @@ import (
 
 // Status is /status's answer.
 type Status struct {
-	Node       StatusNode      `json:"node"`
-	Health     StatusHealth    `json:"health"`
-	Routes     StatusRoutes    `json:"routes"`
-	GNS        *StatusGNS      `json:"gns"` // null without routes.gns
-	Gateways   []StatusGateway `json:"gateways"`
-	Peers      []StatusPeer    `json:"peers"`
-	Members    []StatusMember  `json:"members"`
-	SMSCLinks  []StatusLink    `json:"smsc_links"`
-	SPs        []StatusSP      `json:"sps"`
-	Queues     []StatusQueue   `json:"queues"`
-	Stores     []StoreView     `json:"stores"` // region HA: own and adoptable stores, their owners (adoptadmin.go)
-	Rates      StatusRates     `json:"rates"`
-	RecentLogs []LogRecord     `json:"recent_errors"` // warn and error records, newest first
+	Node     StatusNode      `json:"node"`
+	Health   StatusHealth    `json:"health"`
+	Routes   StatusRoutes    `json:"routes"`
+	GNS      *StatusGNS      `json:"gns"` // null without routes.gns
+	Gateways []StatusGateway `json:"gateways"`
+	Peers    []StatusPeer    `json:"peers"`
+	Members  []StatusMember  `json:"members"`
+	// Siblings are the live nodes serving this gateway's code, this one
+	// included (Region HA, sibling.go).
+	Siblings   []SiblingNode `json:"siblings"`
+	SMSCLinks  []StatusLink  `json:"smsc_links"`
+	SPs        []StatusSP    `json:"sps"`
+	Queues     []StatusQueue `json:"queues"`
+	Stores     []StoreView   `json:"stores"` // region HA: own and adoptable stores, their owners (adoptadmin.go)
+	Rates      StatusRates   `json:"rates"`
+	RecentLogs []LogRecord   `json:"recent_errors"` // warn and error records, newest first
 }
 
 // StatusNode says which node answers.
 type StatusNode struct {
-	Gateway       string    `json:"gateway"`
+	Gateway string `json:"gateway"`
+	// NodeName, NodeIndex and NodeBits are this node's place among the
+	// nodes of its gateway.
+	NodeName      string    `json:"node_name"`
+	NodeIndex     int       `json:"node_index"`
+	NodeBits      int       `json:"node_bits"`
 	Region        string    `json:"region"`
 	Name          string    `json:"name"`
 	Version       string    `json:"version"`
@@ -100,6 +108,10 @@ type StatusGateway struct {
 	// Link is this node's CMPP_FWD link to it: "up", "down" or "" (this
 	// gateway, or no federation).
 	Link string `json:"link"`
+	// Nodes are the gossip members serving it, alive (any health), by
+	// name; empty without membership or for a gateway that does not
+	// gossip.
+	Nodes []string `json:"nodes"`
 }
 
 // StatusPeer is a CMPP_FWD link to a peer gateway.
@@ -201,7 +213,8 @@ func (n *Node) Status(ctx context.Context) Status {
 	now := time.Now()
 	bi := buildinfo.Read()
 	st := Status{
-		Node: StatusNode{Gateway: n.gw, Region: n.cfg.Gateway.Region, Name: n.cfg.Gateway.Name,
+		Node: StatusNode{Gateway: n.gw, NodeName: n.nodeName(), NodeIndex: n.cfg.Gateway.NodeIndex, NodeBits: n.cfg.Gateway.NodeBits,
+			Region: n.cfg.Gateway.Region, Name: n.cfg.Gateway.Name,
 			Version: bi.Version, Revision: bi.Revision, GoVersion: bi.GoVersion,
 			Started: n.console.started, UptimeSeconds: now.Sub(n.console.started).Seconds(), Now: now},
 		Gateways: []StatusGateway{}, Peers: []StatusPeer{}, Members: []StatusMember{}, SMSCLinks: []StatusLink{},
@@ -225,12 +238,20 @@ func (n *Node) Status(ctx context.Context) Status {
 		}
 	}
 	for _, g := range t.Gateways() {
-		sg := StatusGateway{RouteGateway: routeGateway(g), Self: g.Code == n.gw}
+		sg := StatusGateway{RouteGateway: routeGateway(g), Self: g.Code == n.gw, Nodes: []string{}}
+		if n.members != nil {
+			for _, m := range n.members.Members() {
+				if m.Gateway == g.Code {
+					sg.Nodes = append(sg.Nodes, m.Name)
+				}
+			}
+		}
 		if up, ok := peerUp[g.Code]; ok {
 			sg.Link = map[bool]string{true: "up", false: "down"}[up]
 		}
 		st.Gateways = append(st.Gateways, sg)
 	}
+	st.Siblings = n.Siblings()
 	if n.members != nil {
 		for _, m := range n.members.Members() {
 			st.Members = append(st.Members, StatusMember{Name: m.Name, Addr: m.Addr, Self: m.Self, Gateway: m.Gateway,

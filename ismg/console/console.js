@@ -76,7 +76,8 @@ function render(s) {
       m.table_digest_revision, m.error];
   } });
   rows("gateways", s.gateways, { key: (x) => x.code, cols: (x) => [x.code, x.name, x.region, x.fwd_addr,
-    x.self ? el("td", { class: "self" }, "this node") : x.link ? state(x.link === "up", x.link) : "–"] });
+    x.self ? el("td", { class: "self" }, "this node") : x.link ? state(x.link === "up", x.link) : "–",
+    (x.nodes || []).join(", ") || "–"] });
   rows("peers", s.peers, { key: (p) => p.gateway, cols: (p) => [p.gateway, state(p.up),
     p.ready + "/" + p.sessions.length, p.sent, p.ok, p.errors, p.queue_depth, p.last_error] });
   rows("smsc", s.smsc_links, { key: (l) => l.name, cols: (l) => {
