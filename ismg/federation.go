@@ -116,10 +116,10 @@ func (n *Node) startFwdQueueLocked(q queueRef) {
 			f = func(context.Context) error { n.returnHome(n.hardCtx(), q); return nil }
 		default:
 			fw := &forwarder{
-				n: n, gw: n.gw, sib: node, sp: sp, q: q, durable: make(chan struct{}, n.forwardWindow(n.gw)),
+				n: n, gw: n.gw, sib: node, sp: sp, q: q, durable: newSlots(n.forwardWindow(n.gw)),
 				quit: make(chan struct{}),
 			}
-			fw.marked = make(chan []fwdJob, cap(fw.durable))
+			fw.marked = make(chan []fwdJob, fw.durable.size)
 			f = func(ctx context.Context) error { return fw.run(ctx, n.hardCtx()) }
 		}
 		if n.goRun(f) {
@@ -131,10 +131,10 @@ func (n *Node) startFwdQueueLocked(q queueRef) {
 		f = func(ctx context.Context) error { return n.sweepFwd(ctx, q) }
 	} else {
 		fw := &forwarder{
-			n: n, gw: q.name, q: q, durable: make(chan struct{}, n.forwardWindow(q.name)),
+			n: n, gw: q.name, q: q, durable: newSlots(n.forwardWindow(q.name)),
 			quit: make(chan struct{}),
 		}
-		fw.marked = make(chan []fwdJob, cap(fw.durable))
+		fw.marked = make(chan []fwdJob, fw.durable.size)
 		f = func(ctx context.Context) error { return fw.run(ctx, n.hardCtx()) }
 	}
 	if n.goRun(f) {

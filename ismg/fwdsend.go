@@ -31,7 +31,7 @@ type forwarder struct {
 	// sibling.go): it sends to sibling node sib, gw being our own code.
 	sib, sp string
 	q       queueRef
-	durable chan struct{} // MTs leased and not durably settled: the crash-resend bound
+	durable *slots // MTs leased and not durably settled: the crash-resend bound
 	marked  chan []fwdJob
 	quit    chan struct{}
 }
@@ -82,15 +82,7 @@ func (fw *forwarder) run(ctx, hard context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { fw.sendMarked(hard) })
 	defer func() {
-		for range cap(fw.durable) { // drain: every leased item settled
-			select {
-			case fw.durable <- struct{}{}:
-			case <-hard.Done():
-				close(fw.quit)
-				wg.Wait()
-				return
-			}
-		}
+		fw.durable.waitAll(hard) // drain: every leased item settled
 		close(fw.quit)
 		wg.Wait()
 	}()
@@ -105,26 +97,12 @@ func (fw *forwarder) run(ctx, hard context.Context) error {
 		if !fw.waitPeer(ctx, hard) {
 			return nil
 		}
-		free := 0
-		select {
-		case fw.durable <- struct{}{}:
-			free = 1
-		case <-ctx.Done():
+		free, ok := fw.durable.takeAll(ctx)
+		if !ok {
 			return nil
 		}
-		for free < cap(fw.durable) {
-			select {
-			case fw.durable <- struct{}{}:
-				free++
-				continue
-			default:
-			}
-			break
-		}
 		items, err := n.st.Lease(fw.q.queue(), time.Now(), free)
-		for range free - len(items) {
-			<-fw.durable
-		}
+		fw.durable.put(free - len(items))
 		if err != nil {
 			n.log.Error("lease", LogKeyQueue, fw.q.queue(), LogKeyErr, err)
 			return err
@@ -232,7 +210,7 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 			n.log.Error("dropping undecodable FWD item", LogKeyQueue, fw.q.queue(), LogKeyMsgID, it.ID, LogKeyErr, err)
 			n.tasks.Go(func() {
 				_ = n.commit(hard, queue.Remove(fw.q.queue(), it.ID))
-				<-fw.durable
+				fw.durable.put(1)
 			})
 			continue
 		}
@@ -242,7 +220,7 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 				if !fw.expired(hard, it, now) {
 					n.st.Release(fw.q.queue(), it.ID)
 				}
-				<-fw.durable
+				fw.durable.put(1)
 			})
 			continue
 		}
@@ -250,7 +228,7 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 			if to, ok := fw.rehome(j.mt); ok {
 				n.tasks.Go(func() {
 					fw.moveHome(hard, it, j.mt, to)
-					<-fw.durable
+					fw.durable.put(1)
 				})
 				continue
 			}
@@ -266,7 +244,7 @@ func (fw *forwarder) start(hard context.Context, items []queue.Item, marked func
 			jobs[i].b = b
 		}
 		fw.marked <- jobs // room for every batch: each holds a durable slot
-	}, func() { <-fw.durable }, marked)
+	}, func() { fw.durable.put(1) }, marked)
 	return true
 }
 
@@ -330,7 +308,7 @@ func (fw *forwarder) answered(hard context.Context, j *fwdJob, t0 time.Time, err
 			n.st.Release(fw.q.queue(), j.it.ID)
 		}
 		n.inflightDone(j.b)
-		<-fw.durable
+		fw.durable.put(1)
 	})
 }
 
@@ -343,7 +321,7 @@ func (fw *forwarder) failed(hard context.Context, j *fwdJob, err error) {
 	n := fw.n
 	defer func() {
 		n.inflightDone(j.b)
-		<-fw.durable
+		fw.durable.put(1)
 	}()
 	kind := federation.Classify(err)
 	if federation.Temporary(err) {
