@@ -50,6 +50,7 @@ const (
 type storeLease struct {
 	Store   string
 	Holder  string
+	Gateway string // the ISMG gateway code the store serves ("" if not given)
 	Token   uint64 // Raft index of the grant
 	Granted int64  // stamped unix nanos of the grant
 	Renewed int64  // stamped unix nanos of the last grant or renewal
@@ -79,6 +80,7 @@ type leaseCmd struct {
 	op         leaseOp
 	store      string
 	holder     string
+	gateway    string // acquire only
 	token      uint64
 	ttl        time.Duration
 	minExpired time.Duration
@@ -95,7 +97,12 @@ func encodeLease(c leaseCmd) []byte {
 	b = binary.AppendUvarint(b, c.token)
 	b = binary.AppendUvarint(b, uint64(c.ttl))
 	b = binary.AppendUvarint(b, uint64(c.minExpired))
-	return binary.AppendUvarint(b, uint64(c.now))
+	b = binary.AppendUvarint(b, uint64(c.now))
+	if c.gateway == "" {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.gateway)))
+	return append(b, c.gateway...)
 }
 
 func decodeLease(b []byte) (leaseCmd, error) {
@@ -119,6 +126,11 @@ func decodeLease(b []byte) (leaseCmd, error) {
 			return c, fmt.Errorf("%w: lease field %d", errBadCommand, i)
 		}
 		vals[i], p = v, p[n:]
+	}
+	if len(p) != 0 { // the gateway, optional and last
+		if c.gateway, p, err = readString(p); err != nil {
+			return c, fmt.Errorf("%w: lease gateway: %w", errBadCommand, err)
+		}
 	}
 	if len(p) != 0 {
 		return c, fmt.Errorf("%w: lease: %d trailing bytes", errBadCommand, len(p))
@@ -155,7 +167,7 @@ func (f *fsm) applyLease(data []byte, idx uint64) any {
 				time.Unix(0, cur.Expires).UTC().Format(time.RFC3339Nano))
 			break
 		}
-		l := storeLease{Store: c.store, Holder: c.holder, Token: idx, Granted: now, Renewed: now, Expires: now + int64(c.ttl), TTL: c.ttl}
+		l := storeLease{Store: c.store, Holder: c.holder, Gateway: c.gateway, Token: idx, Granted: now, Renewed: now, Expires: now + int64(c.ttl), TTL: c.ttl}
 		next.leases = maps.Clone(old.leases)
 		next.leases[c.store] = l
 		resp = l
@@ -218,6 +230,8 @@ func writeLeases(w io.Writer, t *leaseTable) error {
 		b = append(b, l.Store...)
 		b = binary.AppendUvarint(b, uint64(len(l.Holder)))
 		b = append(b, l.Holder...)
+		b = binary.AppendUvarint(b, uint64(len(l.Gateway)))
+		b = append(b, l.Gateway...)
 		for _, v := range []uint64{l.Token, uint64(l.Granted), uint64(l.Renewed), uint64(l.Expires), uint64(l.TTL)} {
 			b = binary.AppendUvarint(b, v)
 		}
@@ -248,13 +262,17 @@ func readLeases(br *bufio.Reader) (*leaseTable, error) {
 		if err != nil {
 			return nil, err
 		}
+		gateway, err := readSnapBytes(br, maxLeaseField)
+		if err != nil {
+			return nil, err
+		}
 		var v [5]uint64
 		for i := range v {
 			if v[i], err = binary.ReadUvarint(br); err != nil {
 				return nil, err
 			}
 		}
-		t.leases[string(store)] = storeLease{Store: string(store), Holder: string(holder), Token: v[0],
+		t.leases[string(store)] = storeLease{Store: string(store), Holder: string(holder), Gateway: string(gateway), Token: v[0],
 			Granted: int64(v[1]), Renewed: int64(v[2]), Expires: int64(v[3]), TTL: time.Duration(v[4])}
 	}
 	return t, nil

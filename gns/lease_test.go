@@ -71,8 +71,12 @@ func TestLeaseApplyStampedTime(t *testing.T) {
 		t.Fatalf("leases after release: %v", f.leases.Load().leases)
 	}
 
-	// The snapshot carries the leases and the clock.
-	apply(leaseCmd{op: leaseAcquire, store: "001001-b", holder: "b", ttl: ttl, now: 120 * s})
+	// The snapshot carries the leases, their gateways and the clock; a
+	// renewal keeps the gateway of the grant.
+	apply(leaseCmd{op: leaseAcquire, store: "001001-b", holder: "b", gateway: "001001", ttl: ttl, now: 120 * s})
+	if l := apply(leaseCmd{op: leaseRenew, store: "001001-b", holder: "b", token: idx, ttl: ttl, now: 121 * s}).(storeLease); l.Gateway != "001001" {
+		t.Fatalf("renewed lease %+v lost its gateway", l)
+	}
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)

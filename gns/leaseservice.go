@@ -28,6 +28,18 @@ func checkLeaseID(field, v string) error {
 	return nil
 }
 
+func sixDigits(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func checkLeaseTTL(ms int64) (time.Duration, error) {
 	d := time.Duration(ms) * time.Millisecond
 	if d < minLeaseTTL || d > maxLeaseTTL {
@@ -53,7 +65,7 @@ func (n *Node) applyLeaseCmd(ctx context.Context, c leaseCmd) (*gnspb.StoreLease
 
 func leaseToPB(l storeLease) *gnspb.StoreLease {
 	return &gnspb.StoreLease{
-		StoreId: l.Store, Holder: l.Holder, Token: l.Token,
+		StoreId: l.Store, Holder: l.Holder, Gateway: l.Gateway, Token: l.Token,
 		GrantedUnixNano: l.Granted, RenewedUnixNano: l.Renewed, ExpiresUnixNano: l.Expires,
 		TtlMs: l.TTL.Milliseconds(),
 	}
@@ -73,7 +85,10 @@ func (s *service) AcquireStoreLease(ctx context.Context, req *gnspb.AcquireStore
 	if req.GetMinExpiredMs() < 0 {
 		return nil, invalid("min_expired_ms: negative")
 	}
-	c := leaseCmd{op: leaseAcquire, store: req.GetStoreId(), holder: req.GetHolder(), ttl: ttl,
+	if g := req.GetGateway(); g != "" && !sixDigits(g) {
+		return nil, invalid("gateway: want a 6-digit gateway code, got %q", g)
+	}
+	c := leaseCmd{op: leaseAcquire, store: req.GetStoreId(), holder: req.GetHolder(), gateway: req.GetGateway(), ttl: ttl,
 		minExpired: time.Duration(req.GetMinExpiredMs()) * time.Millisecond}
 	return leaderOrForward(s.n, ctx, func() (*gnspb.StoreLeaseResponse, error) { return s.n.applyLeaseCmd(ctx, c) },
 		func(ctx context.Context, cl gnspb.GNSClient) (*gnspb.StoreLeaseResponse, error) {

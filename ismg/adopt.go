@@ -125,7 +125,7 @@ func (n *Node) openHA(o options) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(h.LeaseTTL, 5*time.Second))
 	defer cancel()
-	own, err := acquireLease(ctx, n.ha.conn, h, h.StoreID, 0, n.log)
+	own, err := acquireLease(ctx, n.ha.conn, h, n.gw, h.StoreID, 0, n.log)
 	if err != nil {
 		return fmt.Errorf("ismg: ha: refusing to start from store %s: %w", h.StoreID, err)
 	}
@@ -266,7 +266,7 @@ func (n *Node) adopt(ctx context.Context, store string, force bool) (*adoption, 
 	if force {
 		minExpired = 0
 	}
-	lease, err := acquireLease(ctx, ha.conn, ha.cfg, store, minExpired, n.log)
+	lease, err := acquireLease(ctx, ha.conn, ha.cfg, n.gw, store, minExpired, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("ismg: adopt store %s: %w", store, err)
 	}

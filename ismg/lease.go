@@ -43,11 +43,13 @@ type heldLease struct {
 
 // acquireLease takes the lease of store for holder. minExpired > 0 asks
 // for a store whose lease lapsed at least that long ago (adoption).
-func acquireLease(ctx context.Context, conn *leaseConn, h *HAConfig, store string, minExpired time.Duration, log *slog.Logger) (*heldLease, error) {
+// gateway, the code of the gateway the store serves, goes with the grant
+// so that the leases say which nodes serve each gateway.
+func acquireLease(ctx context.Context, conn *leaseConn, h *HAConfig, gateway, store string, minExpired time.Duration, log *slog.Logger) (*heldLease, error) {
 	l := &heldLease{store: store, holder: h.Node, ttl: h.LeaseTTL, every: h.RenewInterval, conn: conn, log: log.With("store", store)}
 	sent := time.Now()
 	r, err := conn.acquire(ctx, &gnspb.AcquireStoreLeaseRequest{
-		StoreId: store, Holder: h.Node, TtlMs: h.LeaseTTL.Milliseconds(), MinExpiredMs: minExpired.Milliseconds(),
+		StoreId: store, Holder: h.Node, Gateway: gateway, TtlMs: h.LeaseTTL.Milliseconds(), MinExpiredMs: minExpired.Milliseconds(),
 	})
 	if err != nil {
 		return nil, err

@@ -1,16 +1,49 @@
 package main
 
 import (
+	"context"
+	"slices"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-sms/tandem/gns/gnspb"
 	"github.com/tandem-sms/tandem/routing"
 )
 
-const gatewayHeader = "GATEWAY\tNAME\tREGION\tFWD_ADDR"
+const gatewayHeader = "GATEWAY\tNAME\tREGION\tFWD_ADDR\tNODES"
 
-func gatewayRow(g routing.Gateway) []string {
-	return []string{g.Code, g.Name, g.Region, g.FwdAddr}
+func gatewayRow(g routing.Gateway, nodes []string) []string {
+	n := strings.Join(nodes, ",")
+	if n == "" {
+		n = "-"
+	}
+	return []string{g.Code, g.Name, g.Region, g.FwdAddr, n}
+}
+
+// gatewayNodes maps each gateway code to the nodes serving it: the
+// holders of its stores' live leases (region HA; a node holds its own
+// store's lease, and an adopter its dead sibling's). Gateways whose nodes
+// run without ha: leases have none. A GNS that cannot list leases gives
+// an empty map: the column is a view, not the table.
+func (c *ctl) gatewayNodes(ctx context.Context) map[string][]string {
+	r, err := call(ctx, c, readCall, func(ctx context.Context, g gnspb.GNSClient) (*gnspb.ListStoreLeasesResponse, error) {
+		return g.ListStoreLeases(ctx, &gnspb.ListStoreLeasesRequest{})
+	})
+	out := map[string][]string{}
+	if err != nil {
+		return out
+	}
+	for _, l := range r.Leases {
+		if l.Gateway == "" || l.ExpiresUnixNano <= r.NowUnixNano || slices.Contains(out[l.Gateway], l.Holder) {
+			continue
+		}
+		out[l.Gateway] = append(out[l.Gateway], l.Holder)
+	}
+	for _, ns := range out {
+		slices.Sort(ns)
+	}
+	return out
 }
 
 func gatewayCmd(c *ctl) *cobra.Command {
@@ -45,13 +78,16 @@ func gatewayCmd(c *ctl) *cobra.Command {
 				return err
 			}
 			gws := make([]*gnspb.Gateway, 0, len(l.cont.Gateways))
-			rows := make([][]string, 0, len(l.cont.Gateways))
 			for _, g := range l.cont.Gateways {
 				gws = append(gws, gnspb.NewGateway(g))
-				rows = append(rows, gatewayRow(g))
 			}
 			if ok, err := c.print(protoList(gws)); ok {
 				return err
+			}
+			nodes := c.gatewayNodes(cmd.Context())
+			rows := make([][]string, 0, len(l.cont.Gateways))
+			for _, g := range l.cont.Gateways {
+				rows = append(rows, gatewayRow(g, nodes[g.Code]))
 			}
 			c.table(gatewayHeader, rows)
 			return nil

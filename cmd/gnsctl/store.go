@@ -44,9 +44,13 @@ func (c *ctl) showLeases(r *gnspb.ListStoreLeasesResponse) error {
 		if left <= 0 {
 			state = "lapsed " + (-left).String() + " ago"
 		}
-		rows = append(rows, []string{l.StoreId, l.Holder, strconv.FormatUint(l.Token, 10),
+		gw := l.Gateway
+		if gw == "" {
+			gw = "-"
+		}
+		rows = append(rows, []string{l.StoreId, gw, l.Holder, strconv.FormatUint(l.Token, 10),
 			time.Unix(0, l.ExpiresUnixNano).UTC().Format(time.RFC3339Nano), state})
 	}
-	c.table("STORE\tOWNER\tTOKEN\tEXPIRES\tSTATE", rows)
+	c.table("STORE\tGATEWAY\tOWNER\tTOKEN\tEXPIRES\tSTATE", rows)
 	return nil
 }

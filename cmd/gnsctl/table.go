@@ -145,8 +145,9 @@ func (c *ctl) tableExport(ctx context.Context, stale, showSecrets bool) error {
 		return err
 	}
 	var rows [][]string
+	nodes := c.gatewayNodes(ctx)
 	for _, g := range l.cont.Gateways {
-		rows = append(rows, gatewayRow(g))
+		rows = append(rows, gatewayRow(g, nodes[g.Code]))
 	}
 	c.table(gatewayHeader, rows)
 	fmt.Fprintln(c.stdout)

@@ -2057,6 +2057,7 @@ type StoreLease struct {
 	ExpiresUnixNano int64  `protobuf:"varint,5,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // leader time the lease lapses unless renewed
 	TtlMs           int64  `protobuf:"varint,6,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	RenewedUnixNano int64  `protobuf:"varint,7,opt,name=renewed_unix_nano,json=renewedUnixNano,proto3" json:"renewed_unix_nano,omitempty"` // leader time of the last grant or renewal
+	Gateway         string `protobuf:"bytes,8,opt,name=gateway,proto3" json:"gateway,omitempty"`                                           // the gateway code the store serves, if its node said
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2140,15 +2141,25 @@ func (x *StoreLease) GetRenewedUnixNano() int64 {
 	return 0
 }
 
+func (x *StoreLease) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
 // AcquireStoreLeaseRequest asks for a store. It is granted when nobody
 // holds it, when the holder asks again (a restarted node: a new token), or
 // when the lease lapsed at least min_expired_ms ago (adoption).
 type AcquireStoreLeaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	Holder        string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
-	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
-	MinExpiredMs  int64                  `protobuf:"varint,4,opt,name=min_expired_ms,json=minExpiredMs,proto3" json:"min_expired_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	StoreId      string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Holder       string                 `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	TtlMs        int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	MinExpiredMs int64                  `protobuf:"varint,4,opt,name=min_expired_ms,json=minExpiredMs,proto3" json:"min_expired_ms,omitempty"`
+	// gateway is the code of the gateway the store serves (optional): with
+	// it the leases say which nodes serve each gateway (gnsctl gateway list).
+	Gateway       string `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2209,6 +2220,13 @@ func (x *AcquireStoreLeaseRequest) GetMinExpiredMs() int64 {
 		return x.MinExpiredMs
 	}
 	return 0
+}
+
+func (x *AcquireStoreLeaseRequest) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
 }
 
 // RenewStoreLeaseRequest extends a lease the holder still holds, before it
@@ -2677,7 +2695,7 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
-	"\x0eRemoveResponse\"\xf0\x01\n" +
+	"\x0eRemoveResponse\"\x8a\x02\n" +
 	"\n" +
 	"StoreLease\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
@@ -2686,12 +2704,14 @@ const file_gns_gnspb_gns_proto_rawDesc = "" +
 	"\x11granted_unix_nano\x18\x04 \x01(\x03R\x0fgrantedUnixNano\x12*\n" +
 	"\x11expires_unix_nano\x18\x05 \x01(\x03R\x0fexpiresUnixNano\x12\x15\n" +
 	"\x06ttl_ms\x18\x06 \x01(\x03R\x05ttlMs\x12*\n" +
-	"\x11renewed_unix_nano\x18\a \x01(\x03R\x0frenewedUnixNano\"\x8a\x01\n" +
+	"\x11renewed_unix_nano\x18\a \x01(\x03R\x0frenewedUnixNano\x12\x18\n" +
+	"\agateway\x18\b \x01(\tR\agateway\"\xa4\x01\n" +
 	"\x18AcquireStoreLeaseRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
 	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x15\n" +
 	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12$\n" +
-	"\x0emin_expired_ms\x18\x04 \x01(\x03R\fminExpiredMs\"x\n" +
+	"\x0emin_expired_ms\x18\x04 \x01(\x03R\fminExpiredMs\x12\x18\n" +
+	"\agateway\x18\x05 \x01(\tR\agateway\"x\n" +
 	"\x16RenewStoreLeaseRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
 	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x14\n" +
