@@ -179,3 +179,25 @@ func TestValidateDoesNotChangeConfig(t *testing.T) {
 		t.Fatalf("Validate changed the config:\nbefore %+v\nafter  %+v", before, cfg)
 	}
 }
+
+// federation.reconnect_min/max reach the peer links, and a bad pair is
+// named by its key.
+func TestParseConfigFederationReconnect(t *testing.T) {
+	y := strings.Replace(goodConfig, "  cmpp: 127.0.0.1:7890\n", "  cmpp: 127.0.0.1:7890\n  fwd: 127.0.0.1:7930\n", 1) +
+		"federation:\n  secret: peer-secret\n  reconnect_min: 100ms\n  reconnect_max: 5s\n"
+	cfg, err := ParseConfig("ismg.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := cfg.peerConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.ReconnectMin != 100*time.Millisecond || pc.ReconnectMax != 5*time.Second {
+		t.Fatalf("peer links reconnect %v..%v, want 100ms..5s", pc.ReconnectMin, pc.ReconnectMax)
+	}
+	_, err = ParseConfig("ismg.yaml", []byte(strings.Replace(y, "reconnect_max: 5s", "reconnect_max: 50ms", 1)))
+	if err == nil || !strings.Contains(err.Error(), "federation.reconnect_min: reconnect_min 100ms and reconnect_max 50ms") {
+		t.Fatalf("reconnect_max below reconnect_min: %v", err)
+	}
+}

@@ -26,6 +26,12 @@ type FederationConfig struct {
 	// Defaults 5s and 5m.
 	RetryMin time.Duration `yaml:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max"`
+	// ReconnectMin and ReconnectMax bound the backoff of a peer link
+	// session that lost its connection or could not log in (exponential,
+	// full jitter). After a network cut the link is back at most
+	// ReconnectMax after the peer is reachable again. Defaults 200ms, 30s.
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// Secret, AllowedIPs, Window, Version, ResponseTimeout and ActiveTest
 	// are the defaults of every peer gateway; Peers overrides them per
 	// gateway code.
@@ -97,6 +103,12 @@ func defaultFederation(f *FederationConfig) {
 	if f.RetryMax == 0 {
 		f.RetryMax = 5 * time.Minute
 	}
+	if f.ReconnectMin == 0 {
+		f.ReconnectMin = 200 * time.Millisecond
+	}
+	if f.ReconnectMax == 0 {
+		f.ReconnectMax = 30 * time.Second
+	}
 }
 
 // checkFederation validates listen.fwd and the federation section.
@@ -120,6 +132,9 @@ func (c *Config) checkFederation(bad badFunc) {
 	if f.RetryMin <= 0 || f.RetryMax < f.RetryMin {
 		bad("federation.retry_min", "retry_min %v and retry_max %v: want 0 < min <= max", f.RetryMin, f.RetryMax)
 	}
+	if f.ReconnectMin <= 0 || f.ReconnectMax < f.ReconnectMin {
+		bad("federation.reconnect_min", "reconnect_min %v and reconnect_max %v: want 0 < min <= max", f.ReconnectMin, f.ReconnectMax)
+	}
 	if _, err := c.peerConfig(nil); err != nil {
 		bad("federation", "%v", err)
 	}
@@ -139,6 +154,7 @@ func (c *Config) peerConfig(m *federation.PeerMetrics) (federation.PeerConfig, e
 		pc.ServerTLS = &federation.ServerTLS{Cert: c.Listen.TLS.Cert, Key: c.Listen.TLS.Key, ClientCA: c.Listen.TLS.ClientCA}
 	}
 	pc.MaxPending, pc.MaxPendingPerIP = c.Limits.MaxPending, c.Limits.MaxPendingIP
+	pc.ReconnectMin, pc.ReconnectMax = c.Federation.ReconnectMin, c.Federation.ReconnectMax
 	pc.AuthFailures, pc.AuthFailuresPerIP, pc.AuthFailWindow = c.Limits.AuthFailures, c.Limits.AuthFailuresIP, c.Limits.AuthFailWindow
 	set := func(s *federation.PeerSettings, secret string, ips []string, window int, version string, rt time.Duration, tc *TLSClientConfig) error {
 		if secret != "" {
