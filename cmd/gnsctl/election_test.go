@@ -137,8 +137,13 @@ func TestClusterStatusDigests(t *testing.T) {
 		}
 		return len(m) == 3
 	}
-	leader := leaderNode(nodes)
-	waitfor.Cond(t, "every node at the leader's revision", func() bool { return allAt(leader.Revision()) })
+	// The leader is looked up each time: on a loaded machine an election
+	// may move it meanwhile.
+	var leader *node
+	waitfor.Cond(t, "every node at the leader's revision", func() bool {
+		leader = leaderNode(nodes)
+		return leader != nil && allAt(leader.Revision())
+	})
 	code, out, errs := ctlRun("-addr", all, "cluster", "status")
 	if code != 0 || !strings.Contains(out, "tables agree: n1, n2, n3") {
 		t.Fatalf("healthy cluster: exit %d\n%s%s", code, out, errs)
