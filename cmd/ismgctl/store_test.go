@@ -18,6 +18,7 @@ import (
 	"github.com/tandem-sms/tandem/gns/gnspb"
 	"github.com/tandem-sms/tandem/gns/gnstest"
 	"github.com/tandem-sms/tandem/internal/waitfor"
+	"github.com/tandem-sms/tandem/ismg"
 	"github.com/tandem-sms/tandem/routing"
 	"github.com/tandem-sms/tandem/sim/smscsim"
 )
@@ -182,4 +183,49 @@ func TestStoreListAndAdopt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The example configuration's commented ha: block (testdata/ismg/beijing.yaml)
+// is one the node accepts once uncommented, with routes from a GNS as it
+// says: the keys and values it shows pass validation.
+func TestExampleHABlock(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/ismg/beijing.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	i := strings.Index(text, "\n# ha:\n")
+	if i < 0 {
+		t.Fatal("testdata/ismg/beijing.yaml has no commented ha: block")
+	}
+	var block strings.Builder
+	for _, line := range strings.Split(text[i+1:], "\n") {
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "# ") {
+			t.Fatalf("the ha: block must end the file, commented: %q", line)
+		}
+		block.WriteString(strings.TrimPrefix(line, "# ") + "\n")
+	}
+	routes := "routes:\n  file: ../routes/sample.yaml\n"
+	if !strings.Contains(text, routes) {
+		t.Fatal("the example's routes are no longer routes.file")
+	}
+	cfg := strings.Replace(text[:i+1], routes, "routes:\n  gns: [127.0.0.1:7100]\n", 1) + block.String()
+	dir := filepath.Join(t.TempDir(), "testdata", "ismg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "beijing.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ismg.LoadConfig(path)
+	if err != nil {
+		t.Fatalf("the example with its ha: block uncommented: %v", err)
+	}
+	if c.HA == nil || c.HA.Node != "bj-a" || len(c.HA.Adoptable) != 1 || c.HA.Adoptable[0].StoreID != "001001-bj-b" {
+		t.Fatalf("ha block read as %+v", c.HA)
+	}
 }
