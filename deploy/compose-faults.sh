@@ -25,18 +25,29 @@ ROW=0
 # The crash-resend bound of a killed gateway: 2 x binds x window of its
 # SMSC link (deploy/config: 4 binds x 64) — see ismg/dispatch.go.
 KILL_DUP_BOUND=512
+# Beijing's nodes run with resend_bound = binds x window (4 x 64): a node
+# killed (and its store adopted by the other) sends at most one window per
+# bind twice, as region HA promises.
+BJ_KILL_DUP_BOUND=256
+# Sina's traffic at Beijing goes to its two nodes (spsim -addr a,b: every
+# connection starts at node a, a reconnect tries the next node).
+BJ=ismg-bj-a,ismg-bj-b
 
 cid_of() { dc ps -q "$1"; }
 
-# start_load SERVICE SPSIM-ARGS...: Sina's traffic through SERVICE in the
-# background; it rides out the faults (reconnects, resends what a dead
-# connection left unanswered) and waits for every report.
+# start_load SERVICE[,SERVICE...] SPSIM-ARGS...: Sina's traffic through
+# SERVICE in the background (several: the nodes of one gateway, tried in
+# turn on reconnects); it rides out the faults (reconnects, resends what a
+# dead connection left unanswered) and waits for every report.
 start_load() {
-  local svc=$1 addr
+  local svcs=$1 addr="" svc hp
   shift
   ROW=$((ROW + 1))
   RUN_ID=$(printf '%08x' $((0xfa000000 + ROW)))
-  addr=$(hostport "$svc" 7890) || die "no published CMPP port for $svc"
+  for svc in ${svcs//,/ }; do
+    hp=$(hostport "$svc" 7890) || die "no published CMPP port for $svc"
+    addr+=${addr:+,}$hp
+  done
   "$BIN/spsim" -addr "$addr" -n "$FAULT_MESSAGES" -conns 2 -rate "$FAULT_RATE" \
     -wait-reports -report-timeout 180s -reconnect-timeout 120s \
     -record "$REC/sp-$ROW.jsonl" -run-id "$RUN_ID" -json \
@@ -96,7 +107,7 @@ ismg_revision() { # SERVICE: its route cache's table revision
 }
 caches_at() { # REVISION: every ISMG's route cache holds it
   local s r
-  for s in ismg-bj ismg-tj ismg-gz ismg-nn; do
+  for s in "${ISMGS[@]}"; do
     r=$(ismg_revision "$s") || return 1
     [ "${r:-0}" -ge "$1" ] || { echo "$s at revision ${r:-?}, want $1"; return 1; }
   done
@@ -127,7 +138,7 @@ say "Faults under load: each row's traffic counted from the simulators' records 
 # Meanwhile gns-lincheck writes and reads its own segments through every
 # node and checks the history for linearizability (porcupine).
 lincheck_start lincheck 25s
-start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "leader kill"
+start_load "$BJ" -dest-prefix 1380201 -coding ascii -text "leader kill"
 load_for 3
 LEADER=$(leader_of gns1)
 [ -n "$LEADER" ] || die "no GNS leader before the kill"
@@ -163,7 +174,7 @@ raft_cut() { # SERVICE -I|-D: drop (or stop dropping) its Raft traffic
     nsenter -t "$pid" -n iptables "$2" OUTPUT -p tcp --dport 7000 -j DROP
 }
 lincheck_start lincheck-split 30s
-start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "gns split"
+start_load "$BJ" -dest-prefix 1380201 -coding ascii -text "gns split"
 load_for 3
 LEADER=$(leader_of gns1)
 [ -n "$LEADER" ] || die "no GNS leader before the split"
@@ -187,7 +198,7 @@ info "GNS linearizability across the split: $LIN_SPLIT"
 
 # Rolling restart of the GNS: one node at a time, each back before the
 # next; a write goes through after each, and the gateways' caches follow.
-start_load ismg-bj -dest-prefix 1380771 -coding ascii -text "rolling restart"
+start_load "$BJ" -dest-prefix 1380771 -coding ascii -text "rolling restart"
 t=$EPOCHREALTIME
 for n in gns1 gns2 gns3; do
   dc restart -t 10 "$n" >/dev/null 2>&1 || die "restart $n"
@@ -205,7 +216,7 @@ fault_row "GNS rolling restart (3 nodes), caches at rev $REV" "${roll}s for all"
 # gateways' cached tables.
 dc stop -t 5 gns1 gns2 gns3 >/dev/null 2>&1 || die "stop the GNS"
 t=$EPOCHREALTIME
-start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "no gns"
+start_load "$BJ" -dest-prefix 1380201 -coding ascii -text "no gns"
 load_for 30
 dc start gns1 gns2 gns3 >/dev/null 2>&1 || die "start the GNS"
 wait_for 30 "published GNS ports" refresh_ports gns1 gns2 gns3
@@ -215,7 +226,7 @@ fault_row "all GNS nodes stopped for 30 s" "$(secs_since "$t")s to a cluster"
 
 # Guangzhou's gateway killed (SIGKILL) while Beijing forwards to it, then
 # started again: what Beijing had acked is delivered, its reports come back.
-start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "gz kill"
+start_load "$BJ" -dest-prefix 1380201 -coding ascii -text "gz kill"
 load_for 4
 t=$EPOCHREALTIME
 docker kill -s KILL "$(cid_of ismg-gz)" >/dev/null
@@ -225,10 +236,66 @@ back=$(secs_since "$t")
 end_load
 fault_row "ISMG Guangzhou kill -9, restarted" "${back}s to healthy" "$KILL_DUP_BOUND"
 
+# Beijing's node a killed (SIGKILL) under load. Sina's connections are at
+# node a; they log in at node b at once (spsim -addr a,b) and the run goes
+# on there. Node b adopts a's store once its lease lapsed (ha.lease_ttl,
+# 60 s: longer than the GNS outage of the row above) plus ha.adopt_after:
+# it sends what a had queued (what a had in flight to the SMSC again, at
+# most one window per bind: resend_bound), binds with a's SMSC account to
+# collect a's receipts and delivers a's reports to the SP, now at b. Then
+# node a is started again: while b holds its store it must refuse to start
+# (fencing); once b drained the store and released it, a takes it back.
+bj_store_held_by_b() { holder_is 001001-bj-a bj-b; }
+bj_store_not_b() { local h; h=$(lease_holder 001001-bj-a) && [ "$h" != bj-b ]; }
+# bj_a_settled: node a, started again, either exited (refused its store)
+# or is healthy (took it back).
+bj_a_settled() {
+  local st
+  st=$(docker inspect -f '{{.State.Status}}' "$(cid_of ismg-bj-a)") || return 1
+  [ "$st" = exited ] || ismg_healthy ismg-bj-a >/dev/null
+}
+adopted_resends() { # the adopter's count of MTs a's store had in flight, sent again
+  curl -fsS "http://$(hostport ismg-bj-b 9190)/metrics" |
+    awk '$1 == "ismg_ha_adopted_resends_total{store=\"001001-bj-a\"}" { print $2 + 0 }'
+}
+start_load "$BJ" -dest-prefix 1390010 -coding ascii -text "bj node kill"
+load_for 4
+t=$EPOCHREALTIME
+docker kill -s KILL "$(cid_of ismg-bj-a)" >/dev/null
+wait_for 150 "ismg-bj-b to adopt the store of bj-a (lease_ttl + adopt_after)" bj_store_held_by_b
+adopted=$(secs_since "$t")
+info "node b adopted store 001001-bj-a ${adopted}s after the kill; starting node a again"
+dc start ismg-bj-a >/dev/null 2>&1 || die "start ismg-bj-a"
+wait_for 60 "ismg-bj-a to refuse its store or take it back" bj_a_settled
+if [ "$(docker inspect -f '{{.State.Status}}' "$(cid_of ismg-bj-a)")" = exited ]; then
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$(cid_of ismg-bj-a)")
+  [ "$code" != 0 ] || die "ismg-bj-a exited 0 while its store was adopted"
+  dc logs --no-color ismg-bj-a >"$WORK/log-bj-a" 2>&1 || true
+  grep -q 'refusing to start from store 001001-bj-a' "$WORK/log-bj-a" ||
+    { tail -n 5 "$WORK/log-bj-a" >&2; die "ismg-bj-a exited $code without refusing its store"; }
+  BJ_FENCE="node a started while b held its store: refused to start (exit $code, 'refusing to start from store 001001-bj-a')"
+  wait_for 120 "ismg-bj-b to drain the store of bj-a and release it" bj_store_not_b
+  drained=$(secs_since "$t")
+  dc start ismg-bj-a >/dev/null 2>&1 || die "start ismg-bj-a after the release"
+  wait_for 60 "ismg-bj-a healthy with its store back" ismg_healthy ismg-bj-a
+  BJ_FENCE+="; started again after b released it: took it back"
+else
+  drained=$(secs_since "$t")
+  BJ_FENCE="node a started after b had drained and released its store: took it back (b's drain beat the restart)"
+fi
+wait_for 30 "bj-a to hold its own store again" holder_is 001001-bj-a bj-a
+back=$(secs_since "$t")
+end_load
+BJ_RESENDS=$(adopted_resends || echo "?")
+BJ_SP=$(jq -r '"SP: \(.reconnects) reconnects (to node b), \(.resent) SUBMITs resent"' "$WORK/sp-$ROW.json" 2>/dev/null || echo "SP: ?")
+fault_row "ISMG Beijing node a kill -9 under load" "${adopted}s adopted, ${drained}s drained" "$BJ_KILL_DUP_BOUND"
+info "Beijing node kill: $BJ_FENCE; node a healthy with its store after ${back}s"
+info "Beijing node kill: $BJ_SP; MTs a had in flight, sent again by b: ${BJ_RESENDS} (bound $BJ_KILL_DUP_BOUND)"
+
 # Guangzhou cut off the backbone for 30 s: Beijing queues its forwards,
 # and they flow when the network is back.
 BACKBONE=${PROJECT}_backbone
-start_load ismg-bj -dest-prefix 1380201 -coding ascii -text "backbone cut"
+start_load "$BJ" -dest-prefix 1380201 -coding ascii -text "backbone cut"
 load_for 3
 t=$EPOCHREALTIME
 docker network disconnect "$BACKBONE" "$(cid_of ismg-gz)" || die "disconnect ismg-gz"
@@ -238,7 +305,7 @@ end_load
 fault_row "Guangzhou off the backbone for 30 s" "$(secs_since "$t")s to the last report"
 
 # Beijing's SMSC restarted: the links rebind with backoff, the queue drains.
-start_load ismg-bj -dest-prefix 1390010 -coding ascii -text "smsc restart"
+start_load "$BJ" -dest-prefix 1390010 -coding ascii -text "smsc restart"
 load_for 3
 t=$EPOCHREALTIME
 dc restart -t 10 smsc-bj >/dev/null 2>&1 || die "restart smsc-bj"
@@ -247,7 +314,7 @@ fault_row "SMSC of Beijing restarted" "$(secs_since "$t")s to the last report"
 
 # A route change under load: 13802019… leaves Guangzhou for Nanning
 # mid-run; new messages take the new gateway, none is lost.
-start_load ismg-bj -dest-prefix 13802019 -coding ascii -text "route change"
+start_load "$BJ" -dest-prefix 13802019 -coding ascii -text "route change"
 load_for 5
 t=$EPOCHREALTIME
 gnsctl_any segment add 13802019 077101 >/dev/null || die "segment add 13802019 077101"
@@ -264,3 +331,4 @@ printf '   %-48s %6s %6s %9s %10s %5s %15s  %s\n' fault sent acked delivered dup
 for line in "${FAULT_ROWS[@]}"; do info "$line"; done
 info "GNS linearizability across the leader kill (gns-lincheck): $LIN"
 info "GNS linearizability across the split (gns-lincheck): $LIN_SPLIT"
+info "Beijing node a kill -9: $BJ_FENCE"

@@ -11,13 +11,15 @@
 #  4. kills the GNS leader's container, checks a new leader is elected, that a
 #     write through a survivor is visible on the other, then restarts the
 #     killed node and checks it catches up;
-#  5. waits for the four regional ISMGs (Beijing, Tianjin, Guangzhou,
-#     Nanning), whose configs must be what deploy/gen-config.sh generates from
-#     deploy/regions and whose routes come from the GNS; runs spsim traffic
-#     through Beijing and Guangzhou to their SMSCs, and cross-region — Sina at
-#     Beijing to Guangzhou and Nanning numbers, forwarded with CMPP_FWD and
-#     reported back — and checks every message was acknowledged and got its
-#     status report;
+#  5. waits for the four regional gateways (Beijing as two nodes, Tianjin,
+#     Guangzhou, Nanning), whose configs must be what deploy/gen-config.sh
+#     generates from deploy/regions and whose routes come from the GNS;
+#     checks Beijing's nodes are siblings (gossip, sibling links, their own
+#     store leases in the GNS); runs spsim traffic through Beijing and
+#     Guangzhou to their SMSCs, and cross-region — Sina at Beijing (node a)
+#     to Guangzhou numbers and (node b) to Nanning numbers, forwarded with
+#     CMPP_FWD and reported back — and checks every message was acknowledged
+#     and got its status report;
 #  6. stops the ISMGs with SIGTERM (they must exit 0) and checks with
 #     `billing report`, in a one-off container on each ISMG's volume, that
 #     the CDRs hold every MT and every report, and the forwarded ones as
@@ -25,9 +27,10 @@
 #  7. starts the ISMGs again and runs the fault table (compose-faults.sh):
 #     under SP traffic, the GNS leader killed, a rolling restart of the GNS,
 #     every GNS node stopped for 30 s, ISMG Guangzhou killed with SIGKILL,
-#     Guangzhou cut off the backbone network for 30 s, Beijing's SMSC
-#     restarted, a route change; each row counted by tandem-check from the
-#     simulators' own records, and printed as a table;
+#     Beijing's node a killed with SIGKILL (its SP moves to node b, which
+#     adopts a's store), Guangzhou cut off the backbone network for 30 s,
+#     Beijing's SMSC restarted, a route change; each row counted by
+#     tandem-check from the simulators' own records, and printed as a table;
 #  8. prints a summary, and always removes the project (containers,
 #     networks, volumes) on the way out. Exits non-zero on any failure.
 #
@@ -372,6 +375,26 @@ note "$LEADER restarted and caught up" "$(secs_since "$t")s"
 # 1380010…, 13902200077 in 1390220…): they belong to another gateway than
 # their segment's, and would make the per-gateway counts below uneven.
 ismg_healthy() { local hp; hp=$(hostport "$1" 9190) && curl -fsS "http://$hp/healthz"; }
+# The gateways' services: Beijing runs as two nodes (region HA).
+ISMGS=(ismg-bj-a ismg-bj-b ismg-tj ismg-gz ismg-nn)
+# lease_holder STORE: who holds STORE's lease in the GNS ("" when nobody).
+lease_holder() {
+  gnsctl_any -o json store list | jq -r --arg s "$1" '[.[] | select(.store_id == $s) | .holder][0] // ""'
+}
+# holder_is STORE HOLDER: STORE's lease is HOLDER's ("" for free).
+holder_is() {
+  local h
+  h=$(lease_holder "$1") || return 1
+  [ "$h" = "$2" ] || { echo "store $1 held by '${h}', want '$2'"; return 1; }
+}
+# siblings_up SERVICE OTHER_NODE: SERVICE's /status lists OTHER_NODE as a
+# live sibling with its link up.
+siblings_up() {
+  local hp
+  hp=$(hostport "$1" 9190) || return 1
+  curl -fsS "http://$hp/status" | jq -e --arg n "$2" '[.siblings[]? | select(.node == $n and .link_up and .conflict == null)] | length == 1' >/dev/null ||
+    { curl -fsS "http://$hp/status" | jq -c '.siblings'; return 1; }
+}
 run_traffic() { # NAME SERVICE SPSIM-ARGS...
   local name=$1 svc=$2 addr res ok
   shift 2
@@ -396,67 +419,78 @@ for f in "$gen"/*.yaml; do
   cmp -s "$f" "$ROOT/deploy/config/$(basename "$f")" ||
     die "deploy/config/$(basename "$f") is not what deploy/gen-config.sh writes: run it and commit the result"
 done
-for svc in ismg-bj ismg-tj ismg-gz ismg-nn; do
+for svc in "${ISMGS[@]}"; do
   wait_for 60 "$svc /healthz (its route cache has the table)" ismg_healthy "$svc"
 done
-info "four gateways up: $(ls "$gen" | tr '\n' ' ')"
+info "four gateways, five nodes up: $(ls "$gen" | tr '\n' ' ')"
+say "Beijing: two active nodes of gateway 001001, siblings, each owning its store"
+wait_for 30 "ismg-bj-a to see bj-b as a sibling" siblings_up ismg-bj-a bj-b
+wait_for 30 "ismg-bj-b to see bj-a as a sibling" siblings_up ismg-bj-b bj-a
+holder_is 001001-bj-a bj-a || die "store lease of bj-a"
+holder_is 001001-bj-b bj-b || die "store lease of bj-b"
+for n in a b; do
+  info "ismg-bj-$n: $(curl -fsS "http://$(hostport "ismg-bj-$n" 9190)/healthz" | grep -m1 '^gateway' || true)"
+done
+gnsctl_any store list | sed 's/^/   /'
 
-say "SP traffic: Sina at ISMG Beijing (001001), CMPP 3.0, to Beijing numbers"
-run_traffic "Beijing (Sina, CMPP 3.0 ascii)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
+say "SP traffic: Sina at ISMG Beijing (001001) node a, CMPP 3.0, to Beijing numbers"
+run_traffic "Beijing node a (Sina, CMPP 3.0 ascii)" ismg-bj-a -sp-id 901234 -secret sina-secret -src-id 10657001 \
   -dest-prefix 1390010 -version 3.0 -coding ascii -text "Hello from Sina"
 say "SP traffic: Guangzhou Lottery at ISMG Guangzhou (020001), CMPP 2.0 GBK, to Guangzhou numbers"
 run_traffic "Guangzhou (Lottery, CMPP 2.0 gbk)" ismg-gz -sp-id 902002 -secret lottery-secret -src-id 10662020 \
   -dest-prefix 1380200 -version 2.0 -coding gbk -text "广州彩票：今晚开奖"
-say "SP traffic across regions: Sina at Beijing to Guangzhou numbers (CMPP_FWD to 020001, reports back)"
-run_traffic "Beijing -> Guangzhou (Sina, CMPP_FWD)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
+say "SP traffic across regions: Sina at Beijing's node a to Guangzhou numbers (CMPP_FWD to 020001, reports back)"
+run_traffic "Beijing a -> Guangzhou (Sina, CMPP_FWD)" ismg-bj-a -sp-id 901234 -secret sina-secret -src-id 10657001 \
   -dest-prefix 1380201 -version 3.0 -coding ucs2 -text "新浪：跨区短信"
-say "SP traffic across regions: Sina at Beijing to Nanning numbers (CMPP_FWD to 077101, reports back)"
-run_traffic "Beijing -> Nanning (Sina, CMPP_FWD)" ismg-bj -sp-id 901234 -secret sina-secret -src-id 10657001 \
+say "SP traffic across regions: Sina at Beijing's node b to Nanning numbers (CMPP_FWD to 077101, reports back)"
+run_traffic "Beijing b -> Nanning (Sina, CMPP_FWD)" ismg-bj-b -sp-id 901234 -secret sina-secret -src-id 10657001 \
   -dest-prefix 1380771 -version 3.0 -coding ascii -text "Sina to Guangxi"
 
 # The current hour's CDR file is finalized (renamed from .part) when the
 # ISMG stops, so stop both gracefully first: SIGTERM, drain, unbind.
 say "ISMGs: graceful stop (SIGTERM), then billing from the CDRs on their volumes"
 t=$EPOCHREALTIME
-dc stop -t 20 ismg-bj ismg-tj ismg-gz ismg-nn >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; die "docker-compose stop"; }
+dc stop -t 20 "${ISMGS[@]}" >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; die "docker-compose stop"; }
 note "ISMGs stopped gracefully" "$(secs_since "$t")s"
-check_cdrs() { # SERVICE SP_ID MT-COUNT
-  local svc=$1 sp=$2 n=$3 cid vol code out ok
+check_cdrs() { # SERVICE SP_ID MT-COUNT [DATA_DIR]
+  local svc=$1 sp=$2 n=$3 dir=${4:-/var/lib/tandem/ismg} cid vol code out ok
   cid=$(dc ps -q "$svc")
   code=$(docker inspect -f '{{.State.ExitCode}}' "$cid")
   [ "$code" = 0 ] || die "$svc exited with status $code on SIGTERM"
   vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/tandem"}}{{.Name}}{{end}}{{end}}' "$cid")
   out=$(docker run --rm --network none -v "$vol:/var/lib/tandem:ro" "$TANDEM_IMAGE" \
-    /bin/billing report -dir /var/lib/tandem/ismg/cdr -by sp -o json 2>&1) || die "billing report on $svc: $out"
+    /bin/billing report -dir "$dir/cdr" -by sp -o json 2>&1) || die "billing report on $svc: $out"
   ok=$(echo "$out" | jq --arg sp "$sp" --argjson n "$n" \
     'map(select(.sp_id == $sp)) | length == 1 and (.[0] | .mt == $n and .reports == $n and .delivered + .failed == $n and .pending == 0)') ||
     die "billing report on $svc: $out"
   [ "$ok" = true ] || { echo "$out" >&2; die "$svc CDRs: want $n MT and $n reports for SP $sp"; }
-  info "$svc CDRs (volume $vol): $(echo "$out" | jq -r --arg sp "$sp" '.[] | select(.sp_id == $sp) | "SP \(.sp_id): \(.mt) MT, \(.reports) reports, \(.delivered) delivered, \(.failed) failed"')"
+  info "$svc CDRs (volume $vol, $dir): $(echo "$out" | jq -r --arg sp "$sp" '.[] | select(.sp_id == $sp) | "SP \(.sp_id): \(.mt) MT, \(.reports) reports, \(.delivered) delivered, \(.failed) failed"')"
 }
-check_cdrs ismg-bj 901234 $((3 * MESSAGES)) # local, to Guangzhou, to Nanning
+check_cdrs ismg-bj-a 901234 $((2 * MESSAGES)) /var/lib/tandem/ismg-a # local, to Guangzhou
+check_cdrs ismg-bj-b 901234 "$MESSAGES" /var/lib/tandem/ismg-b       # to Nanning
 check_cdrs ismg-gz 902002 "$MESSAGES"
 # The settlement: what Beijing forwarded out, Guangzhou and Nanning took in.
-settle() { # SERVICE PEER DIRECTION: the MT count of that row of billing -by gateway
-  local cid vol
+settle() { # SERVICE PEER DIRECTION [DATA_DIR]: the MT count of that row of billing -by gateway
+  local cid vol dir=${4:-/var/lib/tandem/ismg}
   cid=$(dc ps -q "$1")
   vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/tandem"}}{{.Name}}{{end}}{{end}}' "$cid")
   docker run --rm --network none -v "$vol:/var/lib/tandem:ro" "$TANDEM_IMAGE" \
-    /bin/billing report -dir /var/lib/tandem/ismg/cdr -by gateway -o json 2>/dev/null |
+    /bin/billing report -dir "$dir/cdr" -by gateway -o json 2>/dev/null |
     jq --arg gw "$2" --arg dir "$3" '[.[] | select(.gateway == $gw and .direction == $dir) | .mt] | add // 0'
 }
-for peer in 020001:ismg-gz 077101:ismg-nn; do
-  out_n=$(settle ismg-bj "${peer%%:*}" FWD_OUT); in_n=$(settle "${peer#*:}" 001001 FWD_IN)
+for peer in 020001:ismg-gz:a 077101:ismg-nn:b; do
+  IFS=: read -r code svc node <<<"$peer"
+  out_n=$(settle "ismg-bj-$node" "$code" FWD_OUT "/var/lib/tandem/ismg-$node"); in_n=$(settle "$svc" 001001 FWD_IN)
   [ "$out_n" = "$MESSAGES" ] && [ "$in_n" = "$MESSAGES" ] ||
-    die "settlement with ${peer%%:*}: Beijing FWD_OUT $out_n, ${peer#*:} FWD_IN $in_n, want $MESSAGES each"
-  info "settlement Beijing -> ${peer%%:*}: $out_n MT forwarded out, $in_n taken in"
+    die "settlement with $code: Beijing ($node) FWD_OUT $out_n, $svc FWD_IN $in_n, want $MESSAGES each"
+  info "settlement Beijing node $node -> $code: $out_n MT forwarded out, $in_n taken in"
 done
 
 # ---------------------------------------------------------------- faults
 say "ISMGs: start again for the fault table"
 t=$EPOCHREALTIME
-dc start ismg-bj ismg-tj ismg-gz ismg-nn >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "docker-compose start the ISMGs"; }
-for svc in ismg-bj ismg-tj ismg-gz ismg-nn; do
+dc start "${ISMGS[@]}" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "docker-compose start the ISMGs"; }
+for svc in "${ISMGS[@]}"; do
   wait_for 60 "$svc /healthz after the restart" ismg_healthy "$svc"
 done
 note "ISMGs restarted from their volumes" "$(secs_since "$t")s"

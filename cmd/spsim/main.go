@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 	fs.SetOutput(stderr)
 	var cmppVersion, coding, dests string
 	var feeUserType, reg, msgLevel uint
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "ISMG CMPP address")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "ISMG CMPP address; several, comma-separated, are nodes of one gateway: connections start at the first, a reconnect tries the next")
 	fs.StringVar(&cfg.SPID, "sp-id", cfg.SPID, "SP_Id: CONNECT Source_Addr and SUBMIT Msg_src")
 	fs.StringVar(&cfg.Secret, "secret", cfg.Secret, "shared secret")
 	fs.StringVar(&cmppVersion, "cmpp-version", "3.0", "CMPP version: 2.0, 2.1 or 3.0 (also -version V, the old name)")
@@ -138,6 +138,16 @@ func parseFlags(args []string, stderr io.Writer) (spsim.Config, options, error) 
 		return cfg, o, fmt.Errorf("%w: -fee-user-type 0..3, -report 0..2, -msg-level 0..255", errUsage)
 	}
 	cfg.FeeUserType, cfg.RegisteredDelivery, cfg.MsgLevel = uint8(feeUserType), uint8(reg), uint8(msgLevel)
+	if strings.Contains(cfg.Addr, ",") {
+		for _, a := range strings.Split(cfg.Addr, ",") {
+			a = strings.TrimSpace(a)
+			if a == "" {
+				return cfg, o, fmt.Errorf("%w: -addr %q: an empty address in the list", errUsage, cfg.Addr)
+			}
+			cfg.Addrs = append(cfg.Addrs, a)
+		}
+		cfg.Addr = cfg.Addrs[0]
+	}
 	if dests != "" {
 		for _, d := range strings.Split(dests, ",") {
 			if d = strings.TrimSpace(d); d != "" {

@@ -241,3 +241,61 @@ func TestRecordFlagErrors(t *testing.T) {
 		t.Fatalf("unwritable record: %v", err)
 	}
 }
+
+// -addr a,b: the nodes of one gateway. Connections start at the first; the
+// first node drops the SP and a reconnect logs in at the second, which
+// takes the rest of the run.
+func TestRunAddrList(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		n    int
+		atB  int
+		drop = true
+	)
+	first := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		if _, ok := req.(*cmpp.Submit); !ok {
+			return
+		}
+		mu.Lock()
+		n++
+		k, d := n, drop
+		mu.Unlock()
+		if d && k == 4 {
+			_ = s.Close() // the node dies with this SUBMIT unanswered
+			return
+		}
+		_ = s.Reply(h, &cmpp.SubmitResp{MsgID: uint64(k)})
+	}))
+	gen := cmpp.NewMsgIDGenerator(2, time.Now, time.Time{})
+	second := cmpptest.NewServer(t, cmpp.HandlerFunc(func(s *cmpp.Session, h cmpp.Header, req cmpp.PDU) {
+		if _, ok := req.(*cmpp.Submit); !ok {
+			return
+		}
+		mu.Lock()
+		atB++
+		drop = false // the first node "restarted": never again the first's drop
+		mu.Unlock()
+		_ = s.Reply(h, &cmpp.SubmitResp{MsgID: gen.Next()})
+	}))
+	out, err := runArgs(t, first.Addr+","+second.Addr, "-n", "10", "-window", "1", "-report", "0",
+		"-reconnect-timeout", "30s", "-reconnect-wait", "1ms")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "acked                10") || !strings.Contains(out, "reconnects            1   resent 1") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 4 || atB != 7 {
+		t.Fatalf("SUBMITs: %d at the first node, %d at the second; want 4 (the 4th unanswered) and 7 (it resent, then the rest)", n, atB)
+	}
+}
+
+func TestAddrListErrors(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:1,", ",127.0.0.1:1", "127.0.0.1:1,,127.0.0.1:2"} {
+		if _, err := runArgs(t, addr, "-n", "1"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "-addr") {
+			t.Errorf("-addr %q: %v, want a usage error naming -addr", addr, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 type Config struct {
 	// Addr is the ISMG's CMPP address.
 	Addr string
+	// Addrs, when set, replaces Addr with several addresses of one
+	// gateway: its nodes (region HA). Every connection dials Addrs[0]
+	// first; a reconnect (ReconnectTimeout) dials the address after the
+	// one the connection last used, then the next, in turn, so an SP
+	// whose node died logs in at a sibling at once.
+	Addrs []string
 	// SPID is the SP_Id: CONNECT Source_Addr and SUBMIT Msg_src.
 	SPID string
 	// Secret is the SP's shared secret.
@@ -184,8 +191,10 @@ func (c Config) Validate() error {
 	}
 	var err error
 	switch {
-	case c.Addr == "":
+	case len(c.Addrs) == 0 && c.Addr == "":
 		err = errors.New("Addr is empty")
+	case slices.Contains(c.Addrs, ""):
+		err = fmt.Errorf("Addrs %q: an empty address", c.Addrs)
 	case c.SPID == "" || len(c.SPID) > 6:
 		err = fmt.Errorf("SPID %q: want 1 to 6 characters", c.SPID)
 	case c.Version != cmpp.V20 && c.Version != cmpp.V21 && c.Version != cmpp.V30:
@@ -242,4 +251,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("spsim: config: %w", err)
 	}
 	return nil
+}
+
+// addrs returns the addresses to dial: Addrs, or Addr alone.
+func (c Config) addrs() []string {
+	if len(c.Addrs) > 0 {
+		return c.Addrs
+	}
+	return []string{c.Addr}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ type job struct {
 // through keep.
 type conn struct {
 	n    int // 1-based
+	addr int // index in Config.addrs of the session's address; owned by runConn
 	sess atomic.Pointer[cmpp.Session]
 	dead atomic.Bool // gave up (or, without reconnects, dropped)
 
@@ -68,7 +70,7 @@ func (c *Client) Run(ctx context.Context) (Result, error) {
 	}
 	c.started = time.Now()
 	c.record(&record.Event{Ev: record.EvRun, T: c.started, Tool: record.ToolSPSim, Run: c.runID,
-		SP: c.cfg.SPID, Addr: c.cfg.Addr, RD: c.cfg.RegisteredDelivery})
+		SP: c.cfg.SPID, Addr: strings.Join(c.cfg.addrs(), ","), RD: c.cfg.RegisteredDelivery})
 	sessions, err := c.dialAll(ctx)
 	if err != nil {
 		return c.result(), err
@@ -139,19 +141,20 @@ func (c *Client) Run(ctx context.Context) (Result, error) {
 
 func (c *Client) dialAll(ctx context.Context) ([]*cmpp.Session, error) {
 	var sessions []*cmpp.Session
+	addr := c.cfg.addrs()[0]
 	for i := range c.cfg.Connections {
-		s, err := c.dial(ctx)
+		s, err := c.dial(ctx, addr)
 		if err != nil {
 			c.terminateAll(sessions)
-			return nil, fmt.Errorf("spsim: connection %d of %d to %s: %w", i+1, c.cfg.Connections, c.cfg.Addr, err)
+			return nil, fmt.Errorf("spsim: connection %d of %d to %s: %w", i+1, c.cfg.Connections, addr, err)
 		}
 		sessions = append(sessions, s)
 	}
-	c.log.Info("connected", "addr", c.cfg.Addr, "connections", len(sessions), "version", sessions[0].Version().String())
+	c.log.Info("connected", "addr", addr, "connections", len(sessions), "version", sessions[0].Version().String())
 	return sessions, nil
 }
 
-func (c *Client) dial(ctx context.Context) (*cmpp.Session, error) {
+func (c *Client) dial(ctx context.Context, addr string) (*cmpp.Session, error) {
 	scfg := c.cfg.Session
 	scfg.Window = c.cfg.Window
 	if scfg.Logger == nil {
@@ -159,7 +162,7 @@ func (c *Client) dial(ctx context.Context) (*cmpp.Session, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
-	return cmpp.Dial(dctx, c.cfg.Addr, cmpp.ClientConfig{
+	return cmpp.Dial(dctx, addr, cmpp.ClientConfig{
 		SourceAddr: c.cfg.SPID,
 		Secret:     c.cfg.Secret,
 		Version:    c.cfg.Version,
@@ -237,7 +240,9 @@ func (c *Client) runConn(ctx, sendCtx context.Context, cn *conn, p *pacer, doneS
 // reconnect dials until a session is up or ReconnectTimeout has passed
 // since the drop: the first attempt at once, then after ReconnectWait,
 // doubling up to ReconnectMaxWait, each wait ±20% so that many clients
-// do not come back in step.
+// do not come back in step. With several addresses each attempt takes
+// the next one, starting after the address that dropped: a gateway's
+// other node is tried first, as a real SP's connection list does.
 func (c *Client) reconnect(ctx context.Context, cn *conn, stop <-chan struct{}) (*cmpp.Session, error) {
 	deadline := time.Now().Add(c.cfg.ReconnectTimeout)
 	wait := c.cfg.ReconnectWait
@@ -261,15 +266,18 @@ func (c *Client) reconnect(ctx context.Context, cn *conn, stop <-chan struct{}) 
 			}
 			wait = min(2*wait, c.cfg.ReconnectMaxWait)
 		}
-		s, err := c.dial(ctx)
+		addrs := c.cfg.addrs()
+		k := (cn.addr + attempt) % len(addrs)
+		s, err := c.dial(ctx, addrs[k])
 		if err == nil {
+			cn.addr = k
 			c.reconnects.Add(1)
-			c.log.Info("reconnected", "conn", cn.n, "attempts", attempt)
+			c.log.Info("reconnected", "conn", cn.n, "attempts", attempt, "addr", addrs[k])
 			c.record(&record.Event{Ev: record.EvConn, T: time.Now(), Conn: cn.n, State: record.StateUp})
 			return s, nil
 		}
 		lastErr = err
-		c.log.Debug("reconnect failed", "conn", cn.n, "attempt", attempt, "err", err)
+		c.log.Debug("reconnect failed", "conn", cn.n, "attempt", attempt, "addr", addrs[k], "err", err)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
