@@ -306,7 +306,10 @@ func adoptedConfig(sc Config) Config {
 	if l.FWD != "" {
 		sc.Listen.FWD = "127.0.0.1:0"
 	}
+	// No gossip, no siblings of its own (they need gossip), no HA: the
+	// adopted store only drains, through this node's sessions.
 	sc.Federation.Membership = nil
+	sc.Federation.Siblings = nil
 	sc.HA = nil
 	return sc
 }

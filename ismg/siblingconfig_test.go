@@ -50,3 +50,32 @@ func TestSiblingConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A sibling's config, siblings and gossip and HA included, is a valid
+// config once adopted: the adopted store runs without them (adopt.go).
+func TestAdoptedSiblingConfigValidates(t *testing.T) {
+	dir := t.TempDir()
+	y := nodeYAML(t, dir, "127.0.0.1:1",
+		replace("  region: beijing\n", "  region: beijing\n  node: bj-b\n  node_index: 1\n  node_bits: 1\n"),
+		replace("  http: 127.0.0.1:0\n", "  http: 127.0.0.1:0\n  fwd: 127.0.0.1:7930\n"))
+	y = strings.Replace(y, "delivery:\n", "federation:\n  secret: x\n  siblings: {secret: s}\n"+
+		"  membership: {bind: 127.0.0.1:0, key: dGFuZGVtLWdvc3NpcC0xNg==}\ndelivery:\n", 1)
+	p := filepath.Join(dir, "ismg.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Federation.Siblings == nil || cfg.Federation.Membership == nil {
+		t.Fatal("the sibling's config lost its siblings or membership before adoption")
+	}
+	ac := adoptedConfig(cfg)
+	if err := ac.Validate(); err != nil {
+		t.Fatalf("adopted config: %v", err)
+	}
+	if ac.Federation.Siblings != nil || ac.Federation.Membership != nil || ac.HA != nil {
+		t.Fatalf("adopted config keeps siblings %v, membership %v, ha %v", ac.Federation.Siblings, ac.Federation.Membership, ac.HA)
+	}
+}
