@@ -5,8 +5,7 @@
 # this writes.
 #
 # A region of one node gets <name>.yaml (lower case). A region of several
-# nodes (the nodes column, e.g. "a,b") gets <name>-<node>.yaml for each,
-# and <name>-<node>.adopt.yaml, the view of it a sibling adopts:
+# nodes (the nodes column, e.g. "a,b") gets <name>-<node>.yaml for each:
 # the template's "#@HA@" lines are kept for them (and dropped for single
 # nodes), gateway.node_index is the node's place in the list, node_bits
 # the fewest bits that number them, and the ha: block written below lets
@@ -29,7 +28,7 @@ grep -v '^\s*#' "$here/regions" | grep -v '^\s*$' | while read -r short code nam
   common=(-e "s#@SHORT@#$short#g" -e "s#@CODE@#$code#g" -e "s#@NAME@#$name#g"
     -e "s#@REGION@#$region#g" -e "s#@LINK@#$link#g")
   if [ "${nodes:--}" = - ]; then
-    render "$out/$lower.yaml" "${common[@]}" -e '/^#@HA@/d' -e '/^#@SIB@/d' -e '/^#@VIEW@/d' \
+    render "$out/$lower.yaml" "${common[@]}" -e '/^#@HA@/d' -e '/^#@SIB@/d' \
       -e "s#@NODESUFFIX@##g" -e "s#@SVC@#ismg-$short#g"
     continue
   fi
@@ -43,13 +42,7 @@ grep -v '^\s*#' "$here/regions" | grep -v '^\s*$' | while read -r short code nam
     f=$out/$lower-$n.yaml
     node=(-e "s#@NODESUFFIX@#-$n#g" -e "s#@SVC@#ismg-$short-$n#g" -e "s#@NODE@#$short-$n#g"
       -e "s#@INDEX@#$i#g" -e "s#@BITS@#$bits#g" -e "s#@SEEDS@#$seeds#g")
-    render "$f" "${common[@]}" "${node[@]}" -e 's/^#@HA@//' -e 's/^#@SIB@//' -e '/^#@VIEW@/d'
-    # What a sibling adopting this node's store reads (ha.adoptable[].config):
-    # the same store, SMSC account and SPs, without siblings and membership.
-    # The adopted store runs without gossip, and ismg's adoptedConfig
-    # drops membership but keeps siblings, which then fails validation
-    # ("federation.siblings: needs federation.membership").
-    render "$out/$lower-$n.adopt.yaml" "${common[@]}" "${node[@]}" -e 's/^#@HA@//' -e '/^#@SIB@/d' -e 's/^#@VIEW@//'
+    render "$f" "${common[@]}" "${node[@]}" -e 's/^#@HA@//' -e 's/^#@SIB@//'
     {
       cat <<YAML
 ha:
@@ -67,7 +60,7 @@ ha:
 YAML
       for m in "${list[@]}"; do
         [ "$m" = "$n" ] && continue
-        printf '    - store_id: "%s-%s-%s"\n      config: %s-%s.adopt.yaml\n' "$code" "$short" "$m" "$lower" "$m"
+        printf '    - store_id: "%s-%s-%s"\n      config: %s-%s.yaml\n' "$code" "$short" "$m" "$lower" "$m"
       done
     } >>"$f"
   done
