@@ -66,7 +66,7 @@ down:
 	./scripts/demo.sh down
 
 # Container image FROM scratch with every binary, and the multi-region
-# compose test (3 GNS nodes, 2 ISMGs with SMSC simulators); see deploy/README.md.
+# compose test (3 GNS nodes, four regions: five ISMGs, Beijing on two region-HA nodes, each region with its SMSC simulator); see deploy/README.md.
 docker:
 	./deploy/build-image.sh
 
