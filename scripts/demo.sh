@@ -50,6 +50,10 @@ GNS_GRPC=127.0.0.1:17101,127.0.0.1:17102,127.0.0.1:17103
 GNSCTL=("$BIN/gnsctl" -addr "$GNS_GRPC")
 export ISMG_TOKEN=demo-admin-token # admin.token in the templates (ismgctl)
 ISMGCTL=("$BIN/ismgctl" --timeout 10s)
+# Beijing numbers for Beijing-local traffic: 1380010 is Beijing's segment,
+# but its 13800100099 is ported to Guangzhou, and a random number of the
+# segment may hit it; 13800101xxx never does.
+BJ_LOCAL=13800101
 BJ_STORE_A=001001-Beijing-a # ha.store_id of the Beijing nodes
 BJ_STORE_B=001001-Beijing-b
 
@@ -274,7 +278,7 @@ flows() {
 mt_flows() {
   step "MT: Sina submits at Beijing for a number of every region (500 each, every report awaited)"
   printf 'flow\tsent\tacked\treports\tresp-p50-ms\tresp-p99-ms\treport-p50-ms\treport-p99-ms\n' >"$DEMO/mt.tsv"
-  mt_flow "Beijing → Beijing (local)"          1380010 500 >>"$DEMO/mt.tsv"
+  mt_flow "Beijing → Beijing (local)"          "$BJ_LOCAL" 500 >>"$DEMO/mt.tsv"
   mt_flow "Beijing → Tianjin → Beijing"        1380220 500 >>"$DEMO/mt.tsv"
   rm -f "$DEMO/rec/mt-guangzhou.jsonl"
   mt_flow "Beijing → Guangzhou → Beijing"      1380200 500 "$DEMO/rec/mt-guangzhou.jsonl" >>"$DEMO/mt.tsv"
@@ -321,18 +325,26 @@ mo_flows() {
   # refuses it (temporarily) until it has its route table, and the SMSC
   # retries. Wait until all eight reached their SP's gateway, where they
   # wait for the SP; then the SPs log in (a short MT run each) and get them.
-  wait_until 60 "the eight MO to reach their SPs' gateways" at_least 8 mo_arrived
-  local deadline=$((SECONDS + 60))
-  until mo_delivered; do
-    [ $SECONDS -lt $deadline ] || { echo "demo: MO not delivered to the SPs" >&2; return 1; }
-    local logins=()
-    sp_login 0 901234 sina-secret 10657001 1380010 10 -rate 20 >/dev/null & logins+=($!)
-    sp_login 2 901234 sina-secret 10657001 1380200 10 -rate 20 >/dev/null & logins+=($!)
-    sp_login 2 902002 lottery-secret 10662020 1380200 10 -rate 20 >/dev/null & logins+=($!)
-    wait "${logins[@]}" || true # (a bare wait would wait for the federation too)
-  done
-  # MO reports (type 3) travel back after the SPs' DELIVER_RESP.
-  wait_until 30 "the MO reports back to the users' gateways" at_least 5 mo_reports_back
+  # The MO are injected once per `up`: a later `flows` only prints the
+  # counters (since each node's start: a node restarted by the HA step
+  # starts from 0).
+  if [ ! -f "$DEMO/mo.done" ]; then
+    wait_until 60 "the eight MO to reach their SPs' gateways" at_least 8 mo_arrived
+    local deadline=$((SECONDS + 60))
+    until mo_delivered; do
+      [ $SECONDS -lt $deadline ] || { echo "demo: MO not delivered to the SPs" >&2; return 1; }
+      local logins=()
+      sp_login 0 901234 sina-secret 10657001 "$BJ_LOCAL" 10 -rate 20 >/dev/null & logins+=($!)
+      sp_login 2 901234 sina-secret 10657001 1380200 10 -rate 20 >/dev/null & logins+=($!)
+      sp_login 2 902002 lottery-secret 10662020 1380200 10 -rate 20 >/dev/null & logins+=($!)
+      wait "${logins[@]}" || true # (a bare wait would wait for the federation too)
+    done
+    # MO reports (type 3) travel back after the SPs' DELIVER_RESP.
+    wait_until 30 "the MO reports back to the users' gateways" at_least 5 mo_reports_back
+    touch "$DEMO/mo.done"
+  else
+    echo "(the MO were injected at up and delivered by an earlier run; counters since each node's start)"
+  fi
   printf 'gateway\tMO from its users: kept\tforwarded\tMO FWDs in\tdelivered to Sina\tto Lottery\tMO reports back\n' >"$DEMO/mo.tsv"
   local i=0
   for r in "${REGIONS[@]}"; do
@@ -439,7 +451,7 @@ operator_tools() {
   "${ISMGCTL[@]}" "${bj[@]}" link stop north
   "${ISMGCTL[@]}" "${bj[@]}" link list
   local before; before=$(metric "$(http_of 0)" ismg_smsc_submits_total 'result="ok"')
-  sp_login 0 901234 sina-secret 10657001 1380010 100 -report 0 >/dev/null
+  sp_login 0 901234 sina-secret 10657001 "$BJ_LOCAL" 100 -report 0 >/dev/null
   note "Sina submits 100 MT for Beijing numbers: acked; queued in mt:north $(metric "$(http_of 0)" ismg_queue_depth 'queue="mt:north"'), sent to the SMSC $(( $(metric "$(http_of 0)" ismg_smsc_submits_total 'result="ok"') - before ))"
   echo "\$ ismgctl link start north"
   "${ISMGCTL[@]}" "${bj[@]}" link start north
@@ -451,7 +463,7 @@ operator_tools() {
   echo
   echo "\$ ismgctl --addr $(admin_of 4) drain     # Beijing-b before maintenance: new SUBMITs get Result 8"
   "${ISMGCTL[@]}" --addr "$(admin_of 4)" drain
-  note "Sina submits 5 MT at Beijing-b: $(sp_login 4 901234 sina-secret 10657001 1380010 5 -report 0 |
+  note "Sina submits 5 MT at Beijing-b: $(sp_login 4 901234 sina-secret 10657001 "$BJ_LOCAL" 5 -report 0 |
     jq -r '"acked \(.acked), refused \(.rejected | to_entries | map("Result \(.key) × \(.value)") | join(", "))"')"
   echo "\$ ismgctl --addr $(admin_of 4) drain --off"
   "${ISMGCTL[@]}" --addr "$(admin_of 4)" drain --off
@@ -474,6 +486,13 @@ operator_tools() {
     case $n in 0) label=Beijing-a ;; 4) label=Beijing-b ;; *) read -r _ label _ <<<"${REGIONS[$n]}" ;; esac
     printf '  %-10s %s/\n' "$label" "$(http_of $n)"
   done
+}
+
+# smsc_released SYSTEM-ID: receipts Beijing's SMSC held for an ESME account
+# with no bind up and released when one bound (its log's "bound" lines).
+smsc_released() {
+  jq -Rn --arg id "$1" '[inputs | fromjson? | select(.msg == "bound" and .system_id == $id) | .released_receipts // 0] | add // 0' \
+    "$DEMO/logs/smscsim-Beijing.log"
 }
 
 # ha_counts RUN...: what the records of these spsim runs and Beijing's SMSC
@@ -508,7 +527,7 @@ region_ha() {
   # address: -reconnect-timeout lets it try a again for 2 s after the kill
   # (in vain); the SP then carries on at b (a second spsim run).
   "$BIN/spsim" -addr "127.0.0.1:$(port 5 0)" -sp-id 901234 -secret sina-secret -src-id 10657001 \
-    -dest-prefix 1380010 -n 4000 -rate 400 -conns 2 -window 16 -reconnect-timeout 2s \
+    -dest-prefix "$BJ_LOCAL" -n 4000 -rate 400 -conns 2 -window 16 -reconnect-timeout 2s \
     -record "$DEMO/rec/ha-a.jsonl" -run-id "$ra" -json >"$DEMO/rec/ha-a.json" 2>"$DEMO/logs/spsim-ha-a.log" &
   local sp_a=$!
   wait_until 30 "Sina's load at Beijing-a" at_least $(( acked0 + 600 )) metric "$a_http" ismg_sp_submits_total 'sp="901234"' 'result="ok"'
@@ -518,11 +537,11 @@ region_ha() {
   forget ismg-Beijing
   echo "kill -9 Beijing-a (pid $pid) with Sina's load running ($n MT acked there so far)"
   # The SP logs in at Beijing-b and carries on.
-  sp_login 4 901234 sina-secret 10657001 1380010 600 -rate 300 -conns 2 -window 16 \
+  sp_login 4 901234 sina-secret 10657001 "$BJ_LOCAL" 600 -rate 300 -conns 2 -window 16 \
     -record "$DEMO/rec/ha-b.jsonl" -run-id "$rb" >"$DEMO/rec/ha-b.json" 2>"$DEMO/logs/spsim-ha-b.log" || true
   wait "$sp_a" || true
   jq -r '"  Sina at Beijing-a (killed): sent \(.submitted), acked \(.acked), unanswered at the kill \(.errors); redialled a for 2 s in vain"' "$DEMO/rec/ha-a.json"
-  jq -r '"  Sina at Beijing-b (after the kill): sent \(.submitted), acked \(.acked), reports for its own \(.reports), for Beijing-a'"'"'s MTs \(.unknown_reports)"' "$DEMO/rec/ha-b.json"
+  jq -r '"  Sina at Beijing-b (after the kill): sent \(.submitted), acked \(.acked), reports \(.reports) (and \(.unknown_reports) for MTs acked at a: those wait in a'"'"'s store)"' "$DEMO/rec/ha-b.json"
 
   # b adopts a's store once a's lease lapsed (lease_ttl 3s) adopt_after (2s) ago.
   # (ismg_ha_drained_total counts messages drained from adopted stores.)
@@ -561,10 +580,12 @@ region_ha() {
   until drained_some && ! adopted; do
     [ $SECONDS -lt $deadline ] || { echo "demo: Beijing-b did not drain Beijing-a's store" >&2; return 1; }
     k=$((k + 1))
-    sp_login 4 901234 sina-secret 10657001 1380010 10 -rate 20 -record "$DEMO/rec/ha-c$k.jsonl" \
+    sp_login 4 901234 sina-secret 10657001 "$BJ_LOCAL" 10 -rate 20 -report-timeout 5s -record "$DEMO/rec/ha-c$k.jsonl" \
       >/dev/null 2>>"$DEMO/logs/spsim-ha-c.log" || true
   done
-  note "Beijing-b drained Beijing-a's store (queued MTs sent with a's SMSC account ismg001001a, a's receipts collected, its reports delivered to Sina at b) and released it"
+  note "Beijing-b drained Beijing-a's store and released it: it sent what a had queued or in flight with a's" \
+    "SMSC account ismg001001a, collected the receipts the SMSC held for that account" \
+    "($(smsc_released ismg001001a) released to its bind), and delivered a's reports to Sina at b"
   local c; c=$(ha_counts "$ra" "$rb")
   printf 'Sina across the kill (spsim and smscsim records, joined by client key and Msg_Id):\n'
   jq -r '"  acked \(.acked)   delivered at the SMSC \(.delivered)   lost \(.lost)   reports received \(.reported) of \(.acked) (repeated \(.report_repeats))\n  duplicates at the SMSC \(.duplicates)   delivered but never acked (SUBMIT_RESP lost in the kill) \(.unacked_delivered)"' <<<"$c"
