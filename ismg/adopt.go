@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tandem-sms/tandem/cmpp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,4 +419,31 @@ func sumCounter(g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// adoptedOwner returns the adopted store running here whose node issued
+// Msg_Id id (the node index its sequence carries), or nil. A peer's status
+// report for an MT the dead node forwarded comes to a live node of the
+// gateway; the MT waits in the dead node's store, so when this node drains
+// that store the report goes there (ReceiveFwd), not to a sibling relay
+// that would wait for the dead node forever.
+func (n *Node) adoptedOwner(id uint64) *Node {
+	if len(n.ha.adoptions) == 0 {
+		return nil
+	}
+	m := cmpp.UnpackMsgID(id)
+	if m.Gateway != n.gwNum {
+		return nil
+	}
+	for _, a := range n.ha.adoptions {
+		an := a.node.Load()
+		if an == nil {
+			continue
+		}
+		bits := an.cfg.Gateway.NodeBits
+		if bits > 0 && int(m.Seq>>(16-bits)) == an.cfg.Gateway.NodeIndex {
+			return an
+		}
+	}
+	return nil
 }

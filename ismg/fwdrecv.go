@@ -33,6 +33,12 @@ import (
 // ReceiveFwd takes one FWD from peer on the session's reader: it must not
 // block. respond is called from the commit's callback.
 func (n *Node) ReceiveFwd(peer string, f *cmpp.Fwd, respond func(result uint32)) {
+	if f.MsgFwdType == cmpp.FwdMTReport && peer != n.gw {
+		if an := n.adoptedOwner(f.MsgID); an != nil {
+			an.ReceiveFwd(peer, f, respond) // its MT waits in the adopted store (adopt.go)
+			return
+		}
+	}
 	typ := fwdTypeName(f.MsgFwdType)
 	answer := func(result uint32, outcome string) {
 		n.m.FwdReceived.WithLabelValues(peer, typ, outcome).Inc()
