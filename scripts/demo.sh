@@ -53,8 +53,9 @@ ISMGCTL=("$BIN/ismgctl" --timeout 10s)
 # Beijing numbers for Beijing-local traffic: 1380010 is Beijing's segment,
 # but its 13800100099 is ported to Guangzhou, and a random number of the
 # segment may hit it; 13800101xxx never does. (In the HA step such an MT,
-# forwarded by Beijing-a before the kill, would keep a's store from
-# draining: its report cannot reach the adopted store — README "make demo".)
+# forwarded by Beijing-a before the kill, gets its report from Guangzhou,
+# which does not gossip, at the table's fwd_addr for 001001 — Beijing-a's,
+# dead — so a's store would wait for it: README "make demo".)
 BJ_LOCAL=13800101
 BJ_STORE_A=001001-Beijing-a # ha.store_id of the Beijing nodes
 BJ_STORE_B=001001-Beijing-b
@@ -139,19 +140,13 @@ beijing_config() {
   if [ "$me" = a ]; then other=b n=0 idx=0 dir=Beijing sdir=Beijing-b; else other=a n=4 idx=1 dir=Beijing-b sdir=Beijing; fi
   sed -e "s#@CODE@#001001#g" -e "s#@NAME@#Beijing#" -e "s#@REGION@#beijing#" -e "s#@LINK@#north#" \
       -e "s#@NODE@#Beijing-$me#g" -e "s#@NODEINDEX@#$idx#" -e "s#@SIBLING@#Beijing-$other#" \
-      -e "s#@SIBLINGCONFIG@#../$sdir/ismg-adopt.yaml#" -e "s#@ESME@#ismg001001$me#" \
+      -e "s#@SIBLINGCONFIG@#../$sdir/ismg.yaml#" -e "s#@ESME@#ismg001001$me#" \
       -e "s#@DATA@#$DEMO/$dir/data#" -e "s#@CMPP@#127.0.0.1:$(port 5 $n)#" \
       -e "s#@HTTP@#127.0.0.1:$(port 6 $n)#" -e "s#@FWD@#127.0.0.1:$(port 9 $n)#" \
       -e "s#@ADMIN@#127.0.0.1:$(port 7 $n)#" -e "s#@GOSSIP@#127.0.0.1:$(port 8 $n)#" \
       -e "s#@SEEDS@#127.0.0.1:$(port 8 0), 127.0.0.1:$(port 8 4)#" -e "s#@GOSSIPKEY@#$(cat "$DEMO/gossip.key")#" \
       -e "s#@SMSC@#127.0.0.1:$(port 4 0)#" -e "s#@GNS@#${GNS_GRPC//,/, }#" -e "$(peers_sed 001001)" \
       testdata/ismg/region-ha.yaml.in >"$DEMO/$dir/ismg.yaml"
-  # What the sibling adopting this node's store reads (ha.adoptable.config):
-  # the same file without federation.siblings and membership. An adopted
-  # store runs without gossip, and ismg refuses a config with siblings but
-  # no membership — so adopting from the node's own file fails (ismg/adopt.go
-  # adoptedConfig drops membership only; see the README's demo section).
-  sed '/^  siblings:/,/^ha:/{/^ha:/!d}' "$DEMO/$dir/ismg.yaml" >"$DEMO/$dir/ismg-adopt.yaml"
 }
 
 up() {
