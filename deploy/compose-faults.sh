@@ -22,9 +22,10 @@ REC=$WORK/records
 mkdir -p "$REC"
 FAULT_ROWS=()
 ROW=0
-# The crash-resend bound of a killed gateway: 2 x binds x window of its
-# SMSC link (deploy/config: 4 binds x 64) — see ismg/dispatch.go.
-KILL_DUP_BOUND=512
+# The crash-resend bound of a killed gateway: its SMSC link's
+# resend_bound, by default 4 x binds x window (deploy/config: 4 binds x
+# 64) — see ismg/dispatch.go.
+KILL_DUP_BOUND=1024
 # Beijing's nodes run with resend_bound = binds x window (4 x 64): a node
 # killed (and its store adopted by the other) sends at most one window per
 # bind twice, as region HA promises.
