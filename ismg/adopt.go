@@ -332,6 +332,8 @@ func (n *Node) drainAdopted(ctx context.Context, a *adoption, an *Node, lease *h
 	leaseDone := make(chan error, 1)
 	go func() { leaseDone <- lease.run(runCtx) }()
 	stop := func() {
+		// First: no more peer reports handed to it (adoptedOwner).
+		a.node.Store(nil)
 		cancel()
 		<-done
 		<-leaseDone

@@ -123,4 +123,20 @@ func TestAdoptedStoreTakesPeerReport(t *testing.T) {
 	waitfor.Within(t, 20*time.Second, "a's store drained and released", func() bool {
 		return metric(t, b.node.HTTPAddr(), "ismg_ha_adopted_stores") == 0
 	})
+	// Released, the store is no one's here any more: a later report of a's
+	// is b's own business (no MT of b's waits for it: dropped as unknown,
+	// answered 0), never handed to the stopped adopted node (whose closed
+	// store would answer Result 8 for ever).
+	unknown := metric(t, b.node.HTTPAddr(), "ismg_fwd_reports_unknown_total")
+	f2 := *f
+	f2.MsgID = mt.MsgID + 1
+	f2.SetReport(&cmpp.Report{MsgID: f2.MsgID, Stat: cmpp.StatDelivered, SubmitTime: "2601010000", DoneTime: "2601010000",
+		DestTerminalID: gzNumber}, cmpp.V30)
+	raw.WritePDU(raw.NextSeq(), &f2)
+	if _, p := raw.MustReadPDU(); p.(*cmpp.FwdResp).Result != 0 {
+		t.Fatalf("b's FWD_RESP after the release: %+v, want Result 0", p)
+	}
+	if got := metric(t, b.node.HTTPAddr(), "ismg_fwd_reports_unknown_total"); got != unknown+1 {
+		t.Fatalf("reports b dropped as unknown: %v, want %v", got, unknown+1)
+	}
 }
