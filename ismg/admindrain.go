@@ -16,7 +16,7 @@ import (
 type DrainStatus struct {
 	Draining   bool
 	MT         int // MTs waiting for the SMSC links (mt:<link>)
-	Fwd        int // messages waiting for peer gateways (fwd:<gw>)
+	Fwd        int // messages waiting for peer gateways (fwd:<gw>) and sibling nodes (sib:<node>/<sp>)
 	Out        int // reports and MO waiting for SPs (out:<spid>)
 	SPSessions int
 }
@@ -54,6 +54,11 @@ func (n *Node) DrainStatus() DrainStatus {
 		d.Fwd += n.st.Len(v.(queueRef).queue())
 		return true
 	})
+	for _, q := range n.st.Queues() {
+		if strings.HasPrefix(q, qSibPrefix) {
+			d.Fwd += n.st.Len(q) // what waits for a sibling node (sibling.go)
+		}
+	}
 	for _, sp := range *n.sps.Load() {
 		d.Out += n.st.Len(sp.q.queue())
 		sp.mu.Lock()

@@ -342,6 +342,10 @@ func TestSiblingQueueReturnsHome(t *testing.T) {
 	if err := n.commit(context.Background(), queue.Enqueue(q.queue(), id, time.Time{}, o.Append(nil))); err != nil {
 		t.Fatal(err)
 	}
+	// What waits for a sibling counts for drain (ismgctl drain --wait).
+	if d := n.DrainStatus(); d.Fwd != 1 || d.Empty() {
+		t.Fatalf("drain status with a record in %s: %+v", q.queue(), d)
+	}
 	n.ensureFwdQueue(q)
 	s := mustSP(t, n.CMPPAddr(), cmpp.V30)
 	ds := s.waitDelivers(t, 30*time.Second, func(ds []*cmpp.Deliver) bool { return len(reports(ds)) == 1 })
